@@ -1,0 +1,155 @@
+//! The one error type of the pipeline. Every variant names the spec file, and where it is
+//! about one place in the document, the JSON pointer to it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One reason a spec cannot be turned into a client, located in the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// JSON pointer (RFC 6901) into the spec, e.g. `/paths/~1consumers/post/operationId`.
+    pub pointer: String,
+    /// What is wrong, and what to do instead.
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything that can stop the pipeline.
+#[derive(Debug)]
+pub enum CodegenError {
+    /// The spec file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The spec is not valid YAML/JSON, or does not have the OpenAPI shape.
+    Parse {
+        path: PathBuf,
+        pointer: String,
+        message: String,
+    },
+    /// The spec parses but would generate wrong code; every finding is listed.
+    Rejected {
+        path: PathBuf,
+        findings: Vec<Finding>,
+    },
+    /// progenitor refused the (normalised) spec.
+    Generate { path: PathBuf, message: String },
+    /// The generated tokens are not valid Rust (a generator bug).
+    Format { path: PathBuf, message: String },
+    /// Writing or reading generated output failed.
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodegenError::Read { path, source } => {
+                write!(f, "{}: cannot read spec: {source}", path.display())
+            }
+            CodegenError::Parse {
+                path,
+                pointer,
+                message,
+            } => write!(f, "{}#{pointer}: {message}", path.display()),
+            CodegenError::Rejected { path, findings } => {
+                write!(
+                    f,
+                    "{}: rejected ({} problem{})",
+                    path.display(),
+                    findings.len(),
+                    if findings.len() == 1 { "" } else { "s" }
+                )?;
+                for finding in findings {
+                    write!(
+                        f,
+                        "\n  {}#{}: {}",
+                        path.display(),
+                        finding.pointer,
+                        finding.message
+                    )?;
+                }
+                Ok(())
+            }
+            CodegenError::Generate { path, message } => {
+                write!(f, "{}: generator failed: {message}", path.display())
+            }
+            CodegenError::Format { path, message } => write!(
+                f,
+                "{}: generated code is not valid Rust: {message}",
+                path.display()
+            ),
+            CodegenError::Output { path, source } => {
+                write!(f, "{}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CodegenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CodegenError::Read { source, .. } | CodegenError::Output { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Escapes one reference token for a JSON pointer (RFC 6901: `~` -> `~0`, `/` -> `~1`).
+pub fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Builds a JSON pointer from unescaped tokens.
+pub fn pointer<'a>(tokens: impl IntoIterator<Item = &'a str>) -> String {
+    tokens
+        .into_iter()
+        .map(|t| format!("/{}", escape_pointer_token(t)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_escapes_slashes_and_tildes() {
+        assert_eq!(
+            pointer(["paths", "/persons/{gedi}", "get"]),
+            "/paths/~1persons~1{gedi}/get"
+        );
+        assert_eq!(escape_pointer_token("a~b/c"), "a~0b~1c");
+    }
+
+    #[test]
+    fn rejected_lists_every_finding_with_file_and_pointer() {
+        let err = CodegenError::Rejected {
+            path: "specs/x.yaml".into(),
+            findings: vec![
+                Finding::new("/openapi", "OpenAPI 3.1 is not supported"),
+                Finding::new("/paths/~1a/get", "missing operationId"),
+            ],
+        };
+        let text = err.to_string();
+        assert!(text.contains("rejected (2 problems)"), "{text}");
+        assert!(
+            text.contains("specs/x.yaml#/openapi: OpenAPI 3.1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("specs/x.yaml#/paths/~1a/get: missing operationId"),
+            "{text}"
+        );
+    }
+}

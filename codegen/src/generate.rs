@@ -1,0 +1,274 @@
+//! Stage 4, generate: run progenitor (builder interface) over a normalised OpenAPI spec.
+//!
+//! One generic addition: typify keeps only `minimum: 1` of an integer's bounds (as
+//! `NonZero*`) and drops every `maximum`, so `pageSize` 1..=1000 would accept 1001. Every
+//! bounded integer schema is therefore mapped to the runtime's validated
+//! `BoundedInt<MIN, MAX>`, which rejects out-of-range values when the request is built.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::TokenStream;
+use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle, TypeImpl};
+use schemars::schema::{InstanceType, NumberValidation, SchemaObject, SingleOrVec};
+use serde_json::Value;
+
+use crate::error::CodegenError;
+use crate::normalise::NormalisedSpec;
+
+/// Settings the generated code depends on.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Path of the hand-written runtime module as seen from the generated code.
+    pub runtime_path: String,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            runtime_path: "crate::runtime".to_string(),
+        }
+    }
+}
+
+/// An integer schema whose bounds typify would not enforce.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BoundedInteger {
+    pub format: Option<String>,
+    pub minimum: Option<i64>,
+    pub maximum: Option<i64>,
+    pub exclusive_minimum: bool,
+    pub exclusive_maximum: bool,
+    pub nullable: bool,
+}
+
+impl BoundedInteger {
+    /// Reads an integer schema; `None` when it is not one we map (no bounds, or bounds typify
+    /// already enforces: a lone `minimum` of 0 or 1; or with `enum`/`multipleOf`/extensions,
+    /// which the conversion could not match exactly).
+    pub fn from_schema(schema: &Value) -> Option<Self> {
+        let map = schema.as_object()?;
+        if map.get("type")?.as_str()? != "integer" {
+            return None;
+        }
+        if map.contains_key("enum")
+            || map.contains_key("multipleOf")
+            || map.keys().any(|k| k.starts_with("x-"))
+        {
+            return None;
+        }
+        let minimum = map.get("minimum").and_then(Value::as_i64);
+        let maximum = map.get("maximum").and_then(Value::as_i64);
+        let flag = |key: &str| map.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let bounded = Self {
+            format: map
+                .get("format")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            minimum,
+            maximum,
+            exclusive_minimum: flag("exclusiveMinimum") && minimum.is_some(),
+            exclusive_maximum: flag("exclusiveMaximum") && maximum.is_some(),
+            nullable: flag("nullable"),
+        };
+        let typify_enforces = maximum.is_none()
+            && (minimum.is_none()
+                || (matches!(minimum, Some(0 | 1)) && !bounded.exclusive_minimum));
+        (!typify_enforces).then_some(bounded)
+    }
+
+    /// Inclusive bounds.
+    pub fn range(&self) -> (i64, i64) {
+        let min = match self.minimum {
+            Some(v) if self.exclusive_minimum => v.saturating_add(1),
+            Some(v) => v,
+            None => i64::MIN,
+        };
+        let max = match self.maximum {
+            Some(v) if self.exclusive_maximum => v.saturating_sub(1),
+            Some(v) => v,
+            None => i64::MAX,
+        };
+        (min, max)
+    }
+
+    /// The schema exactly as progenitor hands it to typify (metadata aside, which the
+    /// conversion lookup ignores).
+    pub fn schemars(&self) -> SchemaObject {
+        let (minimum, exclusive_minimum) = match (self.minimum, self.exclusive_minimum) {
+            (Some(v), true) => (None, Some(v as f64)),
+            (Some(v), false) => (Some(v as f64), None),
+            (None, _) => (None, None),
+        };
+        let (maximum, exclusive_maximum) = match (self.maximum, self.exclusive_maximum) {
+            (Some(v), true) => (None, Some(v as f64)),
+            (Some(v), false) => (Some(v as f64), None),
+            (None, _) => (None, None),
+        };
+        let instance_type = if self.nullable {
+            SingleOrVec::Vec(vec![InstanceType::Integer, InstanceType::Null])
+        } else {
+            SingleOrVec::Single(Box::new(InstanceType::Integer))
+        };
+        SchemaObject {
+            instance_type: Some(instance_type),
+            format: self.format.clone(),
+            number: Some(Box::new(NumberValidation {
+                multiple_of: None,
+                maximum,
+                exclusive_maximum,
+                minimum,
+                exclusive_minimum,
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// The Rust type the schema maps to.
+    pub fn rust_type(&self, runtime_path: &str) -> String {
+        let (min, max) = self.range();
+        let arg = |v: i64| match v {
+            i64::MIN => "{ i64::MIN }".to_string(),
+            i64::MAX => "{ i64::MAX }".to_string(),
+            v if v < 0 => format!("{{ {v} }}"),
+            v => v.to_string(),
+        };
+        let ty = format!("{runtime_path}::BoundedInt<{}, {}>", arg(min), arg(max));
+        if self.nullable {
+            format!("::std::option::Option<{ty}>")
+        } else {
+            ty
+        }
+    }
+}
+
+/// Every distinct bounded integer schema anywhere in the document.
+pub fn bounded_integers(document: &Value) -> BTreeSet<BoundedInteger> {
+    fn walk(value: &Value, out: &mut BTreeSet<BoundedInteger>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(b) = BoundedInteger::from_schema(value) {
+                    out.insert(b);
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(document, &mut out);
+    out
+}
+
+/// The progenitor settings used for every OpenAPI service.
+pub fn settings(spec: &NormalisedSpec, options: &GenerateOptions) -> GenerationSettings {
+    let mut settings = GenerationSettings::default();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_derive("PartialEq");
+    for bounded in bounded_integers(&spec.document) {
+        settings.with_conversion(
+            bounded.schemars(),
+            bounded.rust_type(&options.runtime_path),
+            [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
+        );
+    }
+    settings
+}
+
+/// Generates the client's token stream.
+pub fn generate(
+    spec: &NormalisedSpec,
+    options: &GenerateOptions,
+) -> Result<TokenStream, CodegenError> {
+    let settings = settings(spec, options);
+    let mut generator = Generator::new(&settings);
+    // progenitor asserts on shapes it cannot handle; `check` refuses those, and this turns
+    // any that slip through into an error instead of aborting the build.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        generator.generate_tokens(&spec.openapi)
+    }));
+    match result {
+        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Err(e)) => Err(CodegenError::Generate {
+            path: spec.path.clone(),
+            message: e.to_string(),
+        }),
+        Err(panic) => Err(CodegenError::Generate {
+            path: spec.path.clone(),
+            message: format!(
+                "progenitor panicked: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)")
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_only_bounds_typify_would_drop() {
+        let doc = json!({
+            "a": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000, "default": 100},
+            "b": {"type": "integer", "minimum": 1},
+            "c": {"type": "integer", "minimum": 0},
+            "d": {"type": "integer", "minimum": 5},
+            "e": {"type": "integer", "maximum": 10, "exclusiveMaximum": true, "nullable": true},
+            "f": {"type": "integer", "maximum": 3, "enum": [1, 2, 3]},
+            "g": {"type": "string", "maxLength": 3}
+        });
+        let found: Vec<(i64, i64)> = bounded_integers(&doc)
+            .iter()
+            .map(BoundedInteger::range)
+            .collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.contains(&(1, 1000)));
+        assert!(found.contains(&(5, i64::MAX)));
+        assert!(found.contains(&(i64::MIN, 9)));
+    }
+
+    #[test]
+    fn rust_types_are_valid_paths() {
+        let page = BoundedInteger::from_schema(
+            &json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000}),
+        )
+        .unwrap();
+        assert_eq!(
+            page.rust_type("crate::runtime"),
+            "crate::runtime::BoundedInt<1, 1000>"
+        );
+        let neg = BoundedInteger::from_schema(
+            &json!({"type": "integer", "minimum": -5, "nullable": true}),
+        )
+        .unwrap();
+        let ty = neg.rust_type("crate::runtime");
+        assert_eq!(
+            ty,
+            "::std::option::Option<crate::runtime::BoundedInt<{ -5 }, { i64::MAX }>>"
+        );
+        for ty in [page.rust_type("crate::runtime"), ty] {
+            syn::parse_str::<syn::Type>(&ty).unwrap_or_else(|e| panic!("{ty}: {e}"));
+        }
+    }
+
+    #[test]
+    fn schemars_form_matches_progenitor_conversion() {
+        let b = BoundedInteger::from_schema(&json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": 10, "exclusiveMaximum": true})).unwrap();
+        let s = b.schemars();
+        assert_eq!(s.format.as_deref(), Some("int32"));
+        let n = s.number.unwrap();
+        assert_eq!(
+            (n.minimum, n.maximum, n.exclusive_maximum),
+            (Some(0.0), None, Some(10.0))
+        );
+        assert_eq!(b.range(), (0, 9));
+    }
+}

@@ -1,0 +1,86 @@
+//! The customer-data code generator: checked-in API descriptions in `specs/` become the typed
+//! clients in `generated/`.
+//!
+//! The pipeline is a sequence of stages, each a function that can be tested alone:
+//! [`load`] -> [`check`] -> [`normalise`] -> [`generate`] -> [`format`] -> [`output`]
+//! (write, or compare for drift). [`surface`] renders the short API summary that the
+//! snapshot tests review. The root crate's `build.rs` and the `customer-data-codegen`
+//! binary both call [`run`], so what is compiled and what is checked in come from one place.
+
+pub mod check;
+pub mod error;
+pub mod format;
+pub mod generate;
+pub mod load;
+pub mod normalise;
+pub mod output;
+pub mod services;
+pub mod surface;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{CodegenError, Finding};
+pub use output::Drift;
+pub use services::{SERVICES, Service};
+
+/// The result of running the pipeline for one service.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub service: &'static Service,
+    /// The formatted client, header included: the bytes of `generated/<slug>.rs`.
+    pub code: String,
+    /// The API-surface summary reviewed in snapshots.
+    pub surface: String,
+}
+
+/// Runs every stage for `service`, reading its spec below `root` (the repository root).
+pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
+    let mut loaded = load::load(&root.join(service.spec))?;
+    // Messages and the header name the spec as it is written in the repository.
+    loaded.path = PathBuf::from(service.spec);
+    check::check(&loaded)?;
+    let normalised = normalise::normalise(&loaded)?;
+    let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;
+    let code = format::format(service.spec, tokens)?;
+    let surface = surface::surface(service, &normalised, &code)?;
+    Ok(Generated {
+        service,
+        code,
+        surface,
+    })
+}
+
+/// Regenerates every service's file under `root/generated/`; returns the files that changed.
+pub fn generate_all(root: &Path) -> Result<Vec<PathBuf>, CodegenError> {
+    let mut changed = Vec::new();
+    for service in SERVICES {
+        let generated = run(root, service)?;
+        let path = root.join(service.generated_path());
+        if output::write(&path, &generated.code)? {
+            changed.push(PathBuf::from(service.generated_path()));
+        }
+    }
+    Ok(changed)
+}
+
+/// Compares every checked-in file with a fresh generation; empty when nothing drifted.
+pub fn check_all(root: &Path) -> Result<Vec<Drift>, CodegenError> {
+    let mut drifts = Vec::new();
+    for service in SERVICES {
+        let generated = run(root, service)?;
+        let path = root.join(service.generated_path());
+        if let Some(mut drift) = output::compare(&path, &generated.code)? {
+            drift.path = PathBuf::from(service.generated_path());
+            drifts.push(drift);
+        }
+    }
+    Ok(drifts)
+}
+
+/// The repository root when running from this workspace (the codegen crate's parent).
+pub fn default_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,76 @@
+//! The services this project generates, one entry per slug. The slug is the same word in
+//! `specs/`, `generated/`, `src/`, `tests/`, the cargo feature (with `-` for `_`) and the docs.
+
+/// Which front end reads a service's spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrontEnd {
+    /// OpenAPI 3.0.x, generated with progenitor.
+    OpenApi,
+}
+
+/// One generated client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    /// The slug: `specs/<slug>.<ext>`, `generated/<slug>.rs`, `src/<slug>/`.
+    pub slug: &'static str,
+    /// The cargo feature of the root crate that compiles this client.
+    pub feature: &'static str,
+    /// The spec file, relative to the repository root.
+    pub spec: &'static str,
+    pub front_end: FrontEnd,
+}
+
+impl Service {
+    /// `generated/<slug>.rs`, relative to the repository root.
+    pub fn generated_path(&self) -> String {
+        format!("generated/{}.rs", self.slug)
+    }
+
+    /// The environment variable cargo sets for a build script when this service's
+    /// feature is enabled, e.g. `CARGO_FEATURE_CONSUMER_INTELLIGENCE`.
+    pub fn cargo_feature_env(&self) -> String {
+        format!(
+            "CARGO_FEATURE_{}",
+            self.feature.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+}
+
+/// Every service, in a stable order.
+pub const SERVICES: &[Service] = &[Service {
+    slug: "consumer_intelligence",
+    feature: "consumer-intelligence",
+    spec: "specs/consumer_intelligence.yaml",
+    front_end: FrontEnd::OpenApi,
+}];
+
+/// Looks a service up by its slug.
+pub fn by_slug(slug: &str) -> Option<&'static Service> {
+    SERVICES.iter().find(|s| s.slug == slug)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_paths_and_features_agree() {
+        for service in SERVICES {
+            assert!(
+                service
+                    .spec
+                    .starts_with(&format!("specs/{}.", service.slug))
+            );
+            // A feature may group several slugs of one vendor (`biq` -> `biq_auth`, ...).
+            assert!(service.slug.starts_with(&service.feature.replace('-', "_")));
+            assert_eq!(by_slug(service.slug), Some(service));
+        }
+        assert_eq!(
+            by_slug("consumer_intelligence")
+                .unwrap()
+                .cargo_feature_env(),
+            "CARGO_FEATURE_CONSUMER_INTELLIGENCE"
+        );
+        assert!(by_slug("nope").is_none());
+    }
+}

@@ -1,0 +1,15 @@
+//! Typed clients for the services that keep customer master data correct.
+//!
+//! Each service is a module named by its slug and compiled only with its cargo feature:
+//!
+//! | module | feature | vendor |
+//! |---|---|---|
+//! | [`consumer_intelligence`] | `consumer-intelligence` | Dun & Bradstreet Consumer Intelligence V3 |
+//!
+//! The clients are generated from the specs in `specs/` (see `generated/` for the exact
+//! code); [`runtime`] holds what they share.
+
+pub mod runtime;
+
+#[cfg(feature = "consumer-intelligence")]
+pub mod consumer_intelligence;
