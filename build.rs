@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         eprintln!("build.rs must run under cargo (CARGO_MANIFEST_DIR and OUT_DIR unset)");
         return ExitCode::FAILURE;
     };
+    // (slug, generated file) of every compiled service, for tests/pipeline.rs.
+    let mut compiled = Vec::new();
     for service in SERVICES {
         if std::env::var_os(service.cargo_feature_env()).is_none() {
             continue;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             return ExitCode::FAILURE;
         }
+        compiled.push((service.slug, target));
         match output::compare(&root.join(service.generated_path()), &generated.code) {
             Ok(None) => {}
             Ok(Some(_)) => println!(
@@ -43,6 +46,22 @@ fn main() -> ExitCode {
             ),
             Err(error) => println!("cargo:warning={error}"),
         }
+    }
+    let entries: String = compiled
+        .iter()
+        .map(|(slug, path)| {
+            format!(
+                "    ({slug:?}, include_str!({:?})),\n",
+                path.display().to_string()
+            )
+        })
+        .collect();
+    let list = format!(
+        "/// Every service compiled into this build, with the code build.rs generated for it.\npub const COMPILED: &[(&str, &str)] = &[\n{entries}];\n"
+    );
+    if let Err(error) = output::write(&out_dir.join("compiled_services.rs"), &list) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

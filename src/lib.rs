@@ -13,3 +13,8 @@ pub mod runtime;
 
 #[cfg(feature = "consumer-intelligence")]
 pub mod consumer_intelligence;
+
+/// The README's examples, compiled as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -38,6 +38,7 @@ pub fn findings(document: &Value) -> Vec<Finding> {
         return out;
     }
     check_refs(document, "", document, &mut out);
+    check_patterns("", document, &mut out);
     check_operations(document, &mut out);
     out
 }
@@ -98,6 +99,33 @@ fn check_refs(root: &Value, at: &str, value: &Value, out: &mut Vec<Finding>) {
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
                 check_refs(root, &format!("{at}/{i}"), child, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every `pattern` must compile with `regress`, the ECMAScript regex engine the generated
+/// validators use; otherwise the generated code would fail at run time, not here.
+fn check_patterns(at: &str, value: &Value, out: &mut Vec<Finding>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(pattern)) = map.get("pattern")
+                && let Err(e) = regress::Regex::new(pattern)
+            {
+                out.push(Finding::new(
+                    format!("{at}/pattern"),
+                    format!("pattern `{pattern}` is not a valid ECMAScript regex: {e}"),
+                ));
+            }
+            for (key, child) in map {
+                let token = crate::error::escape_pointer_token(key);
+                check_patterns(&format!("{at}/{token}"), child, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                check_patterns(&format!("{at}/{i}"), child, out);
             }
         }
         _ => {}
@@ -552,6 +580,18 @@ mod tests {
                 .any(|m| m.contains("`other.yaml#/X` is an external reference")),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn rejects_patterns_the_validators_cannot_compile() {
+        let mut doc = minimal();
+        doc["components"]["schemas"]["Thing"] = json!({"properties": {
+            "ok": {"type": "string", "pattern": "^(?!_)[a-z]+$"},
+            "bad": {"type": "string", "pattern": "([a-z"}
+        }});
+        let found = messages(&doc);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("/components/schemas/Thing/properties/bad/pattern: pattern `([a-z` is not a valid ECMAScript regex"), "{found:?}");
     }
 
     #[test]

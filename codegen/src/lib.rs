@@ -50,17 +50,50 @@ pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenE
     })
 }
 
-/// Regenerates every service's file under `root/generated/`; returns the files that changed.
-pub fn generate_all(root: &Path) -> Result<Vec<PathBuf>, CodegenError> {
-    let mut changed = Vec::new();
+/// What `generate_all` did for one service.
+#[derive(Debug, Clone)]
+pub struct Regenerated {
+    pub generated: Generated,
+    /// Whether `generated/<slug>.rs` was rewritten (false: it was already current).
+    pub changed: bool,
+}
+
+impl Regenerated {
+    /// One line for people: slug, size of the surface, file, and whether it changed.
+    pub fn summary(&self) -> String {
+        let section = |name: &str| {
+            self.generated
+                .surface
+                .split(&format!("## {name}\n"))
+                .nth(1)
+                .map(|rest| rest.lines().take_while(|l| !l.is_empty()).count())
+                .unwrap_or(0)
+        };
+        format!(
+            "{}: {} operations, {} types, {} lines -> {} ({})",
+            self.generated.service.slug,
+            section("operations"),
+            section("types"),
+            self.generated.code.lines().count(),
+            self.generated.service.generated_path(),
+            if self.changed {
+                "written"
+            } else {
+                "up to date"
+            }
+        )
+    }
+}
+
+/// Regenerates every service's file under `root/generated/`.
+pub fn generate_all(root: &Path) -> Result<Vec<Regenerated>, CodegenError> {
+    let mut out = Vec::new();
     for service in SERVICES {
         let generated = run(root, service)?;
-        let path = root.join(service.generated_path());
-        if output::write(&path, &generated.code)? {
-            changed.push(PathBuf::from(service.generated_path()));
-        }
+        let changed = output::write(&root.join(service.generated_path()), &generated.code)?;
+        out.push(Regenerated { generated, changed });
     }
-    Ok(changed)
+    Ok(out)
 }
 
 /// Compares every checked-in file with a fresh generation; empty when nothing drifted.

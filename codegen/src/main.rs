@@ -33,15 +33,14 @@ fn main() -> ExitCode {
     let started = std::time::Instant::now();
     match command.as_deref() {
         Some("generate") => match generate_all(&root) {
-            Ok(changed) if changed.is_empty() => {
-                println!("generated/ is up to date ({:.2?})", started.elapsed());
-                ExitCode::SUCCESS
-            }
-            Ok(changed) => {
-                for path in changed {
-                    println!("wrote {}", path.display());
+            Ok(services) => {
+                for service in &services {
+                    println!("{}", service.summary());
                 }
-                println!("review: cargo insta review  (after cargo test)");
+                if services.iter().any(|s| s.changed) {
+                    println!("review the API-surface diff: cargo test, then cargo insta review");
+                }
+                println!("done in {:.2?}", started.elapsed());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),

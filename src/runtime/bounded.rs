@@ -9,8 +9,8 @@ use std::fmt;
 /// ```
 /// use customer_data::runtime::BoundedInt;
 /// type PageSize = BoundedInt<1, 1000>;
-/// assert_eq!(PageSize::try_from(100).unwrap().get(), 100);
-/// let err = PageSize::try_from(1001).unwrap_err();
+/// assert_eq!(PageSize::try_from(100i32).unwrap().get(), 100);
+/// let err = PageSize::try_from(1001i32).unwrap_err();
 /// assert_eq!(err.to_string(), "1001 is outside the allowed range 1..=1000");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,13 +11,17 @@ use reqwest::StatusCode;
 /// ```no_run
 /// # async fn demo(client: &customer_data::consumer_intelligence::Client) -> Result<(), Box<dyn std::error::Error>> {
 /// use customer_data::runtime::OptionalResponse;
-/// let found = client.find_person().market("SE").body(Default::default()).send().await.optional()?;
+/// use customer_data::consumer_intelligence::types::ConsumerDataDto;
+/// let query = ConsumerDataDto::builder().legal_id(Some("198001022386".parse()?));
+/// let found = client.find_person().market("SE").body(query).send().await.optional()?;
 /// match found {
 ///     Some(person) => println!("matched {:?}", person.into_inner().family_name),
 ///     None => println!("no person matched (204)"),
 /// }
 /// # Ok(()) }
 /// ```
+// The error is the generated client's own `progenitor_client::Error`, returned unchanged.
+#[allow(clippy::result_large_err)]
 pub trait OptionalResponse<T, E> {
     /// `Ok(None)` for a 2xx answer without a body that the client did not expect
     /// (204, 205, or `Content-Length: 0`); everything else unchanged.
