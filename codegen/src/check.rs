@@ -10,7 +10,7 @@ use heck::ToSnakeCase;
 use openapiv3::OpenAPI;
 use serde_json::Value;
 
-use crate::error::{CodegenError, Finding, pointer};
+use crate::error::{CodegenError, Finding, for_each_object, pointer};
 use crate::load::LoadedSpec;
 
 /// HTTP methods an OpenAPI path item may hold, in the order progenitor reads them.
@@ -37,8 +37,8 @@ pub fn findings(document: &Value) -> Vec<Finding> {
         // Nothing below is meaningful for another version (or for a non-OpenAPI file).
         return out;
     }
-    check_refs(document, "", document, &mut out);
-    check_patterns("", document, &mut out);
+    check_refs(document, &mut out);
+    check_patterns(document, &mut out);
     check_operations(document, &mut out);
     out
 }
@@ -74,62 +74,39 @@ fn check_version(document: &Value, out: &mut Vec<Finding>) -> bool {
 }
 
 /// Every `$ref` must be local (`#/...`) and must resolve.
-fn check_refs(root: &Value, at: &str, value: &Value, out: &mut Vec<Finding>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(Value::String(target)) = map.get("$ref") {
-                let here = format!("{at}/$ref");
-                match target.strip_prefix('#') {
-                    Some(local) if root.pointer(local).is_some() => {}
-                    Some(_) => out.push(Finding::new(
-                        here,
-                        format!("`{target}` does not resolve to anything in this document"),
-                    )),
-                    None => out.push(Finding::new(
-                        here,
-                        format!("`{target}` is an external reference: inline it into the spec"),
-                    )),
-                }
-            }
-            for (key, child) in map {
-                let token = crate::error::escape_pointer_token(key);
-                check_refs(root, &format!("{at}/{token}"), child, out);
-            }
+fn check_refs(root: &Value, out: &mut Vec<Finding>) {
+    for_each_object(root, &mut |at, map| {
+        let Some(Value::String(target)) = map.get("$ref") else {
+            return;
+        };
+        let here = format!("{at}/$ref");
+        match target.strip_prefix('#') {
+            Some(local) if root.pointer(local).is_some() => {}
+            Some(_) => out.push(Finding::new(
+                here,
+                format!("`{target}` does not resolve to anything in this document"),
+            )),
+            None => out.push(Finding::new(
+                here,
+                format!("`{target}` is an external reference: inline it into the spec"),
+            )),
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                check_refs(root, &format!("{at}/{i}"), child, out);
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 /// Every `pattern` must compile with `regress`, the ECMAScript regex engine the generated
 /// validators use; otherwise the generated code would fail at run time, not here.
-fn check_patterns(at: &str, value: &Value, out: &mut Vec<Finding>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(Value::String(pattern)) = map.get("pattern")
-                && let Err(e) = regress::Regex::new(pattern)
-            {
-                out.push(Finding::new(
-                    format!("{at}/pattern"),
-                    format!("pattern `{pattern}` is not a valid ECMAScript regex: {e}"),
-                ));
-            }
-            for (key, child) in map {
-                let token = crate::error::escape_pointer_token(key);
-                check_patterns(&format!("{at}/{token}"), child, out);
-            }
+fn check_patterns(root: &Value, out: &mut Vec<Finding>) {
+    for_each_object(root, &mut |at, map| {
+        if let Some(Value::String(pattern)) = map.get("pattern")
+            && let Err(e) = regress::Regex::new(pattern)
+        {
+            out.push(Finding::new(
+                format!("{at}/pattern"),
+                format!("pattern `{pattern}` is not a valid ECMAScript regex: {e}"),
+            ));
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                check_patterns(&format!("{at}/{i}"), child, out);
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 /// Follows a local `$ref` (one level at a time) until a non-reference value is reached.
@@ -326,6 +303,22 @@ fn check_responses(root: &Value, at: &str, responses: Option<&Value>, out: &mut 
     for (status, response) in responses {
         if status == "default" {
             continue;
+        }
+        let has_schemaless_json = resolve(root, response)
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|(mt, media)| is_json_media_type(mt) && media.get("schema").is_none())
+            });
+        if has_schemaless_json {
+            out.push(Finding::new(
+                format!(
+                    "{at}/{}/content",
+                    crate::error::escape_pointer_token(status)
+                ),
+                "a JSON response without a `schema`: give it one (`{}` for any JSON)",
+            ));
         }
         let kind = body_kind(root, response);
         if is_success_status(status) {
@@ -539,6 +532,20 @@ mod tests {
                 |m| m.contains("error responses have 2 different body types")
                     && m.contains("a non-JSON body for 404")
             ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_a_json_response_without_schema() {
+        let mut doc = minimal();
+        doc["paths"]["/things"]["get"]["responses"]["200"]["content"]["application/json"] =
+            json!({});
+        let found = messages(&doc);
+        assert!(
+            found.iter().any(|m| m.starts_with(
+                "/paths/~1things/get/responses/200/content: a JSON response without a `schema`"
+            )),
             "{found:?}"
         );
     }

@@ -119,9 +119,52 @@ pub fn pointer<'a>(tokens: impl IntoIterator<Item = &'a str>) -> String {
         .collect()
 }
 
+/// Calls `visit(pointer, object)` for every JSON object in `value`, depth first, with the
+/// JSON pointer of each (the one tree walk every stage shares).
+pub fn for_each_object(
+    value: &serde_json::Value,
+    visit: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
+) {
+    fn walk(
+        at: &mut String,
+        value: &serde_json::Value,
+        visit: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
+    ) {
+        let len = at.len();
+        match value {
+            serde_json::Value::Object(map) => {
+                visit(at, map);
+                for (key, child) in map {
+                    at.push('/');
+                    at.push_str(&escape_pointer_token(key));
+                    walk(at, child, visit);
+                    at.truncate(len);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    at.push_str(&format!("/{i}"));
+                    walk(at, child, visit);
+                    at.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&mut String::new(), value, visit);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn visits_every_object_with_its_pointer() {
+        let doc = serde_json::json!({"a/b": {"c": [{"d": 1}]}, "e": 2});
+        let mut seen = Vec::new();
+        for_each_object(&doc, &mut |at, _| seen.push(at.to_string()));
+        assert_eq!(seen, vec!["", "/a~1b", "/a~1b/c/0"]);
+    }
 
     #[test]
     fn pointer_escapes_slashes_and_tildes() {

@@ -46,7 +46,11 @@ impl BoundedInteger {
     /// already enforces: a lone `minimum` of 0 or 1; or with `enum`/`multipleOf`/extensions,
     /// which the conversion could not match exactly).
     pub fn from_schema(schema: &Value) -> Option<Self> {
-        let map = schema.as_object()?;
+        Self::from_object(schema.as_object()?)
+    }
+
+    /// [`Self::from_schema`] for a schema already known to be an object.
+    pub fn from_object(map: &serde_json::Map<String, Value>) -> Option<Self> {
         if map.get("type")?.as_str()? != "integer" {
             return None;
         }
@@ -143,20 +147,12 @@ impl BoundedInteger {
 
 /// Every distinct bounded integer schema anywhere in the document.
 pub fn bounded_integers(document: &Value) -> BTreeSet<BoundedInteger> {
-    fn walk(value: &Value, out: &mut BTreeSet<BoundedInteger>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(b) = BoundedInteger::from_schema(value) {
-                    out.insert(b);
-                }
-                map.values().for_each(|v| walk(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
     let mut out = BTreeSet::new();
-    walk(document, &mut out);
+    crate::error::for_each_object(document, &mut |_, map| {
+        if let Some(bounded) = BoundedInteger::from_object(map) {
+            out.insert(bounded);
+        }
+    });
     out
 }
 
@@ -257,6 +253,55 @@ mod tests {
         for ty in [page.rust_type("crate::runtime"), ty] {
             syn::parse_str::<syn::Type>(&ty).unwrap_or_else(|e| panic!("{ty}: {e}"));
         }
+    }
+
+    fn normalised(document: Value) -> NormalisedSpec {
+        let spec = crate::load::LoadedSpec {
+            path: "specs/t.yaml".into(),
+            document,
+        };
+        crate::normalise::normalise(&spec).unwrap()
+    }
+
+    #[test]
+    fn generates_a_builder_client_with_bounded_integers() {
+        let spec = normalised(json!({
+            "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "paths": {"/things": {"get": {"operationId": "listThings",
+                "parameters": [{"name": "pageSize", "in": "query", "schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 50}}],
+                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "string"}}}}}}}}
+        }));
+        let code = generate(&spec, &GenerateOptions::default())
+            .unwrap()
+            .to_string();
+        assert!(
+            code.contains("pub fn list_things"),
+            "builder method missing"
+        );
+        assert!(
+            code.contains("BoundedInt < 1 , 50 >"),
+            "bounded page size missing"
+        );
+    }
+
+    #[test]
+    fn a_generator_panic_becomes_an_error() {
+        // Two success body types make progenitor assert; `check` refuses this, and the
+        // safety net here must turn the panic into an error if something slips through.
+        let spec = normalised(json!({
+            "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "paths": {"/things": {"get": {"operationId": "listThings", "responses": {
+                "200": {"description": "ok", "content": {"application/json": {"schema": {"type": "string"}}}},
+                "201": {"description": "ok", "content": {"application/json": {"schema": {"type": "integer"}}}}
+            }}}}
+        }));
+        let err = generate(&spec, &GenerateOptions::default()).unwrap_err();
+        assert!(matches!(err, CodegenError::Generate { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("specs/t.yaml: generator failed: progenitor panicked"),
+            "{err}"
+        );
     }
 
     #[test]
