@@ -39,6 +39,7 @@ pub fn findings(document: &Value) -> Vec<Finding> {
     }
     check_refs(document, &mut out);
     check_patterns(document, &mut out);
+    out.extend(crate::varnames::findings(document));
     check_operations(document, &mut out);
     out
 }

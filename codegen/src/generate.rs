@@ -186,7 +186,7 @@ pub fn generate(
         generator.generate_tokens(&spec.openapi)
     }));
     match result {
-        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Ok(tokens)) => postprocess(spec, tokens),
         Ok(Err(e)) => Err(CodegenError::Generate {
             path: spec.path.clone(),
             message: e.to_string(),
@@ -203,6 +203,20 @@ pub fn generate(
             ),
         }),
     }
+}
+
+/// Generic rewrites of the generated syntax tree that typify has no setting for.
+fn postprocess(spec: &NormalisedSpec, tokens: TokenStream) -> Result<TokenStream, CodegenError> {
+    let renames = crate::varnames::renames(&spec.document);
+    if renames.is_empty() {
+        return Ok(tokens);
+    }
+    let mut file: syn::File = syn::parse2(tokens).map_err(|e| CodegenError::Format {
+        path: spec.path.clone(),
+        message: e.to_string(),
+    })?;
+    crate::varnames::apply(&mut file, &renames);
+    Ok(quote::quote!(#file))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! clients in `generated/`.
 //!
 //! The pipeline is a sequence of stages, each a function that can be tested alone:
-//! [`load`] -> [`check`] -> [`normalise`] -> [`generate`] -> [`format`] -> [`output`]
+//! [`load`] -> [`patch`] (overlays) -> [`check`] -> [`normalise`] -> [`generate`] -> [`format`] -> [`output`]
 //! (write, or compare for drift). [`surface`] renders the short API summary that the
 //! snapshot tests review. The root crate's `build.rs` and the `customer-data-codegen`
 //! binary both call [`run`], so what is compiled and what is checked in come from one place.
@@ -14,8 +14,10 @@ pub mod generate;
 pub mod load;
 pub mod normalise;
 pub mod output;
+pub mod patch;
 pub mod services;
 pub mod surface;
+pub mod varnames;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,8 @@ pub struct Generated {
     pub code: String,
     /// The API-surface summary reviewed in snapshots.
     pub surface: String,
+    /// What each overlay action did (empty without an overlay).
+    pub overlay_actions: Vec<patch::ActionReport>,
 }
 
 /// Runs every stage for `service`, reading its spec below `root` (the repository root).
@@ -38,15 +42,24 @@ pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenE
     let mut loaded = load::load(&root.join(service.spec))?;
     // Messages and the header name the spec as it is written in the repository.
     loaded.path = PathBuf::from(service.spec);
+    let mut overlay_actions = Vec::new();
+    if let Some(overlay_path) = service.overlay {
+        let mut overlay = load::load(&root.join(overlay_path))?;
+        overlay.path = PathBuf::from(overlay_path);
+        let (patched, reports) = patch::apply(&loaded, &overlay)?;
+        loaded = patched;
+        overlay_actions = reports;
+    }
     check::check(&loaded)?;
     let normalised = normalise::normalise(&loaded)?;
     let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;
-    let code = format::format(service.spec, tokens)?;
-    let surface = surface::surface(service, &normalised, &code)?;
+    let code = format::format(&service.sources(), tokens)?;
+    let surface = surface::surface(service, &normalised, &code, &overlay_actions)?;
     Ok(Generated {
         service,
         code,
         surface,
+        overlay_actions,
     })
 }
 

@@ -17,10 +17,20 @@ pub struct Service {
     pub feature: &'static str,
     /// The spec file, relative to the repository root.
     pub spec: &'static str,
+    /// An OpenAPI Overlay applied to `spec` by the patch stage (upstream kept byte for byte).
+    pub overlay: Option<&'static str>,
     pub front_end: FrontEnd,
 }
 
 impl Service {
+    /// The spec files this service is generated from, for messages and the header.
+    pub fn sources(&self) -> String {
+        match self.overlay {
+            Some(overlay) => format!("{} + overlay {overlay}", self.spec),
+            None => self.spec.to_string(),
+        }
+    }
+
     /// `generated/<slug>.rs`, relative to the repository root.
     pub fn generated_path(&self) -> String {
         format!("generated/{}.rs", self.slug)
@@ -41,6 +51,7 @@ pub const SERVICES: &[Service] = &[Service {
     slug: "consumer_intelligence",
     feature: "consumer-intelligence",
     spec: "specs/consumer_intelligence.yaml",
+    overlay: None,
     front_end: FrontEnd::OpenApi,
 }];
 

@@ -31,6 +31,7 @@ pub fn surface(
     service: &Service,
     spec: &NormalisedSpec,
     code: &str,
+    overlay_actions: &[crate::patch::ActionReport],
 ) -> Result<String, CodegenError> {
     let builders = builder_shapes(code).map_err(|message| CodegenError::Format {
         path: spec.path.clone(),
@@ -41,7 +42,7 @@ pub fn surface(
     out.push_str(&format!(
         "# {} — API surface of {} ({} {})\n",
         service.slug,
-        service.spec,
+        service.sources(),
         doc.pointer("/info/title")
             .and_then(Value::as_str)
             .unwrap_or("?"),
@@ -61,6 +62,13 @@ pub fn surface(
     {
         for (name, schema) in schemas {
             out.push_str(&format!("{name}: {}\n", describe_type(schema)));
+        }
+    }
+    if let Some(overlay) = service.overlay {
+        out.push_str(&format!("\n## overlay {overlay}\n"));
+        for action in overlay_actions {
+            out.push_str(&action.summary());
+            out.push('\n');
         }
     }
     if !spec.notes.is_empty() {
@@ -247,6 +255,8 @@ fn short_type(ty: &syn::Type) -> String {
         "::std::string::",
         "::std::vec::",
         "::std::option::",
+        "::std::num::",
+        "::std::collections::",
         "::chrono::naive::",
         "::chrono::offset::",
         "::chrono::",
