@@ -5,12 +5,17 @@
 //! | module | feature | vendor |
 //! |---|---|---|
 //! | [`consumer_intelligence`] | `consumer-intelligence` | Dun & Bradstreet Consumer Intelligence V3 |
+//! | [`carmachain`] | `carmachain` | CarmaChain consumer-data exchange |
 //!
 //! The clients are generated from the specs in `specs/` (see `generated/` for the exact
 //! code); [`runtime`] holds what they share.
 
+#[macro_use]
+mod generated_module;
 pub mod runtime;
 
+#[cfg(feature = "carmachain")]
+pub mod carmachain;
 #[cfg(feature = "consumer-intelligence")]
 pub mod consumer_intelligence;
 

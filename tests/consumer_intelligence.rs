@@ -3,66 +3,24 @@
 //! (204 no match, typed RFC 7807 problems) against a local one-shot HTTP server.
 #![cfg(feature = "consumer-intelligence")]
 
-use std::path::PathBuf;
+mod common;
 
+use common::{NoTraffic, http, serve};
 use customer_data::consumer_intelligence::{Client, Error, types};
 use customer_data::runtime::OptionalResponse;
-use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+const SLUG: &str = "consumer_intelligence";
 
 fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/consumer_intelligence")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::fixture(SLUG, name)
 }
 
-/// `original` decodes into `T` and encodes back to the same JSON. The one allowed difference
-/// is progenitor/typify's documented elision: an *optional* member holding an empty array or
-/// object is omitted on output (absent and empty mean the same to the API). Every elided key
-/// must be optional in `T`, which is proven by decoding the output again.
-fn assert_round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(name: &str) {
-    let original = fixture(name);
-    let decoded: T = serde_json::from_value(original.clone())
-        .unwrap_or_else(|e| panic!("{name} does not decode: {e}"));
-    let encoded = serde_json::to_value(&decoded).unwrap();
-    assert_same_modulo_empty_optional(name, "", &original, &encoded);
-    let again: T = serde_json::from_value(encoded).unwrap();
-    assert_eq!(again, decoded, "{name}: second decode differs");
-}
-
-fn assert_same_modulo_empty_optional(name: &str, at: &str, original: &Value, encoded: &Value) {
-    match (original, encoded) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in a {
-                let here = format!("{at}/{key}");
-                match b.get(key) {
-                    Some(other) => assert_same_modulo_empty_optional(name, &here, value, other),
-                    None => {
-                        let empty = matches!(value, Value::Array(v) if v.is_empty())
-                            || matches!(value, Value::Object(m) if m.is_empty());
-                        assert!(empty, "{name}: {here} = {value} was lost on the way back");
-                    }
-                }
-            }
-            for key in b.keys() {
-                assert!(
-                    a.contains_key(key),
-                    "{name}: {at}/{key} appeared on the way back"
-                );
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            assert_eq!(a.len(), b.len(), "{name}: {at} length changed");
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                assert_same_modulo_empty_optional(name, &format!("{at}/{i}"), x, y);
-            }
-        }
-        (a, b) => assert_eq!(a, b, "{name}: {at} changed"),
-    }
+fn assert_round_trip<T>(name: &str)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    common::assert_round_trip::<T>(SLUG, name);
 }
 
 #[test]
@@ -205,32 +163,6 @@ fn constrained_values_are_refused_by_the_types_naming_the_rule() {
     assert!(err.to_string().contains("doesn't match pattern"), "{err}");
 }
 
-/// A listener nobody should connect to; proves a request was refused before sending.
-struct NoTraffic {
-    listener: std::net::TcpListener,
-}
-
-impl NoTraffic {
-    fn new() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        Self { listener }
-    }
-    fn client(&self) -> Client {
-        let url = format!("http://{}", self.listener.local_addr().unwrap());
-        Client::new_with_client(
-            &url,
-            customer_data::runtime::http::default_client().unwrap(),
-        )
-    }
-    fn assert_untouched(&self) {
-        match self.listener.accept() {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            other => panic!("a connection was made: {other:?}"),
-        }
-    }
-}
-
 fn invalid_request<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>) -> String {
     match result {
         Err(Error::InvalidRequest(message)) => message,
@@ -241,7 +173,10 @@ fn invalid_request<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>)
 #[tokio::test]
 async fn invalid_parameters_fail_before_any_request_naming_the_field() {
     let server = NoTraffic::new();
-    let client = server.client();
+    let client = Client::new_with_client(
+        &server.url(),
+        customer_data::runtime::http::default_client().unwrap(),
+    );
 
     for size in [0, 1001] {
         let message = invalid_request(client.list_consumers().page_size(size).send().await);
@@ -269,53 +204,6 @@ async fn invalid_parameters_fail_before_any_request_naming_the_field() {
     assert!(message.contains("market"), "{message}");
 
     server.assert_untouched();
-}
-
-/// Serves `responses` in order, one per connection, and returns the raw requests it saw.
-async fn serve(responses: Vec<String>) -> (String, tokio::task::JoinHandle<Vec<String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        for response in responses {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = socket.read(&mut buf).await.unwrap();
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request);
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            seen.push(String::from_utf8_lossy(&request).into_owned());
-            socket.write_all(response.as_bytes()).await.unwrap();
-            socket.shutdown().await.unwrap();
-        }
-        seen
-    });
-    (url, handle)
-}
-
-fn http(status: &str, content_type: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
 }
 
 #[tokio::test]

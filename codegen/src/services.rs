@@ -47,13 +47,22 @@ impl Service {
 }
 
 /// Every service, in a stable order.
-pub const SERVICES: &[Service] = &[Service {
-    slug: "consumer_intelligence",
-    feature: "consumer-intelligence",
-    spec: "specs/consumer_intelligence.yaml",
-    overlay: None,
-    front_end: FrontEnd::OpenApi,
-}];
+pub const SERVICES: &[Service] = &[
+    Service {
+        slug: "consumer_intelligence",
+        feature: "consumer-intelligence",
+        spec: "specs/consumer_intelligence.yaml",
+        overlay: None,
+        front_end: FrontEnd::OpenApi,
+    },
+    Service {
+        slug: "carmachain",
+        feature: "carmachain",
+        spec: "specs/carmachain.yaml",
+        overlay: None,
+        front_end: FrontEnd::OpenApi,
+    },
+];
 
 /// Looks a service up by its slug.
 pub fn by_slug(slug: &str) -> Option<&'static Service> {

@@ -275,16 +275,31 @@ pub fn describe_type(schema: &Value) -> String {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         return r.rsplit('/').next().unwrap_or(r).to_string();
     }
+    let composite = ["oneOf", "anyOf", "allOf"]
+        .into_iter()
+        .find_map(|k| Some((k, schema.get(k)?.as_array()?)));
     let mut text = if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let rust_names = schema
+            .get(crate::varnames::EXTENSION)
+            .and_then(Value::as_array);
         let values: Vec<String> = values
             .iter()
-            .map(|v| {
-                v.as_str()
+            .enumerate()
+            .map(|(i, v)| {
+                let wire = v
+                    .as_str()
                     .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
+                    .unwrap_or_else(|| v.to_string());
+                match rust_names.and_then(|n| n.get(i)).and_then(Value::as_str) {
+                    Some(rust) if rust != wire => format!("{wire} (Rust {rust})"),
+                    _ => wire,
+                }
             })
             .collect();
         format!("enum {}", values.join(" | "))
+    } else if let Some((keyword, parts)) = composite {
+        let parts: Vec<String> = parts.iter().map(describe_type).collect();
+        format!("{keyword} {}", parts.join(" | "))
     } else {
         match schema.get("type").and_then(Value::as_str) {
             Some("object") | None if schema.get("properties").is_some() => describe_object(schema),
@@ -414,6 +429,18 @@ mod tests {
         assert_eq!(
             describe_type(&json!({"type": "string", "enum": ["A", "*"]})),
             "enum A | *"
+        );
+        assert_eq!(
+            describe_type(
+                &json!({"enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]})
+            ),
+            "enum Done | Panding (Rust Pending)"
+        );
+        assert_eq!(
+            describe_type(
+                &json!({"oneOf": [{"$ref": "#/components/schemas/C"}, {"type": "array", "items": {"$ref": "#/components/schemas/C"}}]})
+            ),
+            "oneOf C | [C]"
         );
         assert_eq!(
             describe_type(

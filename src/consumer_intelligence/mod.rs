@@ -15,12 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-#[allow(clippy::all, clippy::pedantic, unused_imports, missing_docs)]
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/consumer_intelligence.rs"));
-}
-
-pub use generated::*;
+generated_module!("consumer_intelligence");
 
 /// Production API base URL.
 pub const PRODUCTION_URL: &str = "https://api.bisnode.com/consumer-intelligence/v3";

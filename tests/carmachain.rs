@@ -1,0 +1,191 @@
+//! CarmaChain: coverage of the seed's operations, the page's and synthetic payloads through
+//! the generated types (including the documented discrepancies), and a create -> poll flow
+//! against a local one-shot server.
+#![cfg(feature = "carmachain")]
+
+mod common;
+
+use common::{http, serve};
+use customer_data::carmachain::{Client, types};
+
+const SLUG: &str = "carmachain";
+
+fn round_trip<T>(name: &str)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    common::assert_round_trip::<T>(SLUG, name);
+}
+
+/// Every operation the seed page names exists in the generated client, by name.
+#[test]
+fn every_seed_operation_is_generated() {
+    let expected = [
+        ("GET /auth/getToken", "GET /auth/getToken -> get_token("),
+        (
+            "POST /api/createrequest (Send request)",
+            "POST /api/createrequest -> create_request(",
+        ),
+        (
+            "POST /api/respond (Get Respond)",
+            "POST /api/respond -> respond(",
+        ),
+    ];
+    let surface = common::surface_operations(SLUG);
+    for (seed, line_start) in expected {
+        assert!(
+            surface.iter().any(|l| l.starts_with(line_start)),
+            "seed operation `{seed}` is missing from the client:\n{}",
+            surface.join("\n")
+        );
+    }
+    // The fixture list of seed operations agrees with this explicit list.
+    let listed: Vec<String> = common::seed_operations(SLUG)
+        .into_iter()
+        .map(|(seed, _)| seed)
+        .collect();
+    assert_eq!(listed, expected.map(|(seed, _)| seed.to_string()));
+    // And the methods are callable (compile-time proof).
+    let client = Client::new(customer_data::carmachain::DEMO_PEER_URL);
+    let _ = (
+        client.get_token(),
+        client.create_request(),
+        client.respond(),
+    );
+}
+
+#[test]
+fn every_payload_round_trips() {
+    round_trip::<types::TokenResponse>("token_response.json");
+    round_trip::<types::CreateRequest>("create_request.page.json");
+    round_trip::<types::CreateRequest>("create_request_array.json");
+    round_trip::<types::CreateRequest>("create_request_single.json");
+    round_trip::<types::CreateRequestResponse>("create_response.json");
+    round_trip::<types::RespondRequest>("respond_request_ids.json");
+    round_trip::<types::RespondRequest>("respond_request_period.json");
+    round_trip::<types::RespondResponse>("respond_response_done.json");
+    round_trip::<types::RespondResponse>("respond_response_panding.json");
+}
+
+#[test]
+fn type_request_is_accepted_as_a_string_or_an_array() {
+    let single: types::CreateRequest =
+        serde_json::from_value(common::fixture(SLUG, "create_request_single.json")).unwrap();
+    assert!(
+        matches!(single.type_request, types::TypeRequest::DataCategory(_)),
+        "{single:?}"
+    );
+    let array: types::CreateRequest =
+        serde_json::from_value(common::fixture(SLUG, "create_request_array.json")).unwrap();
+    assert!(
+        matches!(array.type_request, types::TypeRequest::Array(ref v) if !v.is_empty()),
+        "{array:?}"
+    );
+    assert_eq!(
+        serde_json::to_value(types::DataCategory::SocioDemographicProfile).unwrap(),
+        "Socio-Demographic Profile"
+    );
+}
+
+#[test]
+fn panding_stays_on_the_wire_and_is_pending_in_rust() {
+    let status: types::RequestStatus = serde_json::from_str("\"Panding\"").unwrap();
+    assert_eq!(status, types::RequestStatus::Pending);
+    assert_eq!(
+        serde_json::to_string(&types::RequestStatus::Pending).unwrap(),
+        "\"Panding\""
+    );
+    assert_eq!(types::RequestStatus::Pending.to_string(), "Panding");
+    assert_eq!(
+        "Panding".parse::<types::RequestStatus>().unwrap(),
+        types::RequestStatus::Pending
+    );
+    assert!(serde_json::from_str::<types::RequestStatus>("\"Pending\"").is_err());
+}
+
+#[test]
+fn request_and_response_keep_their_documented_casing() {
+    let query = types::PersonQuery {
+        id_document: Some("AB123456".into()),
+        phone_number: Some("+380990000001".into()),
+    };
+    assert_eq!(
+        serde_json::to_value(&query).unwrap(),
+        serde_json::json!({"IdDocument": "AB123456", "PhoneNumber": "+380990000001"})
+    );
+    let done: types::RespondResponse =
+        serde_json::from_value(common::fixture(SLUG, "respond_response_done.json")).unwrap();
+    let first = &done.parametr_request[0];
+    assert_eq!(first.status, Some(types::RequestStatus::Done));
+    assert!(!first.request_details.is_empty());
+}
+
+#[tokio::test]
+async fn create_then_poll_against_a_local_peer() {
+    let create_response = common::fixture(SLUG, "create_response.json").to_string();
+    let pending = common::fixture(SLUG, "respond_response_panding.json").to_string();
+    let done = common::fixture(SLUG, "respond_response_done.json").to_string();
+    let (url, server) = serve(vec![
+        http("200 OK", "application/json", &create_response),
+        http("200 OK", "application/json", &pending),
+        http("200 OK", "application/json", &done),
+    ])
+    .await;
+    let client = customer_data::carmachain::connect(&url).unwrap();
+    let created = client
+        .create_request()
+        .body(types::CreateRequest {
+            type_request: types::TypeRequest::Array(vec![
+                types::DataCategory::Address,
+                types::DataCategory::Name,
+            ]),
+            value: vec![types::PersonQuery {
+                phone_number: Some("+380990000001".into()),
+                ..Default::default()
+            }],
+        })
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = created
+        .parametr_request
+        .iter()
+        .filter_map(|r| r.id_request.clone())
+        .collect();
+    assert!(!ids.is_empty());
+
+    let poll = || {
+        client.respond().body(types::RespondRequest {
+            id_request: ids.clone(),
+            type_request: None,
+            period: None,
+        })
+    };
+    let first = poll().send().await.unwrap();
+    assert_eq!(
+        first.parametr_request[0].status,
+        Some(types::RequestStatus::Pending)
+    );
+    let second = poll().send().await.unwrap();
+    assert_eq!(
+        second.parametr_request[0].status,
+        Some(types::RequestStatus::Done)
+    );
+
+    let requests = server.await.unwrap();
+    assert!(
+        requests[0].starts_with("POST /api/createrequest HTTP/1.1"),
+        "{}",
+        requests[0]
+    );
+    let body = &requests[0][requests[0].find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).unwrap(),
+        serde_json::json!({"type_request": ["Address", "Name"], "value": [{"PhoneNumber": "+380990000001"}]})
+    );
+    assert!(
+        requests[1].starts_with("POST /api/respond HTTP/1.1"),
+        "{}",
+        requests[1]
+    );
+}
