@@ -4,6 +4,7 @@
 //!
 //! | module | feature | vendor |
 //! |---|---|---|
+//! | [`biq_auth`], [`biq_customer_shadow`], [`biq_alert_changes`] | `biq` | BiQ Alert |
 //! | [`consumer_intelligence`] | `consumer-intelligence` | Dun & Bradstreet Consumer Intelligence V3 |
 //! | [`carmachain`] | `carmachain` | CarmaChain consumer-data exchange |
 //!
@@ -14,6 +15,12 @@
 mod generated_module;
 pub mod runtime;
 
+#[cfg(feature = "biq")]
+pub mod biq_alert_changes;
+#[cfg(feature = "biq")]
+pub mod biq_auth;
+#[cfg(feature = "biq")]
+pub mod biq_customer_shadow;
 #[cfg(feature = "carmachain")]
 pub mod carmachain;
 #[cfg(feature = "consumer-intelligence")]

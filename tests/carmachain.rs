@@ -20,31 +20,20 @@ where
 /// Every operation the seed page names exists in the generated client, by name.
 #[test]
 fn every_seed_operation_is_generated() {
-    let expected = [
-        ("GET /auth/getToken", "GET /auth/getToken -> get_token("),
-        (
-            "POST /api/createrequest (Send request)",
-            "POST /api/createrequest -> create_request(",
-        ),
-        (
-            "POST /api/respond (Get Respond)",
-            "POST /api/respond -> respond(",
-        ),
-    ];
-    let surface = common::surface_operations(SLUG);
-    for (seed, line_start) in expected {
-        assert!(
-            surface.iter().any(|l| l.starts_with(line_start)),
-            "seed operation `{seed}` is missing from the client:\n{}",
-            surface.join("\n")
-        );
-    }
-    // The fixture list of seed operations agrees with this explicit list.
-    let listed: Vec<String> = common::seed_operations(SLUG)
-        .into_iter()
-        .map(|(seed, _)| seed)
-        .collect();
-    assert_eq!(listed, expected.map(|(seed, _)| seed.to_string()));
+    common::assert_seed_operations(
+        SLUG,
+        &[
+            ("GET /auth/getToken", "GET /auth/getToken -> get_token("),
+            (
+                "POST /api/createrequest (Send request)",
+                "POST /api/createrequest -> create_request(",
+            ),
+            (
+                "POST /api/respond (Get Respond)",
+                "POST /api/respond -> respond(",
+            ),
+        ],
+    );
     // And the methods are callable (compile-time proof).
     let client = Client::new(customer_data::carmachain::DEMO_PEER_URL);
     let _ = (

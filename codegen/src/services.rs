@@ -46,22 +46,32 @@ impl Service {
     }
 }
 
+/// An OpenAPI service whose spec is `specs/<slug>.yaml` (and overlay `specs/<slug>.overlay.yaml`).
+macro_rules! openapi {
+    ($slug:literal, $feature:literal) => {
+        Service {
+            slug: $slug,
+            feature: $feature,
+            spec: concat!("specs/", $slug, ".yaml"),
+            overlay: None,
+            front_end: FrontEnd::OpenApi,
+        }
+    };
+    ($slug:literal, $feature:literal, overlay) => {
+        Service {
+            overlay: Some(concat!("specs/", $slug, ".overlay.yaml")),
+            ..openapi!($slug, $feature)
+        }
+    };
+}
+
 /// Every service, in a stable order.
 pub const SERVICES: &[Service] = &[
-    Service {
-        slug: "consumer_intelligence",
-        feature: "consumer-intelligence",
-        spec: "specs/consumer_intelligence.yaml",
-        overlay: None,
-        front_end: FrontEnd::OpenApi,
-    },
-    Service {
-        slug: "carmachain",
-        feature: "carmachain",
-        spec: "specs/carmachain.yaml",
-        overlay: None,
-        front_end: FrontEnd::OpenApi,
-    },
+    openapi!("biq_auth", "biq"),
+    openapi!("biq_customer_shadow", "biq"),
+    openapi!("biq_alert_changes", "biq"),
+    openapi!("carmachain", "carmachain"),
+    openapi!("consumer_intelligence", "consumer-intelligence"),
 ];
 
 /// Looks a service up by its slug.

@@ -56,6 +56,26 @@ pub fn surface_operations(slug: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every operation the vendor's seed text names exists in the generated client: `expected` is
+/// the explicit list of `(seed name, start of the surface line)`; it must also be exactly the
+/// seed column of `tests/fixtures/<slug>/operations.txt`.
+pub fn assert_seed_operations(slug: &str, expected: &[(&str, &str)]) {
+    let surface = surface_operations(slug);
+    for (seed, line_start) in expected {
+        assert!(
+            surface.iter().any(|l| l.starts_with(line_start)),
+            "seed operation `{seed}` is missing from the {slug} client (no line `{line_start}...`):\n{}",
+            surface.join("\n")
+        );
+    }
+    let listed: Vec<String> = seed_operations(slug)
+        .into_iter()
+        .map(|(seed, _)| seed)
+        .collect();
+    let expected: Vec<String> = expected.iter().map(|(seed, _)| seed.to_string()).collect();
+    assert_eq!(listed, expected, "operations.txt and the test disagree");
+}
+
 /// `fixture` decodes into `T` and encodes back to the same JSON. Allowed differences: an
 /// *optional* member holding an empty array or object is omitted on output (typify's
 /// documented elision; absent and empty mean the same to the APIs), and numbers compare by
