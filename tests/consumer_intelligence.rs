@@ -266,6 +266,11 @@ async fn find_person_reads_200_as_some_204_as_none_and_problems_as_typed_errors(
         "{}",
         requests[0]
     );
+    assert!(
+        !requests[0].to_ascii_lowercase().contains("api-version"),
+        "no undocumented api-version header: {}",
+        requests[0]
+    );
     let body = &requests[0][requests[0].find("\r\n\r\n").unwrap() + 4..];
     assert_eq!(
         serde_json::from_str::<Value>(body).unwrap(),

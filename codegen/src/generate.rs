@@ -205,18 +205,43 @@ pub fn generate(
     }
 }
 
-/// Generic rewrites of the generated syntax tree that typify has no setting for.
+/// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
+/// for: `x-enum-varnames`, and dropping the `api-version` request header.
 fn postprocess(spec: &NormalisedSpec, tokens: TokenStream) -> Result<TokenStream, CodegenError> {
-    let renames = crate::varnames::renames(&spec.document);
-    if renames.is_empty() {
-        return Ok(tokens);
-    }
     let mut file: syn::File = syn::parse2(tokens).map_err(|e| CodegenError::Format {
         path: spec.path.clone(),
         message: e.to_string(),
     })?;
-    crate::varnames::apply(&mut file, &renames);
+    crate::varnames::apply(&mut file, &crate::varnames::renames(&spec.document));
+    syn::visit_mut::VisitMut::visit_file_mut(&mut DropApiVersionHeader, &mut file);
     Ok(quote::quote!(#file))
+}
+
+/// progenitor sends `api-version: <info.version>` with every request. None of our vendors
+/// documents such a header, and a gateway may refuse unknown ones, so it is removed.
+struct DropApiVersionHeader;
+
+impl DropApiVersionHeader {
+    fn is_api_version_append(stmt: &syn::Stmt) -> bool {
+        let syn::Stmt::Expr(syn::Expr::MethodCall(call), _) = stmt else {
+            return false;
+        };
+        call.method == "append"
+            && call.args.first().is_some_and(|arg| {
+                quote::ToTokens::to_token_stream(arg)
+                    .to_string()
+                    .contains("from_static (\"api-version\")")
+            })
+    }
+}
+
+impl syn::visit_mut::VisitMut for DropApiVersionHeader {
+    fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        block
+            .stmts
+            .retain(|stmt| !Self::is_api_version_append(stmt));
+        syn::visit_mut::visit_block_mut(self, block);
+    }
 }
 
 #[cfg(test)]
