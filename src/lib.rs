@@ -5,6 +5,7 @@
 //! | module | feature | vendor |
 //! |---|---|---|
 //! | [`biq_auth`], [`biq_customer_shadow`], [`biq_alert_changes`] | `biq` | BiQ Alert |
+//! | [`blink_customer_management`] | `blink` | SIX bLink Customer Management (OpenWealth 1.2.1) |
 //! | [`consumer_intelligence`] | `consumer-intelligence` | Dun & Bradstreet Consumer Intelligence V3 |
 //! | [`carmachain`] | `carmachain` | CarmaChain consumer-data exchange |
 //!
@@ -21,6 +22,8 @@ pub mod biq_alert_changes;
 pub mod biq_auth;
 #[cfg(feature = "biq")]
 pub mod biq_customer_shadow;
+#[cfg(feature = "blink")]
+pub mod blink_customer_management;
 #[cfg(feature = "carmachain")]
 pub mod carmachain;
 #[cfg(feature = "consumer-intelligence")]

@@ -70,6 +70,7 @@ pub const SERVICES: &[Service] = &[
     openapi!("biq_auth", "biq"),
     openapi!("biq_customer_shadow", "biq"),
     openapi!("biq_alert_changes", "biq"),
+    openapi!("blink_customer_management", "blink", overlay),
     openapi!("carmachain", "carmachain"),
     openapi!("consumer_intelligence", "consumer-intelligence"),
 ];

@@ -257,6 +257,7 @@ fn short_type(ty: &syn::Type) -> String {
         "::std::option::",
         "::std::num::",
         "::std::collections::",
+        "::uuid::",
         "::chrono::naive::",
         "::chrono::offset::",
         "::chrono::",
