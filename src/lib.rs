@@ -4,6 +4,7 @@
 //!
 //! | module | feature | vendor |
 //! |---|---|---|
+//! | [`accountsiq_v1_1`], [`accountsiq_v2_0`] | `accountsiq` | AccountsIQ web services (SOAP) |
 //! | [`biq_auth`], [`biq_customer_shadow`], [`biq_alert_changes`] | `biq` | BiQ Alert |
 //! | [`blink_customer_management`] | `blink` | SIX bLink Customer Management (OpenWealth 1.2.1) |
 //! | [`consumer_intelligence`] | `consumer-intelligence` | Dun & Bradstreet Consumer Intelligence V3 |
@@ -16,6 +17,10 @@
 mod generated_module;
 pub mod runtime;
 
+#[cfg(feature = "accountsiq")]
+pub mod accountsiq_v1_1;
+#[cfg(feature = "accountsiq")]
+pub mod accountsiq_v2_0;
 #[cfg(feature = "biq")]
 pub mod biq_alert_changes;
 #[cfg(feature = "biq")]

@@ -144,3 +144,58 @@ fn api_surface_snapshots() {
         insta::assert_snapshot!(format!("{}_surface", service.slug), generated.surface);
     }
 }
+
+/// AccountsIQ publishes a new version: regenerating from the WSDLs gives a surface diff made of
+/// whole operation and type lines, small enough to review.
+#[cfg(feature = "accountsiq")]
+#[test]
+fn accountsiq_v1_1_to_v2_0_is_a_readable_surface_diff() {
+    use std::collections::BTreeSet;
+    let surface = |slug| {
+        run(&root(), services::by_slug(slug).unwrap())
+            .unwrap()
+            .surface
+    };
+    let (old, new) = (surface("accountsiq_v1_1"), surface("accountsiq_v2_0"));
+    let body = |s: &str| {
+        s.lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect::<BTreeSet<_>>()
+    };
+    let (old_lines, new_lines) = (body(&old), body(&new));
+    let added: Vec<&String> = new_lines.difference(&old_lines).collect();
+    let removed: Vec<&String> = old_lines.difference(&new_lines).collect();
+    assert!(!added.is_empty() && !removed.is_empty());
+
+    // v2.0 adds the token operations and the header type ...
+    for line in [
+        "TokenGet -> token_get(",
+        "TokenRefresh -> token_refresh(",
+        "AiqSoapHeader: {",
+    ] {
+        assert!(
+            added.iter().any(|l| l.starts_with(line)),
+            "`{line}` not among the added lines"
+        );
+    }
+    // ... drops v1.1's Login ...
+    assert!(removed.iter().any(|l| l.starts_with("Login -> login(")));
+    // ... and every changed line is one whole operation or type line.
+    for line in added.iter().chain(&removed) {
+        assert!(
+            line.contains(" -> ") || line.contains(": "),
+            "not a surface line: {line}"
+        );
+    }
+    let drift =
+        customer_data_codegen::output::diff(std::path::Path::new("surface"), &old, &new).unwrap();
+    assert!(
+        drift.added < new.lines().count(),
+        "the diff is smaller than the surface"
+    );
+    eprintln!(
+        "accountsiq v1.1 -> v2.0 surface: +{} -{} lines",
+        drift.added, drift.removed
+    );
+}

@@ -18,6 +18,7 @@ pub mod patch;
 pub mod services;
 pub mod surface;
 pub mod varnames;
+pub mod wsdl;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,13 @@ pub struct Generated {
 
 /// Runs every stage for `service`, reading its spec below `root` (the repository root).
 pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
+    match service.front_end {
+        services::FrontEnd::OpenApi => run_openapi(root, service),
+        services::FrontEnd::Wsdl(options) => run_wsdl(root, service, options),
+    }
+}
+
+fn run_openapi(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
     let mut loaded = load::load(&root.join(service.spec))?;
     // Messages and the header name the spec as it is written in the repository.
     loaded.path = PathBuf::from(service.spec);
@@ -60,6 +68,27 @@ pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenE
         code,
         surface,
         overlay_actions,
+    })
+}
+
+fn run_wsdl(
+    root: &Path,
+    service: &'static Service,
+    options: &wsdl::SoapOptions,
+) -> Result<Generated, CodegenError> {
+    let path = PathBuf::from(service.spec);
+    let text = std::fs::read_to_string(root.join(&path)).map_err(|source| CodegenError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let (model, tokens) = wsdl::generate(&path, &text, options)?;
+    let code = format::format(&service.sources(), tokens)?;
+    let surface = wsdl::surface(service.slug, &service.sources(), &model, options);
+    Ok(Generated {
+        service,
+        code,
+        surface,
+        overlay_actions: Vec::new(),
     })
 }
 

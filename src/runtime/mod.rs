@@ -3,7 +3,10 @@
 
 pub mod bounded;
 pub mod http;
+mod open_enum;
 pub mod response;
+#[cfg(feature = "soap")]
+pub mod soap;
 
 pub use bounded::{BoundedInt, OutOfRange};
 pub use response::OptionalResponse;

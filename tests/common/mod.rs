@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+pub mod soap;
+pub mod xml;
+
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

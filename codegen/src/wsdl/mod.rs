@@ -1,0 +1,341 @@
+//! The WSDL front end: WSDL 1.1 + its XSD (document/literal, SOAP 1.1) -> a typed async client
+//! over the runtime's SOAP call. Stages: [`parse`] (text -> [`model::Wsdl`]) -> [`emit`]
+//! (model -> tokens); the pipeline's `format` and `output` stages follow as for OpenAPI, and
+//! [`surface`] renders the same kind of API summary for review.
+
+pub mod emit;
+pub mod model;
+pub mod parse;
+
+use std::path::Path;
+
+use proc_macro2::TokenStream;
+
+use crate::error::CodegenError;
+use model::{TypeDef, Wsdl};
+
+/// Names of a result envelope's members (e.g. AccountsIQ's `WSResultStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeFields {
+    pub status: &'static str,
+    pub error_code: &'static str,
+    pub error_message: &'static str,
+    pub has_expired: &'static str,
+    pub result: &'static str,
+}
+
+/// What a SOAP service declares beyond its WSDL: reviewable, per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoapOptions {
+    /// A result type with these members becomes `Result<T, SoapError>` for the caller.
+    pub envelope: Option<EnvelopeFields>,
+    /// Elements whose values are secrets: redacted in the generated `Debug` output.
+    pub secret_elements: &'static [&'static str],
+}
+
+/// Parses and emits a WSDL; `path` names the file in errors.
+pub fn generate(
+    path: &Path,
+    text: &str,
+    options: &SoapOptions,
+) -> Result<(Wsdl, TokenStream), CodegenError> {
+    let wsdl = parse::parse(text).map_err(|findings| CodegenError::Rejected {
+        path: path.to_path_buf(),
+        findings,
+    })?;
+    let tokens = emit::emit(&wsdl, options).map_err(|message| CodegenError::Generate {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok((wsdl, tokens))
+}
+
+/// The API surface of a WSDL client: one line per operation, one per type.
+pub fn surface(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptions) -> String {
+    let mut out = format!(
+        "# {slug} — API surface of {sources} (SOAP 1.1 binding {}, namespace {})\n\n## operations\n",
+        wsdl.binding, wsdl.target_namespace
+    );
+    let methods = emit::method_names(wsdl);
+    for (op, method) in wsdl.operations.iter().zip(methods) {
+        let params = wsdl
+            .element_type(&op.input)
+            .map(|c| {
+                wsdl.all_fields(c)
+                    .iter()
+                    .map(|f| describe_field(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let returns = match emit::returns(wsdl, op, options) {
+            emit::Returns::Nothing => "()".to_string(),
+            emit::Returns::Whole => op.output.clone(),
+            emit::Returns::Value(f) => optional(f, emit::surface_type(f)),
+            emit::Returns::Envelope {
+                result_element,
+                inner,
+            } => {
+                let envelope = match &result_element.ty {
+                    model::TypeRef::Named(n) => n.clone(),
+                    model::TypeRef::Builtin(b) => b.xsd_name().to_string(),
+                };
+                let value = inner.map_or("()".to_string(), |f| optional(f, emit::surface_type(f)));
+                format!("{value} (checked {envelope})")
+            }
+        };
+        let header = op
+            .input_header
+            .as_ref()
+            .map(|h| format!(" [header {h}]"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{} -> {method}({params}) -> {returns}{header}\n",
+            op.name
+        ));
+    }
+    out.push_str("\n## types\n");
+    for def in wsdl.types.values() {
+        match def {
+            TypeDef::Enum(e) => out.push_str(&format!(
+                "{}: enum {} | ..unknown\n",
+                e.name,
+                e.values.join(" | ")
+            )),
+            TypeDef::Complex(c) => {
+                let fields: Vec<String> = c.fields.iter().map(describe_field).collect();
+                let mut line = format!("{}: ", c.name);
+                if c.is_abstract {
+                    line.push_str("abstract ");
+                }
+                if let Some(base) = &c.base {
+                    line.push_str(&format!("extends {base} "));
+                }
+                line.push_str(&format!("{{ {} }}", fields.join(", ")));
+                if c.any_attribute {
+                    line.push_str(" + any attribute");
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn optional(field: &model::Field, ty: String) -> String {
+    if !field.occurs.is_many() && (field.occurs.is_optional() || field.nillable) {
+        format!("Option<{ty}>")
+    } else {
+        ty
+    }
+}
+
+fn describe_field(field: &model::Field) -> String {
+    let mark = if !field.occurs.is_many() && field.occurs.is_optional() {
+        "?"
+    } else {
+        ""
+    };
+    let nil = if field.nillable { " | nil" } else { "" };
+    format!("{}{mark}: {}{nil}", field.name, emit::surface_type(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: SoapOptions = SoapOptions {
+        envelope: Some(EnvelopeFields {
+            status: "Status",
+            error_code: "ErrorCode",
+            error_message: "ErrorMessage",
+            has_expired: "HasExpired",
+            result: "Result",
+        }),
+        secret_elements: &["token"],
+    };
+
+    /// A small WSDL in the shape of AccountsIQ's: an envelope extending a base, an enum, an
+    /// array type, a header, and an element named like a type.
+    fn wsdl(types: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<wsdl:definitions xmlns:s="http://www.w3.org/2001/XMLSchema" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="urn:t" targetNamespace="urn:t" xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/">
+  <wsdl:types>
+    <s:schema elementFormDefault="qualified" targetNamespace="urn:t">
+      <s:element name="GetThing"><s:complexType><s:sequence>
+        <s:element minOccurs="0" maxOccurs="1" name="token" type="s:string" />
+        <s:element minOccurs="1" maxOccurs="1" name="id" type="s:int" />
+      </s:sequence></s:complexType></s:element>
+      <s:element name="GetThingResponse"><s:complexType><s:sequence>
+        <s:element minOccurs="0" maxOccurs="1" name="GetThingResult" type="tns:WSResultOfThing" />
+      </s:sequence></s:complexType></s:element>
+      <s:complexType name="OperationResult"><s:sequence>
+        <s:element minOccurs="1" maxOccurs="1" name="Status" type="tns:OperationStatus" />
+        <s:element minOccurs="1" maxOccurs="1" name="ErrorCode" type="s:string" />
+        <s:element minOccurs="0" maxOccurs="1" name="ErrorMessage" type="s:string" />
+      </s:sequence></s:complexType>
+      <s:complexType name="WSResultOfThing"><s:complexContent mixed="false"><s:extension base="tns:OperationResult"><s:sequence>
+        <s:element minOccurs="1" maxOccurs="1" name="HasExpired" type="s:boolean" />
+        <s:element minOccurs="0" maxOccurs="1" name="Result" type="tns:Thing" />
+      </s:sequence></s:extension></s:complexContent></s:complexType>
+      <s:complexType name="Thing"><s:sequence>
+        <s:element minOccurs="1" maxOccurs="1" name="Amount" type="s:decimal" />
+        <s:element minOccurs="1" maxOccurs="1" name="When" type="s:dateTime" nillable="true" />
+        <s:element minOccurs="0" maxOccurs="1" name="Tags" type="tns:ArrayOfString" />
+        <s:element minOccurs="0" maxOccurs="1" name="Parent" type="tns:Thing" />
+      </s:sequence></s:complexType>
+      <s:complexType name="ArrayOfString"><s:sequence>
+        <s:element minOccurs="0" maxOccurs="unbounded" name="string" nillable="true" type="s:string" />
+      </s:sequence></s:complexType>
+      <s:simpleType name="OperationStatus"><s:restriction base="s:string">
+        <s:enumeration value="Success" /><s:enumeration value="Failure" /><s:enumeration value="Unknown" />
+      </s:restriction></s:simpleType>
+      <s:element name="Hdr" type="tns:Hdr" />
+      <s:complexType name="Hdr"><s:sequence><s:element minOccurs="0" maxOccurs="1" name="AccessToken" type="s:string" /></s:sequence><s:anyAttribute /></s:complexType>
+      {types}
+    </s:schema>
+  </wsdl:types>
+  <wsdl:message name="GetThingSoapIn"><wsdl:part name="parameters" element="tns:GetThing" /></wsdl:message>
+  <wsdl:message name="GetThingSoapOut"><wsdl:part name="parameters" element="tns:GetThingResponse" /></wsdl:message>
+  <wsdl:message name="GetThingHdr"><wsdl:part name="Hdr" element="tns:Hdr" /></wsdl:message>
+  <wsdl:portType name="P"><wsdl:operation name="GetThing"><wsdl:documentation>Reads a thing.</wsdl:documentation><wsdl:input message="tns:GetThingSoapIn" /><wsdl:output message="tns:GetThingSoapOut" /></wsdl:operation></wsdl:portType>
+  <wsdl:binding name="PSoap" type="tns:P"><soap:binding transport="http://schemas.xmlsoap.org/soap/http" />
+    <wsdl:operation name="GetThing"><soap:operation soapAction="urn:t/GetThing" style="document" />
+      <wsdl:input><soap:body use="literal" /><soap:header message="tns:GetThingHdr" part="Hdr" use="literal" /></wsdl:input>
+      <wsdl:output><soap:body use="literal" /></wsdl:output></wsdl:operation></wsdl:binding>
+  <wsdl:service name="S"><wsdl:port name="PSoap" binding="tns:PSoap"><soap:address location="https://x.example/s.asmx" /></wsdl:port></wsdl:service>
+</wsdl:definitions>"#
+        )
+    }
+
+    #[test]
+    fn parses_the_subset_with_extension_order_and_headers() {
+        let model = parse::parse(&wsdl("")).unwrap();
+        assert_eq!(model.binding, "PSoap");
+        assert_eq!(model.address.as_deref(), Some("https://x.example/s.asmx"));
+        let op = &model.operations[0];
+        assert_eq!(
+            (
+                op.name.as_str(),
+                op.soap_action.as_str(),
+                op.input.as_str(),
+                op.output.as_str()
+            ),
+            ("GetThing", "urn:t/GetThing", "GetThing", "GetThingResponse")
+        );
+        assert_eq!(op.input_header.as_deref(), Some("Hdr"));
+        assert_eq!(op.documentation.as_deref(), Some("Reads a thing."));
+        let Some(TypeDef::Complex(envelope)) = model.types.get("WSResultOfThing") else {
+            panic!()
+        };
+        let names: Vec<&str> = model
+            .all_fields(envelope)
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Status",
+                "ErrorCode",
+                "ErrorMessage",
+                "HasExpired",
+                "Result"
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_constructs_are_refused_naming_the_type() {
+        for (snippet, expected) in [
+            (
+                r#"<s:complexType name="Choosy"><s:choice><s:element name="a" type="s:string"/></s:choice></s:complexType>"#,
+                "type `Choosy`: `xs:choice` is not supported",
+            ),
+            (
+                r#"<s:complexType name="Odd"><s:sequence><s:element name="g" type="s:gYear"/></s:sequence></s:complexType>"#,
+                "type `Odd`, element `g`: XSD type `xs:gYear` is not supported",
+            ),
+            (
+                r#"<s:complexType name="Attr"><s:attribute name="a" type="s:string"/></s:complexType>"#,
+                "type `Attr`: `xs:attribute` is not supported",
+            ),
+            (
+                r#"<s:complexType name="Dangling"><s:sequence><s:element name="x" type="tns:Nowhere"/></s:sequence></s:complexType>"#,
+                "type `Dangling`, element `x`: type `Nowhere` is not defined",
+            ),
+            (
+                r#"<s:simpleType name="Pat"><s:restriction base="s:string"><s:pattern value="[a-z]"/></s:restriction></s:simpleType>"#,
+                "simple type `Pat`: facet `xs:pattern` is not supported",
+            ),
+        ] {
+            let findings = parse::parse(&wsdl(snippet)).unwrap_err();
+            let text: Vec<String> = findings
+                .iter()
+                .map(|f| format!("{}: {}", f.pointer, f.message))
+                .collect();
+            assert!(
+                text.iter()
+                    .any(|t| t.starts_with("line ") && t.contains(expected)),
+                "{expected}\n{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_element_named_like_a_type_gets_its_own_type_name() {
+        let extra = r#"<s:complexType name="GetThing"><s:sequence><s:element minOccurs="0" maxOccurs="1" name="x" type="s:string"/></s:sequence></s:complexType>"#;
+        let model = parse::parse(&wsdl(extra)).unwrap();
+        assert_eq!(
+            model.elements.get("GetThing").map(String::as_str),
+            Some("GetThingElement")
+        );
+        assert!(
+            model.types.contains_key("GetThing") && model.types.contains_key("GetThingElement")
+        );
+    }
+
+    #[test]
+    fn emits_envelope_checks_open_enums_boxes_and_redaction() {
+        let (model, tokens) = generate(Path::new("specs/t.wsdl"), &wsdl(""), &OPTIONS).unwrap();
+        let code = crate::format::format("specs/t.wsdl", tokens).unwrap();
+        for expected in [
+            "crate::open_enum! {",
+            "Success = \"Success\"",
+            "pub amount: crate::runtime::soap::XsDecimal",
+            "pub when: ::std::option::Option<crate::runtime::soap::XsDateTime>",
+            "pub parent: ::std::option::Option<::std::boxed::Box<Thing>>",
+            "#[serde(rename = \"string\", default)]",
+            "crate::runtime::soap::check_result(",
+            "pub async fn get_thing(",
+            "self.soap_header.as_ref().map(|h| (\"Hdr\", h))",
+            ".field(\"token\", &self.token.as_ref().map(|_| \"<redacted>\"))",
+            "::std::option::Option<types::Thing>,",
+        ] {
+            assert!(code.contains(expected), "missing `{expected}` in:\n{code}");
+        }
+        let surface = surface("t", "specs/t.wsdl", &model, &OPTIONS);
+        assert!(surface.contains("GetThing -> get_thing(token?: string, id: int) -> Option<Thing> (checked WSResultOfThing) [header Hdr]"), "{surface}");
+        assert!(
+            surface.contains(
+                "WSResultOfThing: extends OperationResult { HasExpired: boolean, Result?: Thing }"
+            ),
+            "{surface}"
+        );
+        assert!(
+            surface.contains("OperationStatus: enum Success | Failure | Unknown | ..unknown"),
+            "{surface}"
+        );
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error() {
+        let findings = parse::parse("<wsdl:definitions").unwrap_err();
+        assert!(
+            findings[0].message.starts_with("not well-formed XML"),
+            "{findings:?}"
+        );
+    }
+}

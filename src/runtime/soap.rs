@@ -1,0 +1,501 @@
+//! SOAP 1.1 document/literal calls, shared by every WSDL-generated client (AccountsIQ v1.1 and
+//! v2.0): the envelope, `SOAPAction`, the body's one child element, faults, and the XSD types
+//! serde has no good default for (`xs:dateTime`, `xs:base64Binary`).
+
+use std::fmt;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// SOAP 1.1 envelope namespace.
+pub const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// How much of an undecodable body an error keeps.
+const BODY_EXCERPT: usize = 2048;
+
+/// Everything a SOAP call can fail with. Nothing is lost: faults keep their XML, bodies that
+/// do not decode are kept (truncated), and result envelopes keep the vendor's codes.
+#[derive(Debug)]
+pub enum SoapError {
+    /// The request could not be encoded as XML (a bug in a value, e.g. an invalid string).
+    Encode(String),
+    /// No HTTP response (connection, TLS, timeout).
+    Transport(reqwest::Error),
+    /// The server answered with a SOAP Fault.
+    Fault(SoapFault),
+    /// A non-2xx answer that is not a SOAP Fault.
+    Http { status: u16, body: String },
+    /// A 2xx answer whose body is not the expected response.
+    Decode { message: String, body: String },
+    /// The operation's result envelope says it failed (vendor codes kept).
+    Failed(ResultFailure),
+}
+
+impl SoapError {
+    /// The session or access token has expired (`HasExpired` in the result): log in again.
+    pub fn is_expired(&self) -> bool {
+        matches!(self, SoapError::Failed(f) if f.has_expired)
+    }
+
+    /// The vendor's error code, when the result envelope carried one.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            SoapError::Failed(f) => Some(&f.error_code),
+            _ => None,
+        }
+    }
+
+    /// The response (of `element`) lacked its result element.
+    pub fn missing(element: &str) -> Self {
+        SoapError::Decode {
+            message: format!("the response has no `{element}` element"),
+            body: String::new(),
+        }
+    }
+}
+
+impl fmt::Display for SoapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SoapError::Encode(m) => write!(f, "cannot encode the SOAP request: {m}"),
+            SoapError::Transport(e) => write!(f, "SOAP request failed: {e}"),
+            SoapError::Fault(fault) => write!(f, "SOAP fault {}: {}", fault.code, fault.string),
+            SoapError::Http { status, .. } => write!(f, "HTTP {status} without a SOAP fault"),
+            SoapError::Decode { message, .. } => {
+                write!(f, "cannot decode the SOAP response: {message}")
+            }
+            SoapError::Failed(failure) => write!(f, "{failure}"),
+        }
+    }
+}
+
+impl std::error::Error for SoapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SoapError::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A SOAP 1.1 Fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoapFault {
+    pub code: String,
+    pub string: String,
+    pub actor: Option<String>,
+    /// The whole `<soap:Fault>` element as received (detail included).
+    pub xml: String,
+}
+
+/// A result envelope that reports failure: `Status`, `ErrorCode`, `ErrorMessage`, `HasExpired`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultFailure {
+    pub status: String,
+    pub error_code: String,
+    pub message: Option<String>,
+    pub has_expired: bool,
+}
+
+impl fmt::Display for ResultFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "operation failed: status {}, error code {}",
+            self.status, self.error_code
+        )?;
+        if self.has_expired {
+            write!(f, " (session expired)")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Statuses of a result envelope that mean the operation did what was asked.
+pub const SUCCESS_STATUSES: &[&str] = &["Success", "Created", "InProgress"];
+
+/// Checks a result envelope: `Ok` when the status is a success status and the session has not
+/// expired, else [`SoapError::Failed`] with every code kept.
+pub fn check_result(
+    status: &str,
+    error_code: &str,
+    message: Option<&str>,
+    has_expired: bool,
+) -> Result<(), SoapError> {
+    if SUCCESS_STATUSES.contains(&status) && !has_expired {
+        return Ok(());
+    }
+    Err(SoapError::Failed(ResultFailure {
+        status: status.to_string(),
+        error_code: error_code.to_string(),
+        message: message.map(str::to_string),
+        has_expired,
+    }))
+}
+
+/// The request envelope: `request` serialised as `element` in `namespace`, with an optional
+/// SOAP header element (also in `namespace`).
+pub fn envelope<Req: Serialize, H: Serialize>(
+    namespace: &str,
+    element: &str,
+    header: Option<(&str, &H)>,
+    request: &Req,
+) -> Result<String, SoapError> {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">",
+    );
+    if let Some((name, value)) = header {
+        xml.push_str("<soap:Header>");
+        xml.push_str(&qualified(namespace, name, value)?);
+        xml.push_str("</soap:Header>");
+    }
+    xml.push_str("<soap:Body>");
+    xml.push_str(&qualified(namespace, element, request)?);
+    xml.push_str("</soap:Body></soap:Envelope>");
+    Ok(xml)
+}
+
+/// `<name xmlns="namespace">...</name>` for a serialisable value.
+fn qualified<T: Serialize>(namespace: &str, name: &str, value: &T) -> Result<String, SoapError> {
+    let inner = quick_xml::se::to_string_with_root(name, value)
+        .map_err(|e| SoapError::Encode(e.to_string()))?;
+    // The serialiser writes the root tag first, `<name>` or `<name/>`: put the namespace on it,
+    // so every child element is in the target namespace (elementFormDefault="qualified").
+    let open = format!("<{name}");
+    match inner.strip_prefix(&open) {
+        Some(rest) => Ok(format!(
+            "{open} xmlns=\"{}\"{rest}",
+            escape_attribute(namespace)
+        )),
+        None => Err(SoapError::Encode(format!(
+            "unexpected serialisation of `{name}`"
+        ))),
+    }
+}
+
+fn escape_attribute(value: &str) -> String {
+    quick_xml::escape::escape(value).into_owned()
+}
+
+/// Decodes a response envelope: the Body's one child as `Resp`, or the Fault.
+pub fn decode_response<Resp: DeserializeOwned>(status: u16, body: &str) -> Result<Resp, SoapError> {
+    let child = match body_child(body) {
+        Ok(child) => child,
+        Err(message) if (200..300).contains(&status) => {
+            return Err(SoapError::Decode {
+                message,
+                body: excerpt(body),
+            });
+        }
+        Err(_) => {
+            return Err(SoapError::Http {
+                status,
+                body: excerpt(body),
+            });
+        }
+    };
+    if child.is_fault {
+        return Err(SoapError::Fault(fault(child.xml)));
+    }
+    if !(200..300).contains(&status) {
+        return Err(SoapError::Http {
+            status,
+            body: excerpt(body),
+        });
+    }
+    // The path (e.g. `GetCustomerResult.Result.Hold`) says which element did not fit.
+    let mut deserializer = quick_xml::de::Deserializer::from_str(child.xml);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| SoapError::Decode {
+        message: format!("{}: {}", e.path(), e.inner()),
+        body: excerpt(body),
+    })
+}
+
+struct BodyChild<'a> {
+    xml: &'a str,
+    is_fault: bool,
+}
+
+/// Finds the first element inside `Envelope/Body` (a `Header` before the Body is skipped).
+fn body_child(body: &str) -> Result<BodyChild<'_>, String> {
+    use quick_xml::events::Event;
+    use quick_xml::name::{QName, ResolveResult};
+    let malformed = |e: quick_xml::Error| format!("not well-formed XML: {e}");
+    let mut reader = quick_xml::NsReader::from_str(body);
+    // Local names of the open elements: Envelope, then Body.
+    let mut depth = 0usize;
+    loop {
+        let start = reader.buffer_position() as usize;
+        let (ns, event) = reader.read_resolved_event().map_err(malformed)?;
+        let in_soap_ns = matches!(ns, ResolveResult::Bound(n) if n.into_inner() == ENVELOPE_NS);
+        match event {
+            Event::Start(e) if depth == 2 => {
+                let is_fault = in_soap_ns && e.local_name().into_inner() == "Fault";
+                let name = e.name().into_inner().to_string();
+                reader.read_to_end(QName(&name)).map_err(malformed)?;
+                let end = reader.buffer_position() as usize;
+                return Ok(BodyChild {
+                    xml: body[start..end].trim(),
+                    is_fault,
+                });
+            }
+            Event::Empty(e) if depth == 2 => {
+                let is_fault = in_soap_ns && e.local_name().into_inner() == "Fault";
+                let end = reader.buffer_position() as usize;
+                return Ok(BodyChild {
+                    xml: body[start..end].trim(),
+                    is_fault,
+                });
+            }
+            Event::Start(e) => {
+                let local = e.local_name().into_inner().to_string();
+                match (depth, local.as_str()) {
+                    (0, "Envelope") | (1, "Body") if in_soap_ns => depth += 1,
+                    (1, "Header") if in_soap_ns => {
+                        let name = e.name().into_inner().to_string();
+                        reader.read_to_end(QName(&name)).map_err(malformed)?;
+                    }
+                    _ => {
+                        return Err(format!(
+                            "expected a SOAP 1.1 {} but found `{}`",
+                            if depth == 0 { "Envelope" } else { "Body" },
+                            local
+                        ));
+                    }
+                }
+            }
+            Event::Empty(_) | Event::End(_) if depth < 2 => {
+                return Err("no element in the SOAP Body".to_string());
+            }
+            Event::Eof => return Err("no SOAP Body".to_string()),
+            _ => {}
+        }
+    }
+}
+
+fn fault(xml: &str) -> SoapFault {
+    let text_of = |tag: &str| -> Option<String> {
+        let open = format!("<{tag}>");
+        let start = xml.find(&open)? + open.len();
+        let end = xml[start..].find(&format!("</{tag}>"))? + start;
+        Some(
+            quick_xml::escape::unescape(&xml[start..end])
+                .map_or_else(|_| xml[start..end].to_string(), |s| s.into_owned()),
+        )
+    };
+    SoapFault {
+        code: text_of("faultcode").unwrap_or_default(),
+        string: text_of("faultstring").unwrap_or_default(),
+        actor: text_of("faultactor"),
+        xml: xml.to_string(),
+    }
+}
+
+fn excerpt(body: &str) -> String {
+    if body.len() <= BODY_EXCERPT {
+        return body.to_string();
+    }
+    let mut end = BODY_EXCERPT;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &body[..end], body.len())
+}
+
+/// One SOAP 1.1 call: POST `envelope_xml` with `SOAPAction`, decode the answer as `Resp`.
+pub async fn call<Resp: DeserializeOwned>(
+    http: &reqwest::Client,
+    endpoint: &str,
+    soap_action: &str,
+    envelope_xml: String,
+) -> Result<Resp, SoapError> {
+    let response = http
+        .post(endpoint)
+        .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+        .header("SOAPAction", soap_action)
+        .body(envelope_xml)
+        .send()
+        .await
+        .map_err(SoapError::Transport)?;
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(SoapError::Transport)?;
+    decode_response(status, &body)
+}
+
+/// An `xs:dateTime`, kept exactly as written (with or without offset and fraction), so nothing
+/// is lost between read and write; parsed on demand.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct XsDateTime(String);
+
+impl XsDateTime {
+    /// Validates `text` as an `xs:dateTime`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let valid = chrono::DateTime::parse_from_rfc3339(text).is_ok()
+            || chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok();
+        if valid {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(format!("`{text}` is not an xs:dateTime"))
+        }
+    }
+
+    /// The lexical form, as received or as built.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The date and time as written (any offset dropped).
+    pub fn naive(&self) -> chrono::NaiveDateTime {
+        match chrono::DateTime::parse_from_rfc3339(&self.0) {
+            Ok(with_offset) => with_offset.naive_local(),
+            // Validated on construction, so one of the two forms parses.
+            Err(_) => chrono::NaiveDateTime::parse_from_str(&self.0, "%Y-%m-%dT%H:%M:%S%.f")
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The instant, when the value carries an offset (or `Z`).
+    pub fn with_offset(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+        chrono::DateTime::parse_from_rfc3339(&self.0).ok()
+    }
+}
+
+impl From<chrono::NaiveDateTime> for XsDateTime {
+    fn from(value: chrono::NaiveDateTime) -> Self {
+        Self(value.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+    }
+}
+
+impl<Tz: chrono::TimeZone> From<chrono::DateTime<Tz>> for XsDateTime
+where
+    Tz::Offset: fmt::Display,
+{
+    fn from(value: chrono::DateTime<Tz>) -> Self {
+        Self(value.to_rfc3339())
+    }
+}
+
+impl fmt::Debug for XsDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for XsDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for XsDateTime {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
+impl Serialize for XsDateTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for XsDateTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An `xs:base64Binary`.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Base64Binary(pub Vec<u8>);
+
+impl fmt::Debug for Base64Binary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Base64Binary({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Base64Binary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Base64Binary {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let text = String::deserialize(deserializer)?;
+        let compact: String = text.split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map(Base64Binary)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An `xs:decimal`: exact, never through `f64` (amounts, rates). Read from and written as the
+/// decimal's text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct XsDecimal(pub rust_decimal::Decimal);
+
+impl XsDecimal {
+    /// The decimal value.
+    pub fn value(self) -> rust_decimal::Decimal {
+        self.0
+    }
+}
+
+impl From<rust_decimal::Decimal> for XsDecimal {
+    fn from(value: rust_decimal::Decimal) -> Self {
+        Self(value)
+    }
+}
+
+impl std::ops::Deref for XsDecimal {
+    type Target = rust_decimal::Decimal;
+    fn deref(&self) -> &rust_decimal::Decimal {
+        &self.0
+    }
+}
+
+impl fmt::Debug for XsDecimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for XsDecimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::str::FromStr for XsDecimal {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        // xs:decimal allows a leading '+' and no exponent.
+        let digits = text.strip_prefix('+').unwrap_or(text);
+        rust_decimal::Decimal::from_str_exact(digits)
+            .map(Self)
+            .map_err(|e| format!("`{text}` is not an xs:decimal: {e}"))
+    }
+}
+
+impl Serialize for XsDecimal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for XsDecimal {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
