@@ -178,3 +178,115 @@ async fn create_then_poll_against_a_local_peer() {
         requests[1]
     );
 }
+
+/// Against the sandbox twin: a request is `Panding` until the configured delay, then `Done`
+/// with details for the requested categories; a bad token is refused; a malformed body is a
+/// 400 naming the member.
+#[tokio::test]
+async fn the_twin_answers_pending_then_done() {
+    use customer_data_sandbox::{Sandbox, SandboxConfig};
+    let sandbox = Sandbox::start(SandboxConfig {
+        carmachain_answer_delay: std::time::Duration::from_millis(300),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = sandbox.url(SLUG);
+    let anonymous = customer_data::carmachain::connect(&base).unwrap();
+    let token = anonymous
+        .get_token()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, token.parse().unwrap());
+    let http = customer_data::runtime::http::client_builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let client = Client::new_with_client(&base, http);
+
+    let created = client
+        .create_request()
+        .body(types::CreateRequest {
+            type_request: types::TypeRequest::Array(vec![
+                types::DataCategory::Name,
+                types::DataCategory::Address,
+            ]),
+            value: vec![types::PersonQuery {
+                phone_number: Some("+380990000001".into()),
+                ..Default::default()
+            }],
+        })
+        .send()
+        .await
+        .unwrap();
+    let id = created.parametr_request[0].id_request.clone().unwrap();
+    let poll = || {
+        client
+            .respond()
+            .body(types::RespondRequest {
+                id_request: vec![id.clone()],
+                type_request: None,
+                period: None,
+            })
+            .send()
+    };
+    let first = poll().await.unwrap();
+    assert_eq!(
+        first.parametr_request[0].status,
+        Some(types::RequestStatus::Pending)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let done = poll().await.unwrap();
+    let result = &done.parametr_request[0];
+    assert_eq!(result.status, Some(types::RequestStatus::Done));
+    let groups: Vec<_> = result
+        .request_details
+        .iter()
+        .filter_map(|d| d.group_data)
+        .collect();
+    assert!(
+        groups.contains(&types::DataCategory::Name)
+            && groups.contains(&types::DataCategory::Address),
+        "{groups:?}"
+    );
+    // Everything a peer answered within the last minute, by period.
+    let by_period = client
+        .respond()
+        .body(types::RespondRequest {
+            id_request: vec![],
+            type_request: None,
+            period: Some(1.0),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_period.parametr_request.len(), 1);
+
+    // No token: refused.
+    let refused = anonymous
+        .respond()
+        .body(types::RespondRequest {
+            id_request: vec![id],
+            type_request: None,
+            period: None,
+        })
+        .send()
+        .await;
+    assert_eq!(refused.unwrap_err().status().map(|s| s.as_u16()), Some(401));
+    // A body that is not a CreateRequest: 400 with the reason.
+    let raw = reqwest::Client::new()
+        .post(format!("{base}/api/createrequest"))
+        .header("authorization", token)
+        .json(&serde_json::json!({"type_request": "Unheard Of", "value": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    assert!(raw.text().await.unwrap().contains("type_request"));
+    sandbox.shutdown().await;
+}

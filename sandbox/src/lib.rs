@@ -1,0 +1,191 @@
+//! The local sandbox: stateful twins of every customer-data service on one loopback port, each
+//! under `/<slug>`, with vendor-shaped auth and errors and deterministic fault injection.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use customer_data_sandbox::{Sandbox, SandboxConfig};
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+//! let base = sandbox.url("carmachain"); // e.g. http://127.0.0.1:41234/carmachain
+//! # let _ = base;
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod faults;
+pub mod synthetic;
+pub mod twins;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use faults::Faults;
+
+/// Every twin, by the slug of the service it imitates (the path prefix of its routes).
+pub const SLUGS: &[&str] = &[
+    "accountsiq_v1_1",
+    "accountsiq_v2_0",
+    "biq_auth",
+    "biq_customer_shadow",
+    "biq_alert_changes",
+    "blink_customer_management",
+    "carmachain",
+    "consumer_intelligence",
+];
+
+/// The credentials the twins accept (synthetic; the same in every run).
+pub mod credentials {
+    /// Consumer Intelligence OAuth2 client (client credentials, scope `bci`).
+    pub const CONSUMER_INTELLIGENCE_CLIENT_ID: &str = "sandbox-client";
+    pub const CONSUMER_INTELLIGENCE_CLIENT_SECRET: &str = "sandbox-secret";
+    /// BiQ api key, and the tenant its JWT names.
+    pub const BIQ_API_KEY: &str = "sandbox-api-key";
+    pub const BIQ_TENANT_ID: &str = "sandbox-tenant";
+    /// AccountsIQ v1.1 Login.
+    pub const ACCOUNTSIQ_COMPANY_ID: &str = "SANDBOX";
+    pub const ACCOUNTSIQ_PARTNER_KEY: &str = "sandbox-partner-key";
+    pub const ACCOUNTSIQ_USER_KEY: &str = "sandbox-user-key";
+    /// AccountsIQ v2.0 TokenGet.
+    pub const ACCOUNTSIQ_CLIENT_ID: &str = "sandbox-aiq-client";
+    pub const ACCOUNTSIQ_CLIENT_SECRET: &str = "sandbox-aiq-secret";
+    /// bLink: the authorization code the consent redirect would deliver, and the client id.
+    pub const BLINK_CLIENT_ID: &str = "sandbox-blink-client";
+    pub const BLINK_AUTHORIZATION_CODE: &str = "sandbox-consent-code";
+    /// bLink provider (bank) id for `X-CorAPI-Target-ID`.
+    pub const BLINK_TARGET_ID: &str = "sandbox-bank";
+}
+
+/// Token lifetimes, per vendor. Tests shorten them to expire tokens in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Consumer Intelligence access token (`expires_in` 3600, documented).
+    pub consumer_intelligence: Duration,
+    /// BiQ JWT (`exp`; the lifetime is not documented: one hour here).
+    pub biq: Duration,
+    /// CarmaChain token (24 hours, documented).
+    pub carmachain: Duration,
+    /// AccountsIQ v1.1 session (20 minutes, documented).
+    pub accountsiq_session: Duration,
+    /// AccountsIQ v2.0 access token (not documented: one hour here).
+    pub accountsiq_access: Duration,
+    /// bLink access token (`expires_in`; one hour here).
+    pub blink_access: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            consumer_intelligence: Duration::from_secs(3600),
+            biq: Duration::from_secs(3600),
+            carmachain: Duration::from_secs(24 * 3600),
+            accountsiq_session: Duration::from_secs(20 * 60),
+            accountsiq_access: Duration::from_secs(3600),
+            blink_access: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// How the sandbox runs.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where to listen; port 0 (the default) picks a free port.
+    pub bind: SocketAddr,
+    /// Seed of the synthetic data (population, scripted changes).
+    pub seed: u64,
+    /// Fault injection per twin slug (absent: none).
+    pub faults: BTreeMap<String, Faults>,
+    pub lifetimes: Lifetimes,
+    /// How long a CarmaChain request stays `Panding` before it is `Done`.
+    pub carmachain_answer_delay: Duration,
+    /// How long Consumer Intelligence takes from UPLOADED to IDENTIFIED / NOT_IDENTIFIED.
+    pub consumer_intelligence_identify_delay: Duration,
+    /// Consumer Intelligence requests allowed per second per client (None: unlimited); beyond
+    /// it the twin answers 429 with `Retry-After`.
+    pub consumer_intelligence_rate_limit: Option<u32>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: 42,
+            faults: BTreeMap::new(),
+            lifetimes: Lifetimes::default(),
+            carmachain_answer_delay: Duration::from_millis(300),
+            consumer_intelligence_identify_delay: Duration::from_millis(200),
+            consumer_intelligence_rate_limit: None,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The same config with `faults` injected into twin `slug`.
+    pub fn with_faults(mut self, slug: &str, faults: Faults) -> Self {
+        self.faults.insert(slug.to_string(), faults);
+        self
+    }
+}
+
+/// A running sandbox. Dropping it without [`Sandbox::shutdown`] stops it too.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts every twin on `config.bind`.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let config = Arc::new(config);
+        let app = twins::router(&config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                eprintln!("sandbox stopped: {e}");
+            }
+        });
+        Ok(Sandbox {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The address the sandbox listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL of the twin of `slug`, e.g. `http://127.0.0.1:41234/carmachain`.
+    pub fn url(&self, slug: &str) -> String {
+        format!("http://{}/{slug}", self.addr)
+    }
+
+    /// Stops the sandbox and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
