@@ -234,12 +234,19 @@ pub fn emit(wsdl: &Wsdl, options: &SoapOptions) -> Result<TokenStream, String> {
         wsdl.binding, wsdl.target_namespace
     );
     let address_doc = wsdl.address.clone().unwrap_or_default();
+    let operation_list = wsdl.operations.iter().map(|op| {
+        let (name, action) = (&op.name, &op.soap_action);
+        quote!((#name, #action))
+    });
 
     Ok(quote! {
         /// The target namespace: request elements are qualified with it.
         pub const NAMESPACE: &str = #namespace;
         /// The SOAP 1.1 address in the WSDL (one region; see the hand-written module for others).
         pub const WSDL_ADDRESS: &str = #address_doc;
+
+        /// Every operation of the binding, in WSDL order: (operation name, SOAPAction).
+        pub const OPERATIONS: &[(&str, &str)] = &[#(#operation_list),*];
 
         /// The XSD types of the WSDL.
         pub mod types {

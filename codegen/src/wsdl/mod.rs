@@ -310,6 +310,7 @@ mod tests {
             "#[serde(rename = \"string\", default)]",
             "crate::runtime::soap::check_result(",
             "pub async fn get_thing(",
+            "pub const OPERATIONS: &[(&str, &str)] = &[(\"GetThing\", \"urn:t/GetThing\")];",
             "self.soap_header.as_ref().map(|h| (\"Hdr\", h))",
             ".field(\"token\", &self.token.as_ref().map(|_| \"<redacted>\"))",
             "::std::option::Option<types::Thing>,",
