@@ -340,3 +340,476 @@ fn regions_and_custom_endpoints() {
         "https://staging.example/x.asmx"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against the sandbox twin (`customer_data_sandbox`, slug `accountsiq_v1_1`).
+// ---------------------------------------------------------------------------------------------
+
+mod twin {
+    use super::*;
+    use customer_data_sandbox::credentials::{
+        ACCOUNTSIQ_COMPANY_ID, ACCOUNTSIQ_PARTNER_KEY, ACCOUNTSIQ_USER_KEY,
+    };
+    use customer_data_sandbox::{Lifetimes, Sandbox, SandboxConfig};
+    use std::time::Duration;
+
+    fn client(sandbox: &Sandbox) -> Client {
+        connect(&Endpoint::Custom(sandbox.url(SLUG))).unwrap()
+    }
+
+    async fn login(client: &Client) -> String {
+        client
+            .login(&types::Login {
+                company_id: Some(ACCOUNTSIQ_COMPANY_ID.into()),
+                partner_key: Some(ACCOUNTSIQ_PARTNER_KEY.into()),
+                user_key: Some(ACCOUNTSIQ_USER_KEY.into()),
+            })
+            .await
+            .unwrap()
+            .expect("a session token")
+    }
+
+    fn failure(err: SoapError) -> customer_data::runtime::soap::ResultFailure {
+        match err {
+            SoapError::Failed(f) => f,
+            other => panic!("expected a result failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sandbox_login_then_every_simulated_customer_operation() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let client = client(&sandbox);
+        let token = login(&client).await;
+        let t = || Some(token.clone());
+
+        // The seeded ledger: every customer, the active ones, one by code, contacts.
+        let all = client
+            .get_customer_list(&types::GetCustomerList { token: t() })
+            .await
+            .unwrap()
+            .expect("customers")
+            .customer;
+        assert_eq!(
+            all.len(),
+            customer_data_sandbox::twins::accountsiq_shared::SEEDED_CUSTOMERS
+        );
+        let active = client
+            .get_active_customer_list(&types::GetActiveCustomerList { token: t() })
+            .await
+            .unwrap()
+            .expect("customers")
+            .customer;
+        assert!(!active.is_empty() && active.len() < all.len());
+        assert!(active.iter().all(|c| c.is_active));
+        let first = &all[0];
+        let code = first.code.clone().expect("a code");
+        assert_eq!(code, code.to_uppercase());
+        let read = client
+            .get_customer(&types::GetCustomer {
+                token: t(),
+                customer_code: Some(code.clone()),
+            })
+            .await
+            .unwrap()
+            .expect("the customer");
+        assert_eq!(&read, first);
+        assert!(read.email.as_deref().unwrap().ends_with("@example.invalid"));
+        let contacts = client
+            .get_customer_contacts(&types::GetCustomerContacts {
+                token: t(),
+                customer_code: Some(code.clone()),
+            })
+            .await
+            .unwrap()
+            .expect("contacts")
+            .ws_account_contact;
+        let primary = contacts.iter().find(|c| c.is_primary).expect("a primary");
+        assert_eq!(primary.email, read.email);
+        assert_eq!(primary.account_code.as_deref(), Some(code.as_str()));
+        let every_contact = client
+            .get_all_customer_contacts(&types::GetAllCustomerContacts { token: t() })
+            .await
+            .unwrap()
+            .expect("contacts")
+            .ws_account_contact;
+        assert!(
+            every_contact.len() > all.len(),
+            "some have a second contact"
+        );
+
+        // Create from the defaults' shell.
+        let mut shell = client
+            .get_new_customer_from_defaults(&types::GetNewCustomerFromDefaults { token: t() })
+            .await
+            .unwrap()
+            .expect("a shell");
+        assert!(shell.code.is_none() && shell.is_active);
+        shell.code = Some("SBXNEW1".into());
+        shell.name = Some("Sandbox Nytt AB".into());
+        shell.contact = Some("Test Kontakt".into());
+        shell.email = Some("kontakt@example.invalid".into());
+        let created = client
+            .update_customer(&types::UpdateCustomer {
+                token: t(),
+                customer: Some(shell.clone()),
+                create: true,
+            })
+            .await
+            .unwrap();
+        assert!(created);
+        let again = client
+            .update_customer(&types::UpdateCustomer {
+                token: t(),
+                customer: Some(shell),
+                create: true,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(failure(again).error_code, "ACCOUNT_CODE_ALREADY_IN_USE");
+        let stored = client
+            .get_customer(&types::GetCustomer {
+                token: t(),
+                customer_code: Some("SBXNEW1".into()),
+            })
+            .await
+            .unwrap()
+            .expect("the new customer");
+        assert!(stored.account_id > 0);
+        assert_eq!(stored.row_version_number.as_deref(), Some("1"));
+
+        // Update: visible in GetCustomer, in the contacts and in GetCustomersBy since then.
+        let since = chrono::Utc::now();
+        let mut changed = stored.clone();
+        changed.email = Some("ny.adress@example.invalid".into());
+        assert!(
+            client
+                .update_customer(&types::UpdateCustomer {
+                    token: t(),
+                    customer: Some(changed),
+                    create: false,
+                })
+                .await
+                .unwrap()
+        );
+        let updated = client
+            .get_customer(&types::GetCustomer {
+                token: t(),
+                customer_code: Some("SBXNEW1".into()),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.email.as_deref(), Some("ny.adress@example.invalid"));
+        assert_eq!(updated.row_version_number.as_deref(), Some("2"));
+        assert_eq!(updated.creation_date, stored.creation_date);
+        let by_date = client
+            .get_customers_by(&types::GetCustomersBy {
+                token: t(),
+                query: Some(types::WSGetCustomersByQuery {
+                    emails: None,
+                    from_last_modified_date_in_utc: Some(since.into()),
+                }),
+            })
+            .await
+            .unwrap()
+            .expect("customers")
+            .customer;
+        assert_eq!(
+            by_date
+                .iter()
+                .map(|c| c.code.as_deref().unwrap())
+                .collect::<Vec<_>>(),
+            vec!["SBXNEW1"]
+        );
+        let by_email = client
+            .get_customers_by(&types::GetCustomersBy {
+                token: t(),
+                query: Some(types::WSGetCustomersByQuery {
+                    emails: Some(types::ArrayOfString {
+                        string: vec![read.email.clone().unwrap().to_uppercase()],
+                    }),
+                    from_last_modified_date_in_utc: None,
+                }),
+            })
+            .await
+            .unwrap()
+            .expect("customers")
+            .customer;
+        assert_eq!(by_email.len(), 1);
+        assert_eq!(by_email[0].code, read.code);
+        let new_contacts = client
+            .get_customer_contacts(&types::GetCustomerContacts {
+                token: t(),
+                customer_code: Some("SBXNEW1".into()),
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .ws_account_contact;
+        assert_eq!(
+            new_contacts[0].email.as_deref(),
+            Some("ny.adress@example.invalid")
+        );
+
+        // A stale row version is refused.
+        let stale = client
+            .update_customer(&types::UpdateCustomer {
+                token: t(),
+                customer: Some(stored),
+                create: false,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(failure(stale).error_code, "OUTDATED_RECORD");
+
+        // The customer code comes back (numbered when none is given).
+        let mut unnamed = updated.clone();
+        unnamed.code = None;
+        let numbered = client
+            .update_customer_getback_customer_code(&types::UpdateCustomerGetbackCustomerCode {
+                token: t(),
+                customer: Some(unnamed),
+                create: true,
+            })
+            .await
+            .unwrap()
+            .expect("a code");
+        assert!(numbered.starts_with('C'), "{numbered}");
+        let numbered_customer = client
+            .get_customer(&types::GetCustomer {
+                token: t(),
+                customer_code: Some(numbered.clone()),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let mut renamed = updated.clone();
+        renamed.name = Some("Sandbox Omdöpt AB".into());
+        let same = client
+            .update_customer_getback_customer_code(&types::UpdateCustomerGetbackCustomerCode {
+                token: t(),
+                customer: Some(renamed),
+                create: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(same.as_deref(), Some("SBXNEW1"));
+
+        // Delete, by code and by id; then they are gone.
+        client
+            .delete_customer_by_code(&types::DeleteCustomerByCode {
+                token: t(),
+                customer_code: Some("SBXNEW1".into()),
+            })
+            .await
+            .unwrap();
+        client
+            .delete_customer_by_id(&types::DeleteCustomerById {
+                token: t(),
+                customer_id: Some(numbered_customer.account_id.to_string()),
+            })
+            .await
+            .unwrap();
+        for gone in ["SBXNEW1", numbered.as_str()] {
+            let err = client
+                .get_customer(&types::GetCustomer {
+                    token: t(),
+                    customer_code: Some(gone.into()),
+                })
+                .await
+                .unwrap_err();
+            let f = failure(err);
+            assert_eq!(f.error_code, "CUSTOMER_CODE_DOES_NOT_EXIST");
+            assert!(!f.has_expired);
+        }
+        let err = client
+            .delete_customer_by_code(&types::DeleteCustomerByCode {
+                token: t(),
+                customer_code: Some("SBXNEW1".into()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_code(), Some("CUSTOMER_CODE_DOES_NOT_EXIST"));
+        // The twin answers on the vendor's path too.
+        let asmx = Client::new(
+            format!(
+                "{}/system/dashboard/integration/integration_1_1.asmx",
+                sandbox.url(SLUG)
+            ),
+            customer_data::runtime::http::default_client().unwrap(),
+        );
+        assert!(
+            asmx.get_customer_list(&types::GetCustomerList { token: t() })
+                .await
+                .is_ok()
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn sandbox_refuses_wrong_keys_and_reports_an_expired_session() {
+        let sandbox = Sandbox::start(SandboxConfig {
+            lifetimes: Lifetimes {
+                accountsiq_session: Duration::from_secs(1),
+                ..Lifetimes::default()
+            },
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        let client = client(&sandbox);
+        let refused = client
+            .login(&types::Login {
+                company_id: Some(ACCOUNTSIQ_COMPANY_ID.into()),
+                partner_key: Some(ACCOUNTSIQ_PARTNER_KEY.into()),
+                user_key: Some("not-the-key".into()),
+            })
+            .await
+            .unwrap_err();
+        match refused {
+            SoapError::Fault(f) => {
+                assert_eq!(f.code, "soap:Client");
+                assert_eq!(f.string, "Invalid credentials");
+            }
+            other => panic!("{other:?}"),
+        }
+        // No or an unknown token: refused, not expired.
+        for token in [None, Some("made-up".to_string())] {
+            let f = failure(
+                client
+                    .get_customer_list(&types::GetCustomerList { token })
+                    .await
+                    .unwrap_err(),
+            );
+            assert_eq!(f.error_code, "NOT_AUTHORIZED");
+            assert!(!f.has_expired);
+        }
+        let token = login(&client).await;
+        let request = types::GetCustomer {
+            token: Some(token.clone()),
+            customer_code: None,
+        };
+        let list = || client.get_customer(&request);
+        // Valid session, unknown code.
+        assert_eq!(
+            list().await.unwrap_err().error_code(),
+            Some("CUSTOMER_CODE_DOES_NOT_EXIST")
+        );
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let err = list().await.unwrap_err();
+        assert!(err.is_expired(), "{err}");
+        assert_eq!(err.error_code(), Some("NOT_AUTHORIZED"));
+        assert!(types::VisorExceptionCodes::KNOWN.contains(&"NOT_AUTHORIZED"));
+        // Log in again: the new session works.
+        let fresh = login(&client).await;
+        assert!(
+            client
+                .get_customer_list(&types::GetCustomerList { token: Some(fresh) })
+                .await
+                .is_ok()
+        );
+        sandbox.shutdown().await;
+    }
+
+    /// Posts the envelope `body` with `SOAPAction: action` to the twin.
+    async fn post(
+        http: &reqwest::Client,
+        sandbox: &Sandbox,
+        action: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let response = http
+            .post(sandbox.url(SLUG))
+            .header("content-type", "text/xml; charset=utf-8")
+            .header("SOAPAction", action)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn sandbox_faults_for_what_it_does_not_simulate_or_cannot_read() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let client = client(&sandbox);
+        let token = login(&client).await;
+        let err = client
+            .get_customer_defaults(&types::GetCustomerDefaults { token: Some(token) })
+            .await
+            .unwrap_err();
+        match err {
+            SoapError::Fault(f) => {
+                assert_eq!(f.code, "soap:Server");
+                assert_eq!(
+                    f.string,
+                    "GetCustomerDefaults is not simulated by the sandbox"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Every operation of the WSDL answers a SOAP envelope, the SOAPAction quoted or bare.
+        let http = reqwest::Client::new();
+        let simulated = customer_data_sandbox::twins::accountsiq_shared::CUSTOMER_OPERATIONS;
+        for (i, (op, action)) in customer_data::accountsiq_v1_1::OPERATIONS
+            .iter()
+            .enumerate()
+        {
+            let action = if i % 2 == 0 {
+                format!("\"{action}\"")
+            } else {
+                action.to_string()
+            };
+            let (status, body) = post(
+                &http,
+                &sandbox,
+                &action,
+                &envelope(&format!("<{op} xmlns=\"{NS}\"/>")),
+            )
+            .await;
+            if *op == "Login" || simulated.contains(op) {
+                assert!(
+                    body.contains(&format!("<{op}Response"))
+                        || body.contains("<faultcode>soap:Client</faultcode>"),
+                    "{op}: {status} {body}"
+                );
+            } else {
+                assert_eq!(status, 500, "{op}");
+                assert!(
+                    body.contains("<faultcode>soap:Server</faultcode>")
+                        && body.contains(&format!("{op} is not simulated by the sandbox")),
+                    "{op}: {body}"
+                );
+            }
+        }
+        // Unknown SOAPAction, malformed XML, a body that is not the action's: soap:Client.
+        let list = envelope(&format!("<GetCustomerList xmlns=\"{NS}\"/>"));
+        for (action, body, says) in [
+            (format!("{NS}NoSuchOperation"), list.clone(), "SOAPAction"),
+            (String::new(), list.clone(), "SOAPAction"),
+            (
+                format!("{NS}GetCustomerList"),
+                "<soap:Envelope".to_string(),
+                "unable to read",
+            ),
+            (format!("{NS}GetCustomer"), list.clone(), "unable to read"),
+            (
+                format!("{NS}UpdateCustomer"),
+                envelope(&format!(
+                    "<UpdateCustomer xmlns=\"{NS}\"><create>maybe</create></UpdateCustomer>"
+                )),
+                "create",
+            ),
+        ] {
+            let (status, body) = post(&http, &sandbox, &action, &body).await;
+            assert_eq!(status, 500, "{action}: {body}");
+            assert!(
+                body.contains("<faultcode>soap:Client</faultcode>"),
+                "{body}"
+            );
+            assert!(body.contains(says), "{action}: {body}");
+        }
+        sandbox.shutdown().await;
+    }
+}

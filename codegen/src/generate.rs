@@ -186,7 +186,7 @@ pub fn generate(
         generator.generate_tokens(&spec.openapi)
     }));
     match result {
-        Ok(Ok(tokens)) => postprocess(spec, tokens),
+        Ok(Ok(tokens)) => postprocess(spec, tokens, &options.runtime_path),
         Ok(Err(e)) => Err(CodegenError::Generate {
             path: spec.path.clone(),
             message: e.to_string(),
@@ -206,15 +206,47 @@ pub fn generate(
 }
 
 /// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
-/// for: `x-enum-varnames`, and dropping the `api-version` request header.
-fn postprocess(spec: &NormalisedSpec, tokens: TokenStream) -> Result<TokenStream, CodegenError> {
+/// for: `x-enum-varnames`, dropping the `api-version` request header, and a crypto provider
+/// before `Client::new` builds its HTTP client.
+fn postprocess(
+    spec: &NormalisedSpec,
+    tokens: TokenStream,
+    runtime_path: &str,
+) -> Result<TokenStream, CodegenError> {
     let mut file: syn::File = syn::parse2(tokens).map_err(|e| CodegenError::Format {
         path: spec.path.clone(),
         message: e.to_string(),
     })?;
     crate::varnames::apply(&mut file, &crate::varnames::renames(&spec.document));
     syn::visit_mut::VisitMut::visit_file_mut(&mut DropApiVersionHeader, &mut file);
+    ensure_crypto_provider_in_new(&mut file, runtime_path);
     Ok(quote::quote!(#file))
+}
+
+/// progenitor's `Client::new` builds its own reqwest client, which (with rustls and no
+/// built-in provider) needs a process crypto provider: make it install ours first, so the
+/// generated constructor never panics for want of one.
+fn ensure_crypto_provider_in_new(file: &mut syn::File, runtime_path: &str) {
+    let Ok(call) =
+        syn::parse_str::<syn::Stmt>(&format!("{runtime_path}::http::ensure_crypto_provider();"))
+    else {
+        return;
+    };
+    for item in &mut file.items {
+        let syn::Item::Impl(imp) = item else { continue };
+        let is_client = imp.trait_.is_none()
+            && matches!(imp.self_ty.as_ref(), syn::Type::Path(p) if p.path.is_ident("Client"));
+        if !is_client {
+            continue;
+        }
+        for impl_item in &mut imp.items {
+            if let syn::ImplItem::Fn(f) = impl_item
+                && f.sig.ident == "new"
+            {
+                f.block.stmts.insert(0, call.clone());
+            }
+        }
+    }
 }
 
 /// progenitor sends `api-version: <info.version>` with every request. None of our vendors

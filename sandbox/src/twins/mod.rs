@@ -9,12 +9,34 @@ use crate::SandboxConfig;
 use crate::faults::{FaultInjector, Faults, inject};
 
 // twin modules (one line each, keep sorted)
+pub mod accountsiq_shared;
+pub mod accountsiq_v1_1;
+pub mod accountsiq_v2_0;
+pub mod biq_alert_changes;
+pub mod biq_auth;
+pub mod biq_customer_shadow;
+pub mod biq_shared;
+pub mod blink_customer_management;
 pub mod carmachain;
+pub mod consumer_intelligence;
 
 /// Every twin under `/<slug>`, each behind its own fault injector.
 pub fn router(config: &Arc<SandboxConfig>) -> Router {
     let twins: Vec<(&str, Router)> = vec![
         // twin routes (one line each, keep sorted)
+        ("accountsiq_v1_1", accountsiq_v1_1::router(config)),
+        ("accountsiq_v2_0", accountsiq_v2_0::router(config)),
+        (
+            "blink_customer_management",
+            blink_customer_management::router(config),
+        ),
+        (
+            "consumer_intelligence",
+            consumer_intelligence::router(config),
+        ),
+        ("biq_alert_changes", biq_alert_changes::router(config)),
+        ("biq_auth", biq_auth::router(config)),
+        ("biq_customer_shadow", biq_customer_shadow::router(config)),
         ("carmachain", carmachain::router(config)),
     ];
     let mut app = Router::new();

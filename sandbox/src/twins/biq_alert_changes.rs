@@ -1,0 +1,628 @@
+//! BiQ Alert AlertChanges twin (alert-changes.*): the approved-changes and notifications feeds
+//! about the shadow customers of the `biq_customer_shadow` twin (shared state, see
+//! [`super::biq_shared`]), filled by a seeded, scripted change generator.
+//!
+//! Every vendor route needs `Authorization: Bearer <jwt>` from the `biq_auth` twin naming the
+//! path's tenant (401 / 403 as in [`super::biq_shared`]).
+//!
+//! Routes:
+//! * `GET /tenants/{tenantId}/approved-changes`, `GET /tenants/{tenantId}/notifications`: every
+//!   item of the tenant so far, in commit order (the real feeds may page or filter; not
+//!   documented).
+//! * `POST /tenants/{tenantId}/shadowsources/{shadowSourceId}/next-approved-changes/` and
+//!   `…/next-notifications/` with `{"from": <date-time>}`: the source's items with `committed`
+//!   strictly after `from`, in commit order, at most [`PAGE_SIZE`] of them, `more` true when
+//!   further items exist. The paths are also routed without the trailing `/` (ASP.NET Core
+//!   ignores it). An unknown shadow source is a 404 problem.
+//! * `GET /approvedchanges-bookmark/{tenantId}`: 404 problem until `PUT` (a Bookmark body,
+//!   answered 204) stores one; then the stored bookmark.
+//! * **Sandbox only** (no such route at BiQ, no auth): `POST /sandbox/tenants/{tenantId}/script`
+//!   with `{"count": n, "eventType"?: "...", "customerNumber"?: "...", "shadowSourceId"?: n}`
+//!   (an empty body is `{"count": 1}`; `count` at most 1000) emits `n` changes for the
+//!   tenant's shadow customers (those matching the optional filters; 404 problem when none
+//!   does) and answers `{"approvedChanges": [...], "notifications": [...]}` with what it
+//!   emitted.
+//!
+//! The generator (choices of ours; the sources only name the event types and the
+//! `Existing*`/`Proposed*` pattern):
+//! * Seeded by `config.seed`: the same sequence of script calls gives the same customers,
+//!   event types, ids and proposed values. `committed` is the wall clock at emission, in whole
+//!   milliseconds, strictly increasing across both feeds of a tenant (so `from` = the last
+//!   `committed` read never skips nor repeats an item); `created` is one hour before it,
+//!   `approved` equals it.
+//! * Without `eventType` it draws from name-change, address-change, name-and-address-change,
+//!   email-change, phone-change and (persons only) the person-deceased notification. With
+//!   `eventType` it also emits name-correction, address-correction, care-of-change,
+//!   attention-change, phone-2-change, customer-category-change and person-formerly-deceased
+//!   (other event types are a 400 validation problem).
+//! * `Existing*` values are the shadow customer's current `contact1` (so an update through
+//!   CustomerShadow shows in the next change); `Proposed*` values come from the synthetic
+//!   population. Emitting a change does not alter the shadow customer: applying it is the
+//!   client's job (the demo applies changes to its own system).
+//! * Payloads are built from the generated payload types and wrapped in the single-member
+//!   container as `{"<payload schema name>": {...}}` (e.g. `{"NameChangePayload": {...}}`; the
+//!   real member name is not documented). `payloadVersion` is 1, `anonymized` false, `source`
+//!   "CPR" for residential and "CVR" for enterprise customers, `createdBy` "BiQ Alert",
+//!   `approvedBy` "BiQ Alert (automatic approval)"; notifications have an id (a uuid, as a
+//!   string), `time` = `committed`, and no `key` (its meaning is not documented).
+//! * Not offered: "subscribe-to-approvedchanges" (path unknown).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use customer_data::biq_alert_changes::{EVENT_PAYLOADS, types};
+use customer_data::biq_customer_shadow::types as shadow;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::biq_shared::{
+    BiqState, Feed, Refusal, invalid_body, lock, problem, shadow_address, shared,
+    validation_problem,
+};
+use crate::SandboxConfig;
+use crate::synthetic::Person;
+use crate::validate::{Invalid, Valid, decode};
+
+type Shared = Arc<BiqState>;
+
+/// Items per `next-*` answer (not documented; the demo only reads `more`).
+pub const PAGE_SIZE: usize = 50;
+/// The most changes one script call emits.
+const MAX_SCRIPT: usize = 1000;
+
+/// Event types the generator emits on request.
+const EVENT_TYPES: &[&str] = &[
+    "name-change",
+    "name-correction",
+    "address-change",
+    "address-correction",
+    "name-and-address-change",
+    "care-of-change",
+    "attention-change",
+    "email-change",
+    "phone-change",
+    "phone-2-change",
+    "customer-category-change",
+    "person-deceased",
+    "person-formerly-deceased",
+];
+/// The event types that are notifications (the rest are approved changes).
+const NOTIFICATION_TYPES: &[&str] = &["person-deceased", "person-formerly-deceased"];
+/// What a script without `eventType` draws from, for persons and for companies.
+const PERSON_MIX: &[&str] = &[
+    "name-change",
+    "address-change",
+    "name-and-address-change",
+    "email-change",
+    "phone-change",
+    "person-deceased",
+];
+const COMPANY_MIX: &[&str] = &[
+    "name-change",
+    "address-change",
+    "name-and-address-change",
+    "email-change",
+    "phone-change",
+];
+
+pub fn router(config: &Arc<SandboxConfig>) -> Router {
+    let changes_path =
+        "/tenants/{tenant_id}/shadowsources/{shadow_source_id}/next-approved-changes";
+    let notifications_path =
+        "/tenants/{tenant_id}/shadowsources/{shadow_source_id}/next-notifications";
+    Router::new()
+        .route(
+            "/tenants/{tenant_id}/approved-changes",
+            get(list_approved_changes),
+        )
+        .route(
+            "/tenants/{tenant_id}/notifications",
+            get(list_notifications),
+        )
+        .route(&format!("{changes_path}/"), post(next_approved_changes))
+        .route(changes_path, post(next_approved_changes))
+        .route(&format!("{notifications_path}/"), post(next_notifications))
+        .route(notifications_path, post(next_notifications))
+        .route(
+            "/approvedchanges-bookmark/{tenant_id}",
+            get(get_bookmark).put(put_bookmark),
+        )
+        .route("/sandbox/tenants/{tenant_id}/script", post(script))
+        .with_state(shared(config))
+}
+
+async fn list_approved_changes(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let tenant = match authorised_tenant(&state, &headers, path) {
+        Ok(tenant) => tenant,
+        Err(refused) => return refused.into_response(),
+    };
+    let feeds = lock(&state.feeds);
+    let items = feeds
+        .get(&tenant)
+        .map(|f| f.approved_changes.clone())
+        .unwrap_or_default();
+    Json(items).into_response()
+}
+
+async fn list_notifications(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let tenant = match authorised_tenant(&state, &headers, path) {
+        Ok(tenant) => tenant,
+        Err(refused) => return refused.into_response(),
+    };
+    let feeds = lock(&state.feeds);
+    let items = feeds
+        .get(&tenant)
+        .map(|f| f.notifications.clone())
+        .unwrap_or_default();
+    Json(items).into_response()
+}
+
+fn authorised_tenant(
+    state: &BiqState,
+    headers: &HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<String, Refusal> {
+    let Ok(Path(tenant)) = path else {
+        return Err(problem(StatusCode::NOT_FOUND, None).into());
+    };
+    state.authorise(headers, &tenant)?;
+    Ok(tenant)
+}
+
+/// The authorised tenant, the known shadow source and the `from` of a `next-*` call.
+fn next_request(
+    state: &BiqState,
+    headers: &HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Valid<types::NextRequest>, Invalid>,
+) -> Result<(String, i32, DateTime<Utc>), Refusal> {
+    let Ok(Path((tenant, source))) = path else {
+        return Err(problem(StatusCode::NOT_FOUND, None).into());
+    };
+    state.authorise(headers, &tenant)?;
+    let Ok(source_id) = source.parse::<i32>() else {
+        return Err(validation_problem(
+            "shadowSourceId",
+            &format!("The value '{source}' is not valid."),
+        )
+        .into());
+    };
+    if !state.has_source(source_id) {
+        return Err(problem(
+            StatusCode::NOT_FOUND,
+            Some(&format!("Shadow source {source_id} not found")),
+        )
+        .into());
+    }
+    let Valid(body) = body.map_err(|invalid| Refusal::from(invalid_body(&invalid)))?;
+    Ok((tenant, source_id, body.from))
+}
+
+/// The items of `source` committed after `from`: at most a page, and whether more wait.
+fn page<T: Clone>(
+    items: &[T],
+    position: impl Fn(&T) -> (Option<i32>, Option<DateTime<Utc>>),
+    source: i32,
+    from: DateTime<Utc>,
+) -> (Vec<T>, bool) {
+    let mut after = items.iter().filter(|item| {
+        let (item_source, committed) = position(item);
+        item_source == Some(source) && committed.is_some_and(|c| c > from)
+    });
+    let batch: Vec<T> = after.by_ref().take(PAGE_SIZE).cloned().collect();
+    let more = after.next().is_some();
+    (batch, more)
+}
+
+async fn next_approved_changes(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Valid<types::NextRequest>, Invalid>,
+) -> Response {
+    let (tenant, source, from) = match next_request(&state, &headers, path, body) {
+        Ok(request) => request,
+        Err(refused) => return refused.into_response(),
+    };
+    let feeds = lock(&state.feeds);
+    let items = feeds
+        .get(&tenant)
+        .map(|f| f.approved_changes.as_slice())
+        .unwrap_or_default();
+    let (approved_changes, more) = page(items, |c| (c.shadow_source_id, c.committed), source, from);
+    Json(types::ApprovedChangesBatch {
+        approved_changes,
+        more,
+        extra: Default::default(),
+    })
+    .into_response()
+}
+
+async fn next_notifications(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Valid<types::NextRequest>, Invalid>,
+) -> Response {
+    let (tenant, source, from) = match next_request(&state, &headers, path, body) {
+        Ok(request) => request,
+        Err(refused) => return refused.into_response(),
+    };
+    let feeds = lock(&state.feeds);
+    let items = feeds
+        .get(&tenant)
+        .map(|f| f.notifications.as_slice())
+        .unwrap_or_default();
+    let (notifications, more) = page(items, |n| (n.shadow_source_id, n.committed), source, from);
+    Json(types::NotificationsBatch {
+        notifications,
+        more,
+        extra: Default::default(),
+    })
+    .into_response()
+}
+
+async fn get_bookmark(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let tenant = match authorised_tenant(&state, &headers, path) {
+        Ok(tenant) => tenant,
+        Err(refused) => return refused.into_response(),
+    };
+    match lock(&state.bookmarks).get(&tenant) {
+        Some(bookmark) => Json(bookmark.clone()).into_response(),
+        None => problem(StatusCode::NOT_FOUND, Some("No bookmark stored")),
+    }
+}
+
+async fn put_bookmark(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Valid<types::Bookmark>, Invalid>,
+) -> Response {
+    let tenant = match authorised_tenant(&state, &headers, path) {
+        Ok(tenant) => tenant,
+        Err(refused) => return refused.into_response(),
+    };
+    let Valid(bookmark) = match body {
+        Ok(body) => body,
+        Err(invalid) => return invalid_body(&invalid),
+    };
+    lock(&state.bookmarks).insert(tenant, bookmark);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Body of the sandbox-only script route.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Script {
+    #[serde(default = "one")]
+    count: usize,
+    event_type: Option<String>,
+    customer_number: Option<String>,
+    shadow_source_id: Option<i32>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Answer of the script route: what it emitted, in commit order.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Scripted {
+    approved_changes: Vec<types::ApprovedChange>,
+    notifications: Vec<types::Notification>,
+}
+
+async fn script(
+    State(state): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Path(tenant)) = path else {
+        return problem(StatusCode::NOT_FOUND, None);
+    };
+    let script: Script = if body.iter().all(u8::is_ascii_whitespace) {
+        Script {
+            count: 1,
+            event_type: None,
+            customer_number: None,
+            shadow_source_id: None,
+        }
+    } else {
+        match decode(&body) {
+            Ok(script) => script,
+            Err(invalid) => return invalid_body(&invalid),
+        }
+    };
+    if script.count > MAX_SCRIPT {
+        return validation_problem("$.count", &format!("At most {MAX_SCRIPT} per call."));
+    }
+    if let Some(event_type) = &script.event_type
+        && !EVENT_TYPES.contains(&event_type.as_str())
+    {
+        return validation_problem(
+            "$.eventType",
+            &format!(
+                "The generator does not emit '{event_type}'; it emits {}.",
+                EVENT_TYPES.join(", ")
+            ),
+        );
+    }
+    match emit(&state, &tenant, &script) {
+        Ok(scripted) => Json(scripted).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Emits the scripted changes into the tenant's feeds.
+fn emit(state: &BiqState, tenant: &str, script: &Script) -> Result<Scripted, Refusal> {
+    let candidates: Vec<(i32, shadow::Customer)> = lock(&state.customers)
+        .iter()
+        .filter(|((t, source, number), _)| {
+            t == tenant
+                && script.shadow_source_id.is_none_or(|s| s == *source)
+                && script.customer_number.as_ref().is_none_or(|n| n == number)
+        })
+        .map(|((_, source, _), stored)| (*source, stored.customer.clone()))
+        .collect();
+    if candidates.is_empty() {
+        return Err(problem(
+            StatusCode::NOT_FOUND,
+            Some("No shadow customer of this tenant matches the script"),
+        )
+        .into());
+    }
+    let mut rng = lock(&state.rng);
+    let mut feeds = lock(&state.feeds);
+    let feed = feeds.entry(tenant.to_string()).or_default();
+    let mut scripted = Scripted::default();
+    for _ in 0..script.count {
+        let (source_id, customer) = &candidates[rng.random_range(0..candidates.len())];
+        let company =
+            customer.customer_category_text == Some(shadow::CustomerCategoryText::Enterprise);
+        let event_type = match &script.event_type {
+            Some(event_type) => event_type.as_str(),
+            None => {
+                let mix = if company { COMPANY_MIX } else { PERSON_MIX };
+                mix[rng.random_range(0..mix.len())]
+            }
+        };
+        let committed = next_committed(feed);
+        let id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+        let other = &state.pool[rng.random_range(0..state.pool.len())];
+        let payload = payload(event_type, customer, other, committed, &mut rng);
+        let source = if company { "CVR" } else { "CPR" };
+        if NOTIFICATION_TYPES.contains(&event_type) {
+            let notification = types::Notification {
+                anonymized: Some(false),
+                committed: Some(committed),
+                customer_number: Some(customer.customer_number.clone()),
+                event_type: Some(event_type.to_string()),
+                id: Some(id.to_string()),
+                key: None,
+                payload,
+                payload_version: Some(1),
+                shadow_source_id: Some(*source_id),
+                source: Some(source.to_string()),
+                time: Some(timestamp(committed)),
+                extra: Default::default(),
+            };
+            feed.notifications.push(notification.clone());
+            scripted.notifications.push(notification);
+        } else {
+            let change = types::ApprovedChange {
+                anonymized: Some(false),
+                approved: Some(timestamp(committed)),
+                approved_by: Some("BiQ Alert (automatic approval)".into()),
+                committed: Some(committed),
+                created: Some(timestamp(committed - Duration::hours(1))),
+                created_by: Some("BiQ Alert".into()),
+                customer_number: Some(customer.customer_number.clone()),
+                event_type: Some(event_type.to_string()),
+                id: Some(id),
+                payload,
+                payload_version: Some(1),
+                shadow_source_id: Some(*source_id),
+                source: Some(source.to_string()),
+                extra: Default::default(),
+            };
+            feed.approved_changes.push(change.clone());
+            scripted.approved_changes.push(change);
+        }
+    }
+    Ok(scripted)
+}
+
+/// Now, in whole milliseconds, strictly after the feed's last `committed`.
+fn next_committed(feed: &mut Feed) -> DateTime<Utc> {
+    let now = Utc::now();
+    let now = DateTime::<Utc>::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+    let committed = match feed.last_committed {
+        Some(last) if now <= last => last + Duration::milliseconds(1),
+        _ => now,
+    };
+    feed.last_committed = Some(committed);
+    committed
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `payload` in its container: `{"<payload schema name>": payload}`.
+fn wrap<T: Serialize>(event_type: &str, payload: &T) -> Map<String, Value> {
+    let schema = EVENT_PAYLOADS
+        .iter()
+        .find(|(e, _)| *e == event_type)
+        .map_or("Payload", |(_, schema)| schema);
+    let mut container = Map::new();
+    container.insert(
+        schema.to_string(),
+        serde_json::to_value(payload).unwrap_or_default(),
+    );
+    container
+}
+
+/// The shadow Address as the AlertChanges Address (the same members in both specs).
+fn address(address: &shadow::Address) -> Option<types::Address> {
+    serde_json::to_value(address)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
+/// The typed payload of `event_type` for `customer`, proposing values of `other`.
+fn payload(
+    event_type: &str,
+    customer: &shadow::Customer,
+    other: &Person,
+    committed: DateTime<Utc>,
+    rng: &mut ChaCha8Rng,
+) -> Map<String, Value> {
+    let contact = customer.contact1.as_ref();
+    let date = committed.date_naive().to_string();
+    let existing_name = contact.and_then(|c| c.name.clone());
+    let proposed_name = proposed_name(customer, existing_name.as_deref(), other);
+    let existing_address = contact.and_then(|c| c.address.as_ref()).and_then(address);
+    let proposed_address = address(&shadow_address(other));
+    match event_type {
+        "name-change" | "name-correction" => wrap(
+            event_type,
+            &types::NameChangePayload {
+                existing_name,
+                name_change_date: Some(date),
+                proposed_name: Some(proposed_name),
+                extra: Default::default(),
+            },
+        ),
+        "address-change" | "address-correction" => wrap(
+            event_type,
+            &types::AddressChangePayload {
+                address_change_date: Some(date),
+                existing_address,
+                proposed_address,
+                extra: Default::default(),
+            },
+        ),
+        "name-and-address-change" => wrap(
+            event_type,
+            &types::NameAndAddressChangePayload {
+                address_change_date: Some(date.clone()),
+                existing_address,
+                existing_name,
+                name_change_date: Some(date),
+                proposed_address,
+                proposed_name: Some(proposed_name),
+                extra: Default::default(),
+            },
+        ),
+        "care-of-change" => wrap(
+            event_type,
+            &types::CareOfChangePayload {
+                existing_care_of: contact.and_then(|c| c.care_of.clone()),
+                proposed_care_of: Some(format!("c/o {}", other.full_name())),
+                extra: Default::default(),
+            },
+        ),
+        "attention-change" => wrap(
+            event_type,
+            &types::AttentionChangePayload {
+                existing_attention: contact.and_then(|c| c.attention.clone()),
+                proposed_attention: Some(format!("Att. {}", other.full_name())),
+                extra: Default::default(),
+            },
+        ),
+        "email-change" => wrap(
+            event_type,
+            &types::EmailChangePayload {
+                existing_email: contact.and_then(|c| c.email.clone()),
+                proposed_email: Some(other.email.clone()),
+                extra: Default::default(),
+            },
+        ),
+        "phone-change" => wrap(
+            event_type,
+            &types::PhoneChangePayload {
+                existing_phone1: contact.and_then(|c| c.phone1.clone()),
+                proposed_phone1: Some(other.phone.clone()),
+                extra: Default::default(),
+            },
+        ),
+        "phone-2-change" => wrap(
+            event_type,
+            &types::Phone2ChangePayload {
+                existing_phone2: contact.and_then(|c| c.phone2.clone()),
+                proposed_phone2: Some(other.phone.clone()),
+                extra: Default::default(),
+            },
+        ),
+        "customer-category-change" => {
+            let existing = customer.customer_category_text;
+            let proposed = match existing {
+                Some(shadow::CustomerCategoryText::Enterprise) => {
+                    shadow::CustomerCategoryText::Residential
+                }
+                _ => shadow::CustomerCategoryText::Enterprise,
+            };
+            wrap(
+                event_type,
+                &types::CustomerCategoryChangePayload {
+                    existing_customer_category_text: existing.map(|c| c.to_string()),
+                    proposed_customer_category_text: Some(proposed.to_string()),
+                    extra: Default::default(),
+                },
+            )
+        }
+        "person-deceased" => {
+            let died = committed - Duration::days(rng.random_range(1..30));
+            wrap(
+                event_type,
+                &types::PersonDeceasedPayload {
+                    deceased_date: Some(died.date_naive().to_string()),
+                    extra: Default::default(),
+                },
+            )
+        }
+        // person-formerly-deceased: no member is known.
+        _ => wrap(
+            event_type,
+            &types::PersonFormerlyDeceasedPayload(Map::new()),
+        ),
+    }
+}
+
+/// A new name: a person keeps the given names and takes `other`'s family name (a marriage);
+/// a company takes a new trading name.
+fn proposed_name(customer: &shadow::Customer, existing: Option<&str>, other: &Person) -> String {
+    if customer.customer_category_text == Some(shadow::CustomerCategoryText::Enterprise) {
+        return format!("{} & {} ApS", other.family_name, other.first_name);
+    }
+    match existing.and_then(|name| name.rsplit_once(' ')) {
+        Some((given, family)) if family != other.family_name => {
+            format!("{given} {}", other.family_name)
+        }
+        Some((given, family)) => format!("{given} {}-{family}", other.first_name),
+        None => other.full_name(),
+    }
+}
