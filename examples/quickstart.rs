@@ -245,7 +245,7 @@ async fn biq(sandbox: &Sandbox) -> Result<Report> {
 
     if matches!(environment, Environment::Custom { .. }) {
         // Sandbox only: script a few changes so the feed has something to say.
-        reqwest::Client::new()
+        customer_data::runtime::http::default_client()?
             .post(format!(
                 "{}/sandbox/tenants/{tenant}/script",
                 environment.alert_changes_url()
@@ -487,7 +487,7 @@ async fn blink(sandbox: &Sandbox) -> Result<Report> {
         return Ok(report);
     }
     // The token endpoint takes the bLink headers too.
-    let token: serde_json::Value = reqwest::Client::new()
+    let token: serde_json::Value = customer_data::runtime::http::default_client()?
         .post(format!("{base}/oauth/token"))
         .header("X-Correlation-ID", "quickstart-token")
         .header("User-Agent", "customer-data-quickstart/0.1")

@@ -750,7 +750,7 @@ mod twin {
             other => panic!("{other:?}"),
         }
         // Every operation of the WSDL answers a SOAP envelope, the SOAPAction quoted or bare.
-        let http = reqwest::Client::new();
+        let http = customer_data::runtime::http::default_client().unwrap();
         let simulated = customer_data_sandbox::twins::accountsiq_shared::CUSTOMER_OPERATIONS;
         for (i, (op, action)) in customer_data::accountsiq_v1_1::OPERATIONS
             .iter()

@@ -517,7 +517,7 @@ mod twin {
         }
         // Every operation of the WSDL answers a SOAP envelope (on the vendor's path too).
         let simulated = customer_data_sandbox::twins::accountsiq_shared::CUSTOMER_OPERATIONS;
-        let http = reqwest::Client::new();
+        let http = customer_data::runtime::http::default_client().unwrap();
         let asmx = format!(
             "{}/system/dashboard/integration/integration_2_0.asmx",
             sandbox.url(SLUG)

@@ -222,7 +222,8 @@ mod twin {
     }
 
     async fn script(twin: &Twin, request: Value) -> Scripted {
-        let response = reqwest::Client::new()
+        let response = customer_data::runtime::http::default_client()
+            .unwrap()
             .post(format!(
                 "{}/sandbox/tenants/{TENANT}/script",
                 twin.sandbox.url("biq_alert_changes")
@@ -461,7 +462,8 @@ mod twin {
                 .all(|c| !matches!(c.typed_payload(), EventPayload::Unknown { .. }))
         );
         // An event type the generator does not emit: 400.
-        let refused = reqwest::Client::new()
+        let refused = customer_data::runtime::http::default_client()
+            .unwrap()
             .post(format!(
                 "{}/sandbox/tenants/{TENANT}/script",
                 twin.sandbox.url("biq_alert_changes")

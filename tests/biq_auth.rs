@@ -192,7 +192,8 @@ mod twin {
 
         // A body that is not a LoginRequest: 400 naming `apikey`.
         let base = sandbox.url("biq_auth");
-        let raw = reqwest::Client::new()
+        let raw = customer_data::runtime::http::default_client()
+            .unwrap()
             .post(format!("{base}/api/auth/login"))
             .json(&serde_json::json!({"apikey": 42}))
             .send()
@@ -203,7 +204,8 @@ mod twin {
         assert!(body["errors"]["$.apikey"].is_array(), "{body}");
 
         // The seed's "GET /api/Auth/login": not allowed, POST is.
-        let get = reqwest::Client::new()
+        let get = customer_data::runtime::http::default_client()
+            .unwrap()
             .get(format!("{base}/api/Auth/login"))
             .send()
             .await

@@ -238,7 +238,7 @@ mod twin {
         );
 
         // The generator reports on the stored (updated) customer.
-        let scripted: Value = reqwest::Client::new()
+        let scripted: Value = customer_data::runtime::http::default_client().unwrap()
             .post(format!(
                 "{}/sandbox/tenants/{TENANT}/script",
                 sandbox.url("biq_alert_changes")

@@ -341,13 +341,16 @@ mod twin {
             .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let response =
-            with_blink_headers(reqwest::Client::new().post(format!("{base}/oauth/token")))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+        let response = with_blink_headers(
+            customer_data::runtime::http::default_client()
+                .unwrap()
+                .post(format!("{base}/oauth/token")),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
         assert_eq!(
             response.headers()["x-correlation-id"],
             CORRELATION_ID,
@@ -686,7 +689,9 @@ mod twin {
 
         // A body that is not a contactDetails: 400 invalidPayload naming the member.
         let raw = with_blink_headers(
-            reqwest::Client::new().post(format!("{base}/persons/{person_id}/contactdetails")),
+            customer_data::runtime::http::default_client()
+                .unwrap()
+                .post(format!("{base}/persons/{person_id}/contactdetails")),
         )
         .bearer_auth(&token)
         .json(&serde_json::json!({"medium": "pigeon", "contactContent": "loft 3"}))
@@ -700,7 +705,9 @@ mod twin {
 
         // Address ids are whole JSON numbers on the wire, as in the upstream examples.
         let raw: Value = with_blink_headers(
-            reqwest::Client::new().get(format!("{base}/customers/{customer_id}/addresses")),
+            customer_data::runtime::http::default_client()
+                .unwrap()
+                .get(format!("{base}/customers/{customer_id}/addresses")),
         )
         .bearer_auth(&token)
         .send()
@@ -783,7 +790,8 @@ mod twin {
         let token = access_token(&base).await;
 
         // The generated client refuses to send it, so plain reqwest does.
-        let response = reqwest::Client::new()
+        let response = customer_data::runtime::http::default_client()
+            .unwrap()
             .get(format!("{base}/customers"))
             .bearer_auth(&token)
             .header("User-Agent", "customer-data-test/1")
@@ -813,7 +821,8 @@ mod twin {
 
         // Another required header missing: the same shape, naming that header; the valid
         // correlation id is echoed.
-        let response = reqwest::Client::new()
+        let response = customer_data::runtime::http::default_client()
+            .unwrap()
             .get(format!("{base}/customers"))
             .bearer_auth(&token)
             .header("X-Correlation-ID", CORRELATION_ID)

@@ -279,7 +279,8 @@ async fn the_twin_answers_pending_then_done() {
         .await;
     assert_eq!(refused.unwrap_err().status().map(|s| s.as_u16()), Some(401));
     // A body that is not a CreateRequest: 400 with the reason.
-    let raw = reqwest::Client::new()
+    let raw = customer_data::runtime::http::default_client()
+        .unwrap()
         .post(format!("{base}/api/createrequest"))
         .header("authorization", token)
         .json(&serde_json::json!({"type_request": "Unheard Of", "value": []}))

@@ -6,6 +6,10 @@
 //! cmake-class tooling; ring builds in seconds, is pure Rust + small asm, and is a supported
 //! rustls provider. reqwest uses the process-wide default provider, so we install ring as the
 //! default only if the process has none yet: an application that chose its own provider keeps it.
+//!
+//! An application that builds its own `reqwest::Client` in the same process should build it
+//! with [`client_builder`] (or call [`ensure_crypto_provider`] first): with reqwest's
+//! `rustls-no-provider` feature, a client built before any provider is installed panics.
 
 use std::time::Duration;
 
