@@ -185,15 +185,7 @@ mod twin {
             .unwrap()
             .into_inner()
             .access_token;
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-        let http = customer_data::runtime::http::client_builder()
-            .default_headers(headers)
-            .build()
-            .unwrap();
+        let http = crate::common::bearer_http(&token);
         let shadow = customer_data::biq_customer_shadow::Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             http.clone(),

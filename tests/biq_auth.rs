@@ -109,15 +109,7 @@ mod twin {
 
     /// A CustomerShadow client sending `Authorization: Bearer <token>`.
     fn shadow_client(sandbox: &Sandbox, token: &str) -> customer_data::biq_customer_shadow::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-        let http = customer_data::runtime::http::client_builder()
-            .default_headers(headers)
-            .build()
-            .unwrap();
+        let http = crate::common::bearer_http(token);
         customer_data::biq_customer_shadow::Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             http,

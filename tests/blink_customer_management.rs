@@ -396,15 +396,7 @@ mod twin {
 
     /// The generated client with `Authorization: Bearer <token>` on every call.
     fn client(base: &str, token: &str) -> Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-        let http = customer_data::runtime::http::client_builder()
-            .default_headers(headers)
-            .build()
-            .unwrap();
+        let http = crate::common::bearer_http(token);
         Client::new_with_client(base, http)
     }
 

@@ -325,15 +325,7 @@ async fn access_token(base: &str) -> String {
 }
 
 fn authed(base: &str, token: &str) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    let http = customer_data::runtime::http::client_builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let http = crate::common::bearer_http(token);
     Client::new_with_client(base, http)
 }
 

@@ -11,6 +11,19 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// An HTTP client (from the library's builder) sending `Authorization: Bearer <token>`.
+pub fn bearer_http(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}")
+        .parse()
+        .expect("a token is a valid header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    customer_data::runtime::http::client_builder()
+        .default_headers(headers)
+        .build()
+        .expect("the HTTP client builds")
+}
+
 /// `tests/fixtures/<slug>/<name>` as JSON.
 pub fn fixture(slug: &str, name: &str) -> Value {
     let path = fixture_path(slug, name);
