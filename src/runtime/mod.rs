@@ -1,6 +1,7 @@
 //! What every generated client shares: one place to build HTTP clients, validated bounded
 //! integers, and helpers for reading results. Auth, retries and pagination join here.
 
+pub mod auth;
 pub mod bounded;
 pub mod http;
 mod open_enum;
