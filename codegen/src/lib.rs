@@ -2,7 +2,7 @@
 //! clients in `generated/`.
 //!
 //! The pipeline is a sequence of stages, each a function that can be tested alone:
-//! [`load`] -> [`patch`] (overlays) -> [`check`] -> [`normalise`] -> [`generate`] -> [`format`] -> [`output`]
+//! [`load`] -> [`patch`] (overlays) -> [`check`] -> [`normalise`] -> [`generate`] -> [`format`](mod@format) -> [`output`]
 //! (write, or compare for drift). [`surface`] renders the short API summary that the
 //! snapshot tests review. The root crate's `build.rs` and the `customer-data-codegen`
 //! binary both call [`run`], so what is compiled and what is checked in come from one place.
