@@ -136,7 +136,7 @@ pub fn is_json_media_type(media_type: &str) -> bool {
 
 /// What an operation's response body turns into in the generated code.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum BodyKind {
+pub(crate) enum BodyKind {
     /// A typed JSON body; the string identifies the schema (its `$ref`, or its text).
     Json(String),
     /// A non-JSON body, handed over as a byte stream.
@@ -145,7 +145,7 @@ enum BodyKind {
     Empty,
 }
 
-fn body_kind(root: &Value, response: &Value) -> BodyKind {
+pub(crate) fn body_kind(root: &Value, response: &Value) -> BodyKind {
     let response = resolve(root, response);
     let Some(content) = response.get("content").and_then(Value::as_object) else {
         return BodyKind::Empty;

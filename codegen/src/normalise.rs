@@ -17,7 +17,7 @@ use heck::ToUpperCamelCase;
 use openapiv3::OpenAPI;
 use serde_json::{Map, Value};
 
-use crate::check::{METHODS, is_json_media_type, resolve};
+use crate::check::{BodyKind, METHODS, body_kind, is_json_media_type};
 use crate::error::{CodegenError, pointer};
 use crate::load::LoadedSpec;
 
@@ -261,14 +261,6 @@ fn lift_inline_error_schemas(document: &mut Value, notes: &mut Vec<Note>) {
     }
 }
 
-/// Is this response (after `$ref`s) without a body?
-fn is_empty_response(root: &Value, response: &Value) -> bool {
-    resolve(root, response)
-        .get("content")
-        .and_then(Value::as_object)
-        .is_none_or(Map::is_empty)
-}
-
 /// Moves empty 2xx responses aside when the operation also has a typed 2xx.
 fn empty_success_aside(document: &mut Value, notes: &mut Vec<Note>) {
     let root = document.clone();
@@ -279,7 +271,7 @@ fn empty_success_aside(document: &mut Value, notes: &mut Vec<Note>) {
         let success: Vec<(String, bool)> = responses
             .iter()
             .filter(|(status, _)| status.starts_with('2'))
-            .map(|(status, r)| (status.clone(), is_empty_response(&root, r)))
+            .map(|(status, r)| (status.clone(), body_kind(&root, r) == BodyKind::Empty))
             .collect();
         let typed = success.iter().filter(|(_, empty)| !empty).count();
         if typed != 1 {

@@ -1,6 +1,7 @@
 //! Credentials and tokens as the vendors hand them out: opaque bearer tokens with a lifetime,
 //! HS256 JWTs (BiQ), and the checks the twins run on every call.
 
+use crate::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -73,20 +74,14 @@ impl Tokens {
     }
 }
 
-/// `Authorization: Bearer <token>` -> `<token>`.
+/// `Authorization: Bearer <token>` -> `<token>` (the scheme is case-insensitive, RFC 9110).
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .or_else(|| {
-            headers
-                .get(axum::http::header::AUTHORIZATION)?
-                .to_str()
-                .ok()?
-                .strip_prefix("bearer ")
-        })
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// A signed HS256 JWT with `claims` (the sandbox signs; clients only read the claims).
@@ -114,12 +109,6 @@ pub fn verify_jwt(token: &str, key: &[u8]) -> Option<serde_json::Value> {
         .ok()?;
     let payload = signing_input.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

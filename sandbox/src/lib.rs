@@ -24,6 +24,14 @@ use std::time::Duration;
 
 pub use faults::Faults;
 
+/// Locks `mutex`, also after a panic elsewhere poisoned it: the twins' state stays usable
+/// (every update is a whole-value write), and a twin must never stop answering.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Every twin, by the slug of the service it imitates (the path prefix of its routes).
 pub const SLUGS: &[&str] = &[
     "accountsiq_v1_1",

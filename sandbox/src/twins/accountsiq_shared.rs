@@ -47,8 +47,9 @@
 //! * `GetNewCustomerFromDefaults` answers a shell with the sandbox entity's defaults (EUR,
 //!   credit term `30`, tax code `STD`, Sales ledger, active), not stored.
 
+use crate::lock;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -173,10 +174,6 @@ pub fn company(config: &Arc<SandboxConfig>) -> Arc<Company> {
     });
     cache.push((address, Arc::downgrade(&company)));
     company
-}
-
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct Record {

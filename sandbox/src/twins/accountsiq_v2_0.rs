@@ -46,10 +46,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use customer_data::accountsiq_v2_0::{OPERATIONS, types};
 
-use super::accountsiq_shared::{self as aiq, Company, Failure, customer_operations, lock};
+use super::accountsiq_shared::{self as aiq, Company, Failure, customer_operations};
 use crate::SandboxConfig;
 use crate::auth::{TokenError, Tokens};
 use crate::credentials;
+use crate::lock;
 
 /// How long a refresh token lives (not documented).
 pub const REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -47,6 +47,7 @@
 //!   string), `time` = `committed`, and no `key` (its meaning is not documented).
 //! * Not offered: "subscribe-to-approvedchanges" (path unknown).
 
+use crate::lock;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -65,8 +66,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::biq_shared::{
-    BiqState, Feed, Refusal, invalid_body, lock, problem, shadow_address, shared,
-    validation_problem,
+    BiqState, Feed, Refusal, invalid_body, problem, shadow_address, shared, validation_problem,
 };
 use crate::SandboxConfig;
 use crate::synthetic::Person;

@@ -19,6 +19,7 @@
 //! * An unknown shadow source is a 404 problem; a non-integer one a 400 validation problem.
 //! * Deleting customers and listing them are not offered (no known path; see the spec).
 
+use crate::lock;
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
@@ -31,7 +32,7 @@ use chrono::Utc;
 use customer_data::biq_customer_shadow::types;
 
 use super::biq_shared::{
-    BiqState, Refusal, StoredCustomer, invalid_body, lock, problem, shared, validation_problem,
+    BiqState, Refusal, StoredCustomer, invalid_body, problem, shared, validation_problem,
 };
 use crate::SandboxConfig;
 use crate::validate::{Invalid, Valid};

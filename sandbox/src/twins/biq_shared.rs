@@ -13,8 +13,9 @@
 //! handler's empty 401 with `WWW-Authenticate: Bearer error="invalid_token"` (403 with an empty
 //! body when the token is valid but does not name the path's tenant).
 
+use crate::lock;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -90,10 +91,6 @@ pub fn shared(config: &Arc<SandboxConfig>) -> Arc<BiqState> {
     let state = Arc::new(BiqState::new(config.clone()));
     cache.push((address, Arc::downgrade(&state)));
     state
-}
-
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl BiqState {

@@ -3,6 +3,7 @@
 //! person queried; `POST /api/respond` answers `Panding` until the configured delay has passed,
 //! then `Done` with synthetic details per requested category.
 
+use crate::lock;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -47,10 +48,6 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
         .route("/api/createrequest", post(create_request))
         .route("/api/respond", post(respond))
         .with_state(twin)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn get_token(State(twin): State<Shared>) -> Json<types::TokenResponse> {

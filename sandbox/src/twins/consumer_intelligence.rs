@@ -75,6 +75,7 @@
 // Refusals are finished responses handed straight back to axum; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
 
+use crate::lock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -188,10 +189,6 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(twin)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 // ---------------------------------------------------------------------------------------------
