@@ -45,20 +45,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// A reqwest client from the shared builder with extra default headers.
-fn http_with(headers: &[(&str, String)]) -> Result<reqwest::Client> {
-    let mut map = reqwest::header::HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(
-            reqwest::header::HeaderName::from_bytes(name.as_bytes())?,
-            value.parse()?,
-        );
-    }
-    Ok(customer_data::runtime::http::client_builder()
-        .default_headers(map)
-        .build()?)
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let sandbox = match Sandbox::start(SandboxConfig::default()).await {
@@ -105,44 +91,28 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
-    use customer_data::consumer_intelligence::{Client, types};
-    let (base, token_url, id, secret) = match (env("CI_CLIENT_ID"), env("CI_CLIENT_SECRET")) {
-        (Some(id), Some(secret)) => (
-            customer_data::consumer_intelligence::SANDBOX_URL.to_string(),
-            customer_data::consumer_intelligence::SANDBOX_TOKEN_URL.to_string(),
-            id,
-            secret,
-        ),
-        _ => {
-            let base = sandbox.url("consumer_intelligence");
-            let token_url = format!("{base}/oauth/token");
+    use customer_data::consumer_intelligence::{Credentials, Environment, connect, types};
+    // Real endpoint when CI_CLIENT_ID / CI_CLIENT_SECRET are set, else the local twin.
+    let (environment, credentials) = match Credentials::from_env() {
+        Ok(credentials) => (Environment::from_env()?, credentials),
+        Err(_) => {
+            let base_url = sandbox.url("consumer_intelligence");
+            let token_url = format!("{base_url}/oauth/token");
             (
-                base,
-                token_url,
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID.into(),
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET.into(),
+                Environment::Custom {
+                    base_url,
+                    token_url,
+                },
+                Credentials::new(
+                    credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+                    credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
+                ),
             )
         }
     };
-    let mut report = Report::new("Consumer Intelligence V3", &base);
-    let token: serde_json::Value = customer_data::runtime::http::default_client()?
-        .post(&token_url)
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "bci")])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let access = token["access_token"].as_str().ok_or("no access_token")?;
-    report.line(format!(
-        "token: client credentials, expires in {}s",
-        token["expires_in"]
-    ));
-    let client = Client::new_with_client(
-        &base,
-        http_with(&[("authorization", format!("Bearer {access}"))])?,
-    );
+    let mut report = Report::new("Consumer Intelligence V3", environment.base_url());
+    // Tokens (client credentials, scope bci) are fetched, cached and renewed by the client.
+    let client = connect(environment, credentials)?;
 
     // Upload two known people of the register and one unknown, then watch them identify.
     let register = customer_data_sandbox::synthetic::population(SandboxConfig::default().seed, 3);
@@ -189,31 +159,26 @@ async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
 
 async fn biq(sandbox: &Sandbox) -> Result<Report> {
     use customer_data::biq_alert_changes::{EventPayload, TypedPayload};
-    use customer_data::biq_auth::Environment;
-    let (environment, api_key, tenant) = match (env("BIQ_API_KEY"), env("BIQ_TENANT_ID")) {
-        (Some(key), Some(tenant)) => (Environment::Production, key, tenant),
-        _ => (
+    use customer_data::biq_auth::{Environment, Session};
+    // Real endpoint when BIQ_API_KEY is set, else the local twins.
+    let session = if env("BIQ_API_KEY").is_some() {
+        Session::from_env()?
+    } else {
+        Session::new(
             Environment::Custom {
                 auth: sandbox.url("biq_auth"),
                 customer_shadow: sandbox.url("biq_customer_shadow"),
                 alert_changes: sandbox.url("biq_alert_changes"),
             },
-            credentials::BIQ_API_KEY.to_string(),
-            credentials::BIQ_TENANT_ID.to_string(),
-        ),
+            credentials::BIQ_API_KEY,
+        )?
     };
+    let environment = session.environment().clone();
     let mut report = Report::new("BiQ Alert", environment.customer_shadow_url());
-    let login = customer_data::biq_auth::connect(&environment)?
-        .login()
-        .body(customer_data::biq_auth::types::LoginRequest { apikey: api_key })
-        .send()
-        .await?;
-    report.line("login: JWT received");
-    let auth = [("authorization", format!("Bearer {}", login.access_token))];
-    let shadow = customer_data::biq_customer_shadow::Client::new_with_client(
-        environment.customer_shadow_url(),
-        http_with(&auth)?,
-    );
+    // The api key is exchanged for a JWT on first use; the tenant comes from its claims.
+    let tenant = session.tenant_id().await?;
+    report.line(format!("login: JWT received for tenant {tenant}"));
+    let shadow = session.customer_shadow()?;
     let sources = shadow
         .list_shadow_sources()
         .tenant_id(&tenant)
@@ -243,23 +208,32 @@ async fn biq(sandbox: &Sandbox) -> Result<Report> {
         .await?;
     report.line("created shadow customer QS-0001");
 
+    let changes = session.alert_changes()?;
     if matches!(environment, Environment::Custom { .. }) {
-        // Sandbox only: script a few changes so the feed has something to say.
-        customer_data::runtime::http::default_client()?
-            .post(format!(
+        // Sandbox only: script a few changes so the feed has something to say (sent through
+        // the session's layer, so it carries the same JWT).
+        let mut request = reqwest::Request::new(
+            reqwest::Method::POST,
+            format!(
                 "{}/sandbox/tenants/{tenant}/script",
                 environment.alert_changes_url()
-            ))
-            .header("authorization", format!("Bearer {}", login.access_token))
-            .json(&serde_json::json!({"count": 3}))
-            .send()
+            )
+            .parse()?,
+        );
+        *request.body_mut() = Some(r#"{"count": 3}"#.into());
+        request.headers_mut().insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        let info = customer_data::runtime::layer::OperationInfo {
+            operation_id: "sandbox_script",
+        };
+        session
+            .layer("biq_alert_changes")
+            .send::<()>(session.http(), request, &info)
             .await?
             .error_for_status()?;
     }
-    let changes = customer_data::biq_alert_changes::Client::new_with_client(
-        environment.alert_changes_url(),
-        http_with(&auth)?,
-    );
     let mut from: chrono::DateTime<chrono::Utc> = chrono::DateTime::UNIX_EPOCH;
     let mut seen = 0;
     loop {
@@ -299,17 +273,11 @@ async fn biq(sandbox: &Sandbox) -> Result<Report> {
 }
 
 async fn carmachain(sandbox: &Sandbox) -> Result<Report> {
-    use customer_data::carmachain::{Client, types};
+    use customer_data::carmachain::types;
     let base = env("CARMACHAIN_BASE_URL").unwrap_or_else(|| sandbox.url("carmachain"));
     let mut report = Report::new("CarmaChain", &base);
-    let token = customer_data::carmachain::connect(&base)?
-        .get_token()
-        .send()
-        .await?
-        .into_inner()
-        .token;
-    report.line("token received (valid 24 h)");
-    let client = Client::new_with_client(&base, http_with(&[("authorization", token)])?);
+    // The peer module hands out the token itself; the client fetches and renews it.
+    let client = customer_data::carmachain::connect(&base)?;
     let created = client
         .create_request()
         .body(types::CreateRequest {
@@ -369,60 +337,55 @@ async fn carmachain(sandbox: &Sandbox) -> Result<Report> {
 }
 
 async fn accountsiq_v1_1(sandbox: &Sandbox) -> Result<Report> {
-    use customer_data::accountsiq_v1_1::{Endpoint, Region, connect, types};
-    let (endpoint, company, partner, user) = match (
-        env("AIQ_REGION"),
-        env("AIQ_COMPANY_ID"),
-        env("AIQ_PARTNER_KEY"),
-        env("AIQ_USER_KEY"),
-    ) {
-        (Some(region), Some(company), Some(partner), Some(user)) => {
-            let region = match region.as_str() {
-                "us1" => Region::Us1,
-                "eu2" => Region::Eu2,
-                "uk1" => Region::Uk1,
-                _ => Region::Eu1,
-            };
-            (Endpoint::Region(region), company, partner, user)
-        }
-        _ => (
-            Endpoint::Custom(sandbox.url("accountsiq_v1_1")),
-            credentials::ACCOUNTSIQ_COMPANY_ID.into(),
-            credentials::ACCOUNTSIQ_PARTNER_KEY.into(),
-            credentials::ACCOUNTSIQ_USER_KEY.into(),
-        ),
+    use customer_data::accountsiq_v1_1::{Credentials, Endpoint, Session, types};
+    // Real endpoint when AIQ_REGION and the three Login keys are set, else the local twin.
+    let session = if env("AIQ_PARTNER_KEY").is_some() {
+        Session::from_env()?
+    } else {
+        Session::new(
+            &Endpoint::Custom(sandbox.url("accountsiq_v1_1")),
+            Credentials::new(
+                credentials::ACCOUNTSIQ_COMPANY_ID,
+                credentials::ACCOUNTSIQ_PARTNER_KEY,
+                credentials::ACCOUNTSIQ_USER_KEY,
+            ),
+        )?
     };
-    let client = connect(&endpoint)?;
-    let mut report = Report::new("AccountsIQ v1.1 (SOAP)", client.endpoint());
-    let token = client
-        .login(&types::Login {
-            company_id: Some(company),
-            partner_key: Some(partner),
-            user_key: Some(user),
-        })
-        .await?
-        .ok_or("Login returned no token")?;
-    report.line("Login: session token received (20 minutes)");
-    let customers = client
-        .get_customer_list(&types::GetCustomerList {
-            token: Some(token.clone()),
+    let mut report = Report::new("AccountsIQ v1.1 (SOAP)", session.client().endpoint());
+    // Login happens on the first call; HasExpired logs in again and replays the call.
+    let customers = session
+        .call(async |client, token| {
+            client
+                .get_customer_list(&types::GetCustomerList {
+                    token: Some(token.into()),
+                })
+                .await
         })
         .await?;
+    report.line("Login: session token received (20 minutes), renewed by the session");
     let list = customers.map(|c| c.customer).unwrap_or_default();
     report.line(format!("{} customer(s)", list.len()));
     if let Some(mut first) = list.into_iter().next() {
         first.phone = Some("+41 44 000 00 00".into());
-        client
-            .update_customer(&types::UpdateCustomer {
-                token: Some(token.clone()),
-                customer: Some(first.clone()),
-                create: false,
+        session
+            .call(async |client, token| {
+                client
+                    .update_customer(&types::UpdateCustomer {
+                        token: Some(token.into()),
+                        customer: Some(first.clone()),
+                        create: false,
+                    })
+                    .await
             })
             .await?;
-        let read = client
-            .get_customer(&types::GetCustomer {
-                token: Some(token),
-                customer_code: first.code.clone(),
+        let read = session
+            .call(async |client, token| {
+                client
+                    .get_customer(&types::GetCustomer {
+                        token: Some(token.into()),
+                        customer_code: first.code.clone(),
+                    })
+                    .await
             })
             .await?;
         report.line(format!(
@@ -435,41 +398,30 @@ async fn accountsiq_v1_1(sandbox: &Sandbox) -> Result<Report> {
 }
 
 async fn accountsiq_v2_0(sandbox: &Sandbox) -> Result<Report> {
-    use customer_data::accountsiq_v2_0::{Endpoint, connect, types};
-    let (endpoint, id, secret, entity) = match (
-        env("AIQ_CLIENT_ID"),
-        env("AIQ_CLIENT_SECRET"),
-        env("AIQ_COMPANY_ID"),
-    ) {
-        (Some(id), Some(secret), Some(entity)) => (
-            Endpoint::Region(customer_data::accountsiq_v2_0::Region::Eu1),
-            id,
-            secret,
-            entity,
-        ),
-        _ => (
-            Endpoint::Custom(sandbox.url("accountsiq_v2_0")),
-            credentials::ACCOUNTSIQ_CLIENT_ID.into(),
-            credentials::ACCOUNTSIQ_CLIENT_SECRET.into(),
-            credentials::ACCOUNTSIQ_COMPANY_ID.into(),
-        ),
+    use customer_data::accountsiq_v2_0::{Credentials, Endpoint, Session, types};
+    // Real endpoint when AIQ_CLIENT_ID / AIQ_CLIENT_SECRET are set, else the local twin.
+    let (session, target) = if env("AIQ_CLIENT_ID").is_some() {
+        (Session::from_env()?, "AccountsIQ".to_string())
+    } else {
+        let url = sandbox.url("accountsiq_v2_0");
+        let session = Session::new(
+            &Endpoint::Custom(url.clone()),
+            Credentials::new(
+                credentials::ACCOUNTSIQ_CLIENT_ID,
+                credentials::ACCOUNTSIQ_CLIENT_SECRET,
+                credentials::ACCOUNTSIQ_COMPANY_ID,
+            ),
+        )?;
+        (session, url)
     };
-    let mut client = connect(&endpoint)?;
-    let mut report = Report::new("AccountsIQ v2.0 (SOAP)", client.endpoint());
-    let tokens = client
-        .token_get(&types::TokenGet {
-            client_id: Some(id),
-            client_secret: Some(secret),
+    let mut report = Report::new("AccountsIQ v2.0 (SOAP)", target);
+    // TokenGet on first use, TokenRefresh before expiry; the AiqSoapHeader is set per call.
+    let customers = session
+        .call(async |client| {
+            client
+                .get_active_customer_list(&types::GetActiveCustomerList { token: None })
+                .await
         })
-        .await?
-        .ok_or("TokenGet returned no tokens")?;
-    report.line("TokenGet: access and refresh token received");
-    client.set_soap_header(Some(types::AiqSoapHeader {
-        entity: Some(entity),
-        access_token: tokens.access_token.clone(),
-    }));
-    let customers = client
-        .get_active_customer_list(&types::GetActiveCustomerList { token: None })
         .await?;
     report.line(format!(
         "{} active customer(s), read with the AiqSoapHeader",
@@ -479,50 +431,29 @@ async fn accountsiq_v2_0(sandbox: &Sandbox) -> Result<Report> {
 }
 
 async fn blink(sandbox: &Sandbox) -> Result<Report> {
-    use customer_data::blink_customer_management::{Client, next_cursor};
-    let base = env("BLINK_BASE_URL").unwrap_or_else(|| sandbox.url("blink_customer_management"));
-    let mut report = Report::new("SIX bLink Customer Management", &base);
-    if env("BLINK_BASE_URL").is_some() {
-        report.line("real bLink needs mutual TLS and a consent code: run against the sandbox, or see issue 6's auth layer");
-        return Ok(report);
-    }
-    // The token endpoint takes the bLink headers too.
-    let token: serde_json::Value = customer_data::runtime::http::default_client()?
-        .post(format!("{base}/oauth/token"))
-        .header("X-Correlation-ID", "quickstart-token")
-        .header("User-Agent", "customer-data-quickstart/0.1")
-        .header("X-CorAPI-Target-ID", credentials::BLINK_TARGET_ID)
-        .header("X-PSU-IP-Address", "AUTO")
-        .header("X-PSU-User-Agent", "AUTO")
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", credentials::BLINK_AUTHORIZATION_CODE),
-            ("client_id", credentials::BLINK_CLIENT_ID),
-            ("username", "quickstart"),
-            ("redirect_uri", "http://localhost/callback"),
-        ])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let access = token["access_token"].as_str().ok_or("no access_token")?;
-    report.line("consent code exchanged for access and refresh tokens");
-    let client = Client::new_with_client(
-        &base,
-        http_with(&[("authorization", format!("Bearer {access}"))])?,
-    );
+    use customer_data::blink_customer_management::{Config, GrantConfig, connect, next_cursor};
+    // Real bLink when BLINK_BASE_URL is set (with a consent code, a client certificate and
+    // the other BLINK_* variables), else the local twin.
+    let config = if env("BLINK_BASE_URL").is_some() {
+        Config::from_env()?
+    } else {
+        Config::new(
+            sandbox.url("blink_customer_management"),
+            credentials::BLINK_CLIENT_ID,
+            "quickstart",
+            credentials::BLINK_TARGET_ID,
+            GrantConfig::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
+        )
+    };
+    let mut report = Report::new("SIX bLink Customer Management", &config.base_url);
+    // The consent code is exchanged on first use; every call gets the bLink headers and a
+    // fresh X-Correlation-ID from the client.
+    let client = connect(config)?;
     let mut cursor: Option<String> = None;
     let mut customers = 0;
     let mut pages = 0;
     loop {
-        let mut call = client
-            .get_customers()
-            .x_correlation_id(format!("quickstart-{pages}"))
-            .user_agent("customer-data-quickstart/0.1")
-            .x_cor_api_target_id(credentials::BLINK_TARGET_ID)
-            .x_psu_ip_address("AUTO")
-            .x_psu_user_agent("AUTO");
+        let mut call = client.get_customers();
         if let Some(c) = cursor.take() {
             call = call.cursor(c);
         }
@@ -537,15 +468,7 @@ async fn blink(sandbox: &Sandbox) -> Result<Report> {
     report.line(format!(
         "{customers} customer(s) in {pages} page(s), followed by cursor"
     ));
-    let health = client
-        .get_healthcheck()
-        .x_correlation_id("quickstart-health")
-        .user_agent("customer-data-quickstart/0.1")
-        .x_cor_api_target_id(credentials::BLINK_TARGET_ID)
-        .x_psu_ip_address("AUTO")
-        .x_psu_user_agent("AUTO")
-        .send()
-        .await?;
+    let health = client.get_healthcheck().send().await?;
     report.line(format!("healthcheck: {:?}", health.timestamp));
     Ok(report)
 }

@@ -3,7 +3,9 @@
 //     cargo run -p customer-data-codegen -- generate
 
 #[allow(unused_imports)]
-pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
+pub use progenitor_client::{ByteStream, ClientInfo, ResponseValue};
+#[allow(unused_imports)]
+pub use crate::runtime::Error;
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
@@ -10178,6 +10180,7 @@ Version: 1.2.1*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
+    pub(crate) inner: crate::runtime::Layer,
 }
 impl Client {
     /// Create a new client.
@@ -10185,7 +10188,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str) -> Self {
+    pub fn new(baseurl: &str, inner: crate::runtime::Layer) -> Self {
         crate::runtime::http::ensure_crypto_provider();
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
@@ -10194,7 +10197,7 @@ impl Client {
         };
         #[cfg(target_arch = "wasm32")]
         let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap())
+        Self::new_with_client(baseurl, client.build().unwrap(), inner)
     }
     /// Construct a new client with an existing `reqwest::Client`,
     /// allowing more control over its configuration.
@@ -10202,14 +10205,19 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new_with_client(baseurl: &str, client: reqwest::Client) -> Self {
+    pub fn new_with_client(
+        baseurl: &str,
+        client: reqwest::Client,
+        inner: crate::runtime::Layer,
+    ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
             client,
+            inner,
         }
     }
 }
-impl ClientInfo<()> for Client {
+impl ClientInfo<crate::runtime::Layer> for Client {
     fn api_version() -> &'static str {
         "1.2.1"
     }
@@ -10219,11 +10227,11 @@ impl ClientInfo<()> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &() {
-        &()
+    fn inner(&self) -> &crate::runtime::Layer {
+        &self.inner
     }
 }
-impl ClientHooks<()> for &Client {}
+impl ClientHooks<crate::runtime::Layer> for &Client {}
 impl Client {
     /**Returns a list of customers
 
@@ -10238,14 +10246,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_customers()
     .cursor(cursor)
@@ -10274,14 +10282,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_customer_by_customer_id()
     .customer_id(customer_id)
@@ -10309,14 +10317,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_kyc_by_customer_id()
     .customer_id(customer_id)
@@ -10345,14 +10353,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_persons()
     .cursor(cursor)
@@ -10381,14 +10389,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_person_by_person_id()
     .person_id(person_id)
@@ -10418,14 +10426,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_contact_details_by_person_id()
     .person_id(person_id)
@@ -10457,14 +10465,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 - `body`
 ```ignore
 let response = client.post_contact_details_by_person_id()
@@ -10496,14 +10504,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_address_by_customer_id()
     .customer_id(customer_id)
@@ -10529,14 +10537,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 - `body`
 ```ignore
 let response = client.put_address_by_customer_id()
@@ -10564,14 +10572,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 - `body`
 ```ignore
 let response = client.post_address_by_customer_id()
@@ -10606,14 +10614,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.get_healthcheck()
     .permission_id(permission_id)
@@ -10646,14 +10654,14 @@ Arguments:
 "create permission" call. Not used by 1.0.9.3-six; optional here so that one client
 serves both variants.
 
-- `user_agent`: bLink: name and version of the client software. Required.
-- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required.
+- `user_agent`: bLink: name and version of the client software. Required by bLink; sent by the runtime layer when not set.
+- `x_cor_api_target_id`: bLink (SIX scope): ID of the Service Provider (the bank) the request is for. Required by bLink; sent by the runtime layer when not set.
 - `x_correlation_id`: Unique ID (defined by the caller) which will be reflected back in the response.
 bLink: required, at most 64 characters, echoed back in the X-Correlation-ID response
-header.
+header. Optional here: the runtime layer sends a fresh UUID when the call sets none.
 
-- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required.
-- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required.
+- `x_psu_ip_address`: bLink (SIX scope): IP address of the end user (PSU), or `AUTO`. Required by bLink; sent by the runtime layer when not set.
+- `x_psu_user_agent`: bLink (SIX scope): user agent of the end user's (PSU's) client software, or `AUTO`. Required by bLink; sent by the runtime layer when not set.
 ```ignore
 let response = client.post_healthcheck()
     .permission_id(permission_id)
@@ -10687,11 +10695,11 @@ pub mod builder {
         cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetCustomers<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -10700,17 +10708,11 @@ pub mod builder {
                 cursor: Ok(None),
                 limit: Ok(None),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn cursor<V>(mut self, value: V) -> Self
@@ -10758,6 +10760,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -10770,6 +10773,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -10782,6 +10786,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -10794,6 +10799,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -10806,6 +10812,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -10844,18 +10851,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -10871,65 +10881,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_customers",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -10945,11 +10952,11 @@ pub mod builder {
         client: &'a super::Client,
         customer_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetCustomerByCustomerId<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -10957,17 +10964,11 @@ pub mod builder {
                 client: client,
                 customer_id: Err("customer_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
@@ -11001,6 +11002,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -11013,6 +11015,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -11025,6 +11028,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -11037,6 +11041,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -11049,6 +11054,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -11085,18 +11091,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -11110,65 +11119,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_customer_by_customer_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -11184,11 +11190,11 @@ pub mod builder {
         client: &'a super::Client,
         customer_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetKycByCustomerId<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -11196,17 +11202,11 @@ pub mod builder {
                 client: client,
                 customer_id: Err("customer_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
@@ -11240,6 +11240,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -11252,6 +11253,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -11264,6 +11266,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -11276,6 +11279,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -11288,6 +11292,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -11327,18 +11332,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -11352,65 +11360,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_kyc_by_customer_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -11427,11 +11432,11 @@ pub mod builder {
         cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetPersons<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -11440,17 +11445,11 @@ pub mod builder {
                 cursor: Ok(None),
                 limit: Ok(None),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn cursor<V>(mut self, value: V) -> Self
@@ -11498,6 +11497,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -11510,6 +11510,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -11522,6 +11523,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -11534,6 +11536,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -11546,6 +11549,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -11584,18 +11588,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -11611,65 +11618,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_persons",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -11685,11 +11689,11 @@ pub mod builder {
         client: &'a super::Client,
         person_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetPersonByPersonId<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -11697,17 +11701,11 @@ pub mod builder {
                 client: client,
                 person_id: Err("person_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn person_id<V>(mut self, value: V) -> Self
@@ -11741,6 +11739,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -11753,6 +11752,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -11765,6 +11765,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -11777,6 +11778,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -11789,6 +11791,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -11824,18 +11827,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -11849,65 +11855,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_person_by_person_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -11925,11 +11928,11 @@ pub mod builder {
         cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetContactDetailsByPersonId<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -11939,17 +11942,11 @@ pub mod builder {
                 cursor: Ok(None),
                 limit: Ok(None),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn person_id<V>(mut self, value: V) -> Self
@@ -12009,6 +12006,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -12021,6 +12019,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -12033,6 +12032,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -12045,6 +12045,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -12057,6 +12058,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -12100,18 +12102,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -12127,65 +12132,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_contact_details_by_person_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -12201,11 +12203,11 @@ pub mod builder {
         client: &'a super::Client,
         person_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::ContactDetails, String>,
     }
     impl<'a> PostContactDetailsByPersonId<'a> {
@@ -12214,19 +12216,11 @@ pub mod builder {
                 client: client,
                 person_id: Err("person_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err(
-                    "x_psu_user_agent was not initialized".to_string(),
-                ),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -12261,6 +12255,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -12273,6 +12268,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -12285,6 +12281,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -12297,6 +12294,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -12309,6 +12307,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -12378,18 +12377,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -12404,65 +12406,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_contact_details_by_person_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -12478,11 +12477,11 @@ pub mod builder {
         client: &'a super::Client,
         customer_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetAddressByCustomerId<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -12490,17 +12489,11 @@ pub mod builder {
                 client: client,
                 customer_id: Err("customer_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
@@ -12534,6 +12527,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -12546,6 +12540,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -12558,6 +12553,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -12570,6 +12566,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -12582,6 +12579,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -12618,18 +12616,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -12643,65 +12644,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_address_by_customer_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -12717,11 +12715,11 @@ pub mod builder {
         client: &'a super::Client,
         customer_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::Address, String>,
     }
     impl<'a> PutAddressByCustomerId<'a> {
@@ -12730,19 +12728,11 @@ pub mod builder {
                 client: client,
                 customer_id: Err("customer_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err(
-                    "x_psu_user_agent was not initialized".to_string(),
-                ),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -12777,6 +12767,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -12789,6 +12780,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -12801,6 +12793,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -12813,6 +12806,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -12825,6 +12819,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -12883,18 +12878,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -12909,65 +12907,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "put_address_by_customer_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -12983,11 +12978,11 @@ pub mod builder {
         client: &'a super::Client,
         customer_id: Result<::std::string::String, String>,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::AddressNew, String>,
     }
     impl<'a> PostAddressByCustomerId<'a> {
@@ -12996,19 +12991,11 @@ pub mod builder {
                 client: client,
                 customer_id: Err("customer_id was not initialized".to_string()),
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err(
-                    "x_psu_user_agent was not initialized".to_string(),
-                ),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -13043,6 +13030,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -13055,6 +13043,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -13067,6 +13056,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -13079,6 +13069,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -13091,6 +13082,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -13156,18 +13148,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -13182,65 +13177,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_address_by_customer_id",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -13255,28 +13247,22 @@ pub mod builder {
     pub struct GetHealthcheck<'a> {
         client: &'a super::Client,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetHealthcheck<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn permission_id<V>(mut self, value: V) -> Self
@@ -13298,6 +13284,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -13310,6 +13297,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -13322,6 +13310,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -13334,6 +13323,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -13346,6 +13336,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -13380,18 +13371,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -13405,65 +13399,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_healthcheck",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
@@ -13478,28 +13469,22 @@ pub mod builder {
     pub struct PostHealthcheck<'a> {
         client: &'a super::Client,
         permission_id: Result<Option<::uuid::Uuid>, String>,
-        user_agent: Result<::std::string::String, String>,
-        x_cor_api_target_id: Result<::std::string::String, String>,
-        x_correlation_id: Result<types::CorrelationId, String>,
-        x_psu_ip_address: Result<::std::string::String, String>,
-        x_psu_user_agent: Result<::std::string::String, String>,
+        user_agent: Result<Option<::std::string::String>, String>,
+        x_cor_api_target_id: Result<Option<::std::string::String>, String>,
+        x_correlation_id: Result<Option<types::CorrelationId>, String>,
+        x_psu_ip_address: Result<Option<::std::string::String>, String>,
+        x_psu_user_agent: Result<Option<::std::string::String>, String>,
     }
     impl<'a> PostHealthcheck<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 permission_id: Ok(None),
-                user_agent: Err("user_agent was not initialized".to_string()),
-                x_cor_api_target_id: Err(
-                    "x_cor_api_target_id was not initialized".to_string(),
-                ),
-                x_correlation_id: Err(
-                    "x_correlation_id was not initialized".to_string(),
-                ),
-                x_psu_ip_address: Err(
-                    "x_psu_ip_address was not initialized".to_string(),
-                ),
-                x_psu_user_agent: Err("x_psu_user_agent was not initialized".to_string()),
+                user_agent: Ok(None),
+                x_cor_api_target_id: Ok(None),
+                x_correlation_id: Ok(None),
+                x_psu_ip_address: Ok(None),
+                x_psu_user_agent: Ok(None),
             }
         }
         pub fn permission_id<V>(mut self, value: V) -> Self
@@ -13521,6 +13506,7 @@ pub mod builder {
         {
             self.user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for user_agent failed"
                         .to_string()
@@ -13533,6 +13519,7 @@ pub mod builder {
         {
             self.x_cor_api_target_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_cor_api_target_id failed"
                         .to_string()
@@ -13545,6 +13532,7 @@ pub mod builder {
         {
             self.x_correlation_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `CorrelationId` for x_correlation_id failed"
                         .to_string()
@@ -13557,6 +13545,7 @@ pub mod builder {
         {
             self.x_psu_ip_address = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_ip_address failed"
                         .to_string()
@@ -13569,6 +13558,7 @@ pub mod builder {
         {
             self.x_psu_user_agent = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for x_psu_user_agent failed"
                         .to_string()
@@ -13603,18 +13593,21 @@ pub mod builder {
             if let Some(value) = permission_id {
                 header_map.append("Permission-ID", value.to_string().try_into()?);
             }
-            header_map.append("User-Agent", user_agent.to_string().try_into()?);
-            header_map
-                .append(
-                    "X-CorAPI-Target-ID",
-                    x_cor_api_target_id.to_string().try_into()?,
-                );
-            header_map
-                .append("X-Correlation-ID", x_correlation_id.to_string().try_into()?);
-            header_map
-                .append("X-PSU-IP-Address", x_psu_ip_address.to_string().try_into()?);
-            header_map
-                .append("X-PSU-User-Agent", x_psu_user_agent.to_string().try_into()?);
+            if let Some(value) = user_agent {
+                header_map.append("User-Agent", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_cor_api_target_id {
+                header_map.append("X-CorAPI-Target-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_correlation_id {
+                header_map.append("X-Correlation-ID", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_ip_address {
+                header_map.append("X-PSU-IP-Address", value.to_string().try_into()?);
+            }
+            if let Some(value) = x_psu_user_agent {
+                header_map.append("X-PSU-User-Agent", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -13628,65 +13621,62 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_healthcheck",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => crate::runtime::error::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 405u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 501u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            crate::runtime::error::from_response(response).await?,
                         ),
                     )
                 }

@@ -174,7 +174,10 @@ mod twin {
         // `Client::new` (below) builds its HTTP stack directly: install TLS first.
         customer_data::runtime::http::ensure_crypto_provider();
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-        let auth = customer_data::biq_auth::Client::new(&sandbox.url("biq_auth"));
+        let auth = customer_data::biq_auth::Client::new(
+            &sandbox.url("biq_auth"),
+            customer_data::runtime::Layer::new("biq_auth"),
+        );
         let token = auth
             .login()
             .body(customer_data::biq_auth::types::LoginRequest {
@@ -189,6 +192,7 @@ mod twin {
         let shadow = customer_data::biq_customer_shadow::Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             http.clone(),
+            customer_data::runtime::Layer::new("biq_customer_shadow"),
         );
         let sources = shadow
             .list_shadow_sources()
@@ -199,7 +203,11 @@ mod twin {
             .iter()
             .filter_map(|s| s.id)
             .collect();
-        let client = Client::new_with_client(&sandbox.url("biq_alert_changes"), http);
+        let client = Client::new_with_client(
+            &sandbox.url("biq_alert_changes"),
+            http,
+            customer_data::runtime::Layer::new("biq_alert_changes"),
+        );
         Twin {
             sandbox,
             client,
@@ -540,7 +548,10 @@ mod twin {
         assert_eq!(read, bookmark);
 
         // The feeds refuse a missing token and another tenant.
-        let anonymous = Client::new(&twin.sandbox.url("biq_alert_changes"));
+        let anonymous = Client::new(
+            &twin.sandbox.url("biq_alert_changes"),
+            customer_data::runtime::Layer::new("biq_alert_changes"),
+        );
         let refused = anonymous
             .list_approved_changes()
             .tenant_id(TENANT)

@@ -14,7 +14,11 @@ fn every_seed_operation_is_generated() {
         SLUG,
         &[("GET /api/Auth/login", "POST /api/auth/login -> login(")],
     );
-    let _ = Client::new(Environment::Production.auth_url()).login();
+    let _ = Client::new(
+        Environment::Production.auth_url(),
+        customer_data::runtime::Layer::new("biq_auth"),
+    )
+    .login();
 }
 
 #[test]
@@ -113,6 +117,7 @@ mod twin {
         customer_data::biq_customer_shadow::Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             http,
+            customer_data::runtime::Layer::new("biq_customer_shadow"),
         )
     }
 
@@ -256,13 +261,14 @@ mod twin {
             .await
             .unwrap();
 
-        let anonymous = customer_data::biq_customer_shadow::connect(&environment(&sandbox))
-            .unwrap()
-            .list_shadow_sources()
-            .tenant_id(credentials::BIQ_TENANT_ID)
-            .send()
-            .await
-            .unwrap_err();
+        let anonymous =
+            customer_data::biq_customer_shadow::connect_anonymous(&environment(&sandbox))
+                .unwrap()
+                .list_shadow_sources()
+                .tenant_id(credentials::BIQ_TENANT_ID)
+                .send()
+                .await
+                .unwrap_err();
         assert_eq!(anonymous.status().map(|s| s.as_u16()), Some(401));
         sandbox.shutdown().await;
     }

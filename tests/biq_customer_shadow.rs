@@ -46,7 +46,7 @@ async fn update_sends_the_customer_number_as_one_encoded_segment() {
         customer_shadow: url,
         alert_changes: String::new(),
     };
-    let client = customer_data::biq_customer_shadow::connect(&environment).unwrap();
+    let client = customer_data::biq_customer_shadow::connect_anonymous(&environment).unwrap();
     let customer: types::Customer =
         serde_json::from_value(common::fixture(SLUG, "customer.synthetic.json")).unwrap();
     client
@@ -140,8 +140,11 @@ mod twin {
     async fn create_then_update_a_customer_against_the_twin() {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let token = token(&sandbox).await;
-        let client =
-            Client::new_with_client(&sandbox.url("biq_customer_shadow"), bearer_http(&token));
+        let client = Client::new_with_client(
+            &sandbox.url("biq_customer_shadow"),
+            bearer_http(&token),
+            customer_data::runtime::Layer::new("biq_customer_shadow"),
+        );
 
         let sources = client
             .list_shadow_sources()

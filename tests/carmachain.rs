@@ -35,7 +35,10 @@ fn every_seed_operation_is_generated() {
         ],
     );
     // And the methods are callable (compile-time proof).
-    let client = Client::new(customer_data::carmachain::DEMO_PEER_URL);
+    let client = Client::new(
+        customer_data::carmachain::DEMO_PEER_URL,
+        customer_data::runtime::Layer::new("carmachain"),
+    );
     let _ = (
         client.get_token(),
         client.create_request(),
@@ -120,7 +123,7 @@ async fn create_then_poll_against_a_local_peer() {
         http("200 OK", "application/json", &done),
     ])
     .await;
-    let client = customer_data::carmachain::connect(&url).unwrap();
+    let client = customer_data::carmachain::connect_anonymous(&url).unwrap();
     let created = client
         .create_request()
         .body(types::CreateRequest {
@@ -192,7 +195,7 @@ async fn the_twin_answers_pending_then_done() {
     .await
     .unwrap();
     let base = sandbox.url(SLUG);
-    let anonymous = customer_data::carmachain::connect(&base).unwrap();
+    let anonymous = customer_data::carmachain::connect_anonymous(&base).unwrap();
     let token = anonymous
         .get_token()
         .send()
@@ -207,7 +210,11 @@ async fn the_twin_answers_pending_then_done() {
         .default_headers(headers)
         .build()
         .unwrap();
-    let client = Client::new_with_client(&base, http);
+    let client = Client::new_with_client(
+        &base,
+        http,
+        customer_data::runtime::Layer::new("carmachain"),
+    );
 
     let created = client
         .create_request()

@@ -5,7 +5,10 @@
 
 #[test]
 fn generated_client_new_works_in_a_fresh_process() {
-    let client = customer_data::carmachain::Client::new("https://peer.example");
+    let client = customer_data::carmachain::Client::new(
+        "https://peer.example",
+        customer_data::runtime::Layer::new("carmachain"),
+    );
     assert_eq!(
         customer_data::carmachain::ClientInfo::baseurl(&client),
         "https://peer.example"

@@ -176,6 +176,7 @@ async fn invalid_parameters_fail_before_any_request_naming_the_field() {
     let client = Client::new_with_client(
         &server.url(),
         customer_data::runtime::http::default_client().unwrap(),
+        customer_data::runtime::Layer::new("consumer_intelligence"),
     );
 
     for size in [0, 1001] {
@@ -224,6 +225,7 @@ async fn find_person_reads_200_as_some_204_as_none_and_problems_as_typed_errors(
     let client = Client::new_with_client(
         &url,
         customer_data::runtime::http::default_client().unwrap(),
+        customer_data::runtime::Layer::new("consumer_intelligence"),
     );
     let find = || {
         client.find_person().market("SE").body(
@@ -326,7 +328,11 @@ async fn access_token(base: &str) -> String {
 
 fn authed(base: &str, token: &str) -> Client {
     let http = crate::common::bearer_http(token);
-    Client::new_with_client(base, http)
+    Client::new_with_client(
+        base,
+        http,
+        customer_data::runtime::Layer::new("consumer_intelligence"),
+    )
 }
 
 fn register(seed: u64) -> Vec<Person> {
@@ -426,7 +432,11 @@ async fn twin_token_endpoint_issues_bearer_tokens_and_refuses_bad_clients_and_gr
     );
 
     // No token, and an unknown one: typed 401 problems.
-    let anonymous = Client::new_with_client(&base, plain_http());
+    let anonymous = Client::new_with_client(
+        &base,
+        plain_http(),
+        customer_data::runtime::Layer::new("consumer_intelligence"),
+    );
     let (status, problem) = problem_of(anonymous.list_webhooks().send().await);
     assert_eq!(status, 401);
     assert_eq!(problem.title.as_deref(), Some("Unauthorized"));

@@ -162,7 +162,8 @@ pub fn settings(spec: &NormalisedSpec, options: &GenerateOptions) -> GenerationS
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        .with_inner_type(crate::layer::inner_type(&options.runtime_path));
     for bounded in bounded_integers(&spec.document) {
         settings.with_conversion(
             bounded.schemars(),
@@ -206,8 +207,9 @@ pub fn generate(
 }
 
 /// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
-/// for: `x-enum-varnames`, dropping the `api-version` request header, and a crypto provider
-/// before `Client::new` builds its HTTP client.
+/// for: `x-enum-varnames`, dropping the `api-version` request header, a crypto provider
+/// before `Client::new` builds its HTTP client, and every call routed through the runtime
+/// layer (`layer.rs`).
 fn postprocess(
     spec: &NormalisedSpec,
     tokens: TokenStream,
@@ -220,6 +222,12 @@ fn postprocess(
     crate::varnames::apply(&mut file, &crate::varnames::renames(&spec.document));
     syn::visit_mut::VisitMut::visit_file_mut(&mut DropApiVersionHeader, &mut file);
     ensure_crypto_provider_in_new(&mut file, runtime_path);
+    crate::layer::route_through_layer(&mut file, runtime_path).map_err(|message| {
+        CodegenError::Generate {
+            path: spec.path.clone(),
+            message,
+        }
+    })?;
     Ok(quote::quote!(#file))
 }
 

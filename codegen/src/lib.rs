@@ -11,6 +11,7 @@ pub mod check;
 pub mod error;
 pub mod format;
 pub mod generate;
+pub mod layer;
 pub mod load;
 pub mod normalise;
 pub mod output;

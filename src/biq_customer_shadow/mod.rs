@@ -3,11 +3,26 @@
 
 generated_module!("biq_customer_shadow");
 
-/// A client for the CustomerShadow service of `environment`, over the shared HTTP stack.
-pub fn connect(environment: &crate::biq_auth::Environment) -> Result<Client, reqwest::Error> {
+/// The slug of this service.
+pub const SLUG: &str = "biq_customer_shadow";
+
+/// An authenticated CustomerShadow client of `session` (its JWT, renewed as needed).
+pub fn connect(session: &crate::biq_auth::Session) -> Result<Client, crate::runtime::ConnectError> {
+    Ok(Client::new_with_client(
+        session.environment().customer_shadow_url(),
+        session.http().clone(),
+        session.layer(SLUG),
+    ))
+}
+
+/// A client that sends no credentials (for tests of refusals).
+pub fn connect_anonymous(
+    environment: &crate::biq_auth::Environment,
+) -> Result<Client, crate::runtime::ConnectError> {
     let http = crate::runtime::http::default_client()?;
     Ok(Client::new_with_client(
         environment.customer_shadow_url(),
         http,
+        crate::runtime::Layer::new(SLUG),
     ))
 }

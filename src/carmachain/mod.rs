@@ -19,11 +19,90 @@
 
 generated_module!("carmachain");
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::runtime::auth::{AuthError, Token, TokenCache, TokenSource};
+use crate::runtime::layer::{HeaderAuth, Scheme};
+use crate::runtime::{ConnectError, ConnectOptions, Layer, config, jwt};
+
 /// Base URL of the vendor's demo peer module.
 pub const DEMO_PEER_URL: &str = "http://localhost:5000";
 
-/// A client for the peer module at `base_url`, over the shared HTTP stack.
-pub fn connect(base_url: &str) -> Result<Client, reqwest::Error> {
+/// The slug of this service.
+pub const SLUG: &str = "carmachain";
+
+/// Operations the spec marks `security: []`.
+const ANONYMOUS: &[&str] = &["get_token"];
+
+/// The documented token lifetime, used when the token carries no JWT `exp`.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The peer module's token, from its own `getToken` (the module is yours: no credentials).
+struct PeerToken {
+    client: Client,
+}
+
+impl TokenSource for PeerToken {
+    async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, AuthError> {
+        let answer = match self.client.get_token().send().await {
+            Ok(answer) => answer.into_inner(),
+            Err(e) => {
+                return Err(match e.status() {
+                    Some(s) if s.is_client_error() => AuthError::Rejected {
+                        status: Some(s.as_u16()),
+                        detail: "getToken was refused".into(),
+                    },
+                    Some(s) => AuthError::Transport(format!("getToken answered HTTP {s}")),
+                    None => AuthError::Transport(e.to_string()),
+                });
+            }
+        };
+        if answer.token.is_empty() {
+            return Err(AuthError::Malformed(
+                "getToken answered an empty token".into(),
+            ));
+        }
+        // The documented 24 h, unless the token is a JWT that says otherwise.
+        let expires_at = jwt::claims(&answer.token)
+            .ok()
+            .and_then(|claims| jwt::expires_at(&claims))
+            .unwrap_or_else(|| Instant::now() + TOKEN_LIFETIME);
+        Ok(Token {
+            value: answer.token.into(),
+            expires_at,
+            refresh: None,
+        })
+    }
+}
+
+/// An authenticated client for the peer module at `base_url`: the token is fetched from the
+/// module, cached for its 24 hours and renewed after a 401. It is sent bare
+/// (`Authorization: <token>`): the vendor documents an api-key header without a scheme.
+pub fn connect(base_url: &str) -> Result<Client, ConnectError> {
+    connect_with(base_url, &ConnectOptions::default())
+}
+
+/// [`connect`] with options (HTTP client, refresh policy).
+pub fn connect_with(base_url: &str, options: &ConnectOptions) -> Result<Client, ConnectError> {
+    let http = options.http_client()?;
+    let source = PeerToken {
+        client: Client::new_with_client(base_url, http.clone(), Layer::new(SLUG)),
+    };
+    let cache = Arc::new(TokenCache::new(source, options.refresh));
+    let layer = Layer::new(SLUG)
+        .with_auth(HeaderAuth::new(cache, Scheme::Bare))
+        .without_auth_for(ANONYMOUS);
+    Ok(Client::new_with_client(base_url, http, layer))
+}
+
+/// [`connect`] to `CARMACHAIN_BASE_URL`.
+pub fn connect_from_env() -> Result<Client, ConnectError> {
+    connect(&config::required("CARMACHAIN_BASE_URL")?)
+}
+
+/// A client that sends no credentials (for tests of refusals).
+pub fn connect_anonymous(base_url: &str) -> Result<Client, ConnectError> {
     let http = crate::runtime::http::default_client()?;
-    Ok(Client::new_with_client(base_url, http))
+    Ok(Client::new_with_client(base_url, http, Layer::new(SLUG)))
 }

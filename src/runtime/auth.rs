@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-pub use secrecy::{ExposeSecret, SecretString};
+pub use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 /// A token as a flow hands it out.
 pub struct Token {

@@ -1,13 +1,24 @@
-//! What every generated client shares: one place to build HTTP clients, validated bounded
-//! integers, and helpers for reading results. Auth, retries and pagination join here.
+//! What every generated client shares: one place to build HTTP clients, one layer every call
+//! passes through (credentials, fixed headers, 401 replay), one token cache, validated bounded
+//! integers, and helpers for reading results.
 
 pub mod auth;
 pub mod bounded;
+pub mod config;
+pub mod connect;
+pub mod error;
 pub mod http;
+pub mod jwt;
+pub mod layer;
+pub mod oauth2;
 mod open_enum;
 pub mod response;
 #[cfg(feature = "soap")]
 pub mod soap;
 
 pub use bounded::{BoundedInt, OutOfRange};
+pub use config::ConfigError;
+pub use connect::{ConnectError, ConnectOptions};
+pub use error::Error;
+pub use layer::Layer;
 pub use response::OptionalResponse;

@@ -3,7 +3,9 @@
 //! normalise stage moves such statuses aside and the client reports them as
 //! `Error::UnexpectedResponse`; this puts them back in the caller's terms.
 
-use progenitor_client::{Error, ResponseValue};
+use progenitor_client::ResponseValue;
+
+use super::error::Error;
 use reqwest::StatusCode;
 
 /// Turns an empty success answer into `Ok(None)`.
@@ -20,7 +22,7 @@ use reqwest::StatusCode;
 /// }
 /// # Ok(()) }
 /// ```
-// The error is the generated client's own `progenitor_client::Error`, returned unchanged.
+// The error is the generated client's own (`runtime::Error`), returned unchanged.
 #[allow(clippy::result_large_err)]
 pub trait OptionalResponse<T, E> {
     /// `Ok(None)` for a 2xx answer without a body that the client did not expect

@@ -27,6 +27,8 @@ pub enum SoapError {
     Decode { message: String, body: String },
     /// The operation's result envelope says it failed (vendor codes kept).
     Failed(ResultFailure),
+    /// No session or access token could be had; the call was not sent.
+    Auth(crate::runtime::auth::AuthError),
 }
 
 impl SoapError {
@@ -63,6 +65,7 @@ impl fmt::Display for SoapError {
                 write!(f, "cannot decode the SOAP response: {message}")
             }
             SoapError::Failed(failure) => write!(f, "{failure}"),
+            SoapError::Auth(e) => write!(f, "authentication failed: {e}"),
         }
     }
 }
@@ -71,6 +74,7 @@ impl std::error::Error for SoapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SoapError::Transport(e) => Some(e),
+            SoapError::Auth(e) => Some(e),
             _ => None,
         }
     }
@@ -301,6 +305,49 @@ fn excerpt(body: &str) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes in all)", &body[..end], body.len())
+}
+
+/// A token flow's view of a failed SOAP call: a SOAP `Client` fault or a failed result is a
+/// rejection of the credentials, anything else is the service's trouble.
+pub fn auth_error(error: SoapError, operation: &str) -> crate::runtime::auth::AuthError {
+    use crate::runtime::auth::AuthError;
+    match error {
+        SoapError::Fault(fault) if fault.code.ends_with("Client") => AuthError::Rejected {
+            status: None,
+            detail: format!("{operation}: {}", fault.string),
+        },
+        SoapError::Failed(failure) => AuthError::Rejected {
+            status: None,
+            detail: format!("{operation}: {}", failure.error_code),
+        },
+        SoapError::Auth(e) => e,
+        SoapError::Transport(e) => AuthError::Transport(format!("{operation}: {e}")),
+        other => AuthError::Transport(format!("{operation}: {other}")),
+    }
+}
+
+/// Runs `call` with a token of `cache`; when the answer says the token is no longer good
+/// (`renew` says so, e.g. `HasExpired`), forgets it, gets a new one and replays once. The
+/// SOAP counterpart of the 401 replay in [`crate::runtime::layer`].
+pub async fn with_token<S, T>(
+    cache: &crate::runtime::auth::TokenCache<S>,
+    renew: impl Fn(&SoapError) -> bool,
+    mut call: impl AsyncFnMut(&str) -> Result<T, SoapError>,
+) -> Result<T, SoapError>
+where
+    S: crate::runtime::auth::TokenSource,
+{
+    use crate::runtime::auth::ExposeSecret;
+    let token = cache.token().await.map_err(SoapError::Auth)?;
+    match call(token.value.expose_secret()).await {
+        Err(error) if renew(&error) => {
+            tracing::debug!(error = %error, "token refused: renewing it and replaying once");
+            cache.invalidate(&token);
+            let token = cache.token().await.map_err(SoapError::Auth)?;
+            call(token.value.expose_secret()).await
+        }
+        other => other,
+    }
 }
 
 /// One SOAP 1.1 call: POST `envelope_xml` with `SOAPAction`, decode the answer as `Resp`.

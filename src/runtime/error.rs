@@ -1,0 +1,210 @@
+//! The error of every call of a generated OpenAPI client.
+//!
+//! progenitor's own `Error` has no room for a typed auth failure (its hooks can only return a
+//! `Custom(String)`), so the generator points the generated clients at this type instead. It
+//! keeps progenitor's variants and names, so code written against progenitor reads the same,
+//! and adds [`Error::Auth`].
+
+use std::fmt;
+
+use progenitor_client::ResponseValue;
+
+use super::auth::AuthError;
+
+/// What went wrong in a call. `E` is the operation's documented error body.
+pub enum Error<E = ()> {
+    /// A parameter did not satisfy the spec; nothing was sent.
+    InvalidRequest(String),
+    /// No credentials could be had (rejected, token endpoint unreachable or malformed); the
+    /// call was not sent.
+    Auth(AuthError),
+    /// The request did not complete (connection, TLS, timeout).
+    CommunicationError(reqwest::Error),
+    /// A documented error answer, decoded.
+    ErrorResponse(ResponseValue<E>),
+    /// The body of an answer could not be read.
+    ResponseBodyError(reqwest::Error),
+    /// A documented answer whose body did not decode; the raw body is kept.
+    InvalidResponsePayload(bytes::Bytes, serde_json::Error),
+    /// An answer the spec does not list (check `status()`); the response is kept unread.
+    UnexpectedResponse(reqwest::Response),
+    /// Anything else a hook reported.
+    Custom(String),
+}
+
+/// The header bLink echoes (and the runtime records) so a failed call can be traced.
+pub const CORRELATION_ID_HEADER: &str = "x-correlation-id";
+
+impl<E> Error<E> {
+    /// The HTTP status, when the error came with an answer.
+    pub fn status(&self) -> Option<reqwest::StatusCode> {
+        match self {
+            Error::CommunicationError(e) | Error::ResponseBodyError(e) => e.status(),
+            Error::ErrorResponse(rv) => Some(rv.status()),
+            Error::UnexpectedResponse(r) => Some(r.status()),
+            Error::Auth(AuthError::Rejected {
+                status: Some(status),
+                ..
+            }) => reqwest::StatusCode::from_u16(*status).ok(),
+            _ => None,
+        }
+    }
+
+    /// The `X-Correlation-ID` of the call, when the answer carried one (bLink echoes it, and
+    /// the runtime adds the one it sent when the server did not).
+    pub fn correlation_id(&self) -> Option<&str> {
+        let headers = match self {
+            Error::ErrorResponse(rv) => rv.headers(),
+            Error::UnexpectedResponse(r) => r.headers(),
+            _ => return None,
+        };
+        headers.get(CORRELATION_ID_HEADER)?.to_str().ok()
+    }
+
+    /// The auth failure, when no credentials could be had.
+    pub fn auth(&self) -> Option<&AuthError> {
+        match self {
+            Error::Auth(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E> From<progenitor_client::Error<E>> for Error<E> {
+    fn from(error: progenitor_client::Error<E>) -> Self {
+        use progenitor_client::Error as P;
+        match error {
+            P::InvalidRequest(s) => Error::InvalidRequest(s),
+            P::CommunicationError(e) | P::InvalidUpgrade(e) => Error::CommunicationError(e),
+            P::ErrorResponse(rv) => Error::ErrorResponse(rv),
+            P::ResponseBodyError(e) => Error::ResponseBodyError(e),
+            P::InvalidResponsePayload(b, e) => Error::InvalidResponsePayload(b, e),
+            P::UnexpectedResponse(r) => Error::UnexpectedResponse(r),
+            P::Custom(s) => Error::Custom(s),
+        }
+    }
+}
+
+impl<E> From<reqwest::Error> for Error<E> {
+    fn from(error: reqwest::Error) -> Self {
+        Error::CommunicationError(error)
+    }
+}
+
+impl<E> From<std::convert::Infallible> for Error<E> {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl<E> From<reqwest::header::InvalidHeaderValue> for Error<E> {
+    fn from(error: reqwest::header::InvalidHeaderValue) -> Self {
+        Error::InvalidRequest(error.to_string())
+    }
+}
+
+impl<E> From<AuthError> for Error<E> {
+    fn from(error: AuthError) -> Self {
+        Error::Auth(error)
+    }
+}
+
+impl<E> fmt::Display for Error<E>
+where
+    ResponseValue<E>: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidRequest(s) => write!(f, "invalid request: {s}"),
+            Error::Auth(e) => write!(f, "authentication failed: {e}"),
+            Error::CommunicationError(e) => write!(f, "communication error: {e}"),
+            Error::ErrorResponse(rv) => write!(f, "error response: {rv:?}"),
+            Error::ResponseBodyError(e) => write!(f, "error reading the response body: {e}"),
+            Error::InvalidResponsePayload(body, e) => write!(
+                f,
+                "invalid response payload ({e}): {}",
+                truncated(&String::from_utf8_lossy(body))
+            ),
+            Error::UnexpectedResponse(r) => write!(f, "unexpected response: {}", r.status()),
+            Error::Custom(s) => write!(f, "{s}"),
+        }?;
+        match self.correlation_id() {
+            Some(id) => write!(f, " (X-Correlation-ID {id})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Error<E>
+where
+    ResponseValue<E>: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl<E> std::error::Error for Error<E>
+where
+    ResponseValue<E>: fmt::Debug,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Auth(e) => Some(e),
+            Error::CommunicationError(e) | Error::ResponseBodyError(e) => Some(e),
+            Error::InvalidResponsePayload(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// At most 1 KiB of a body for messages (the whole body stays in the error value).
+fn truncated(body: &str) -> String {
+    const LIMIT: usize = 1024;
+    if body.len() <= LIMIT {
+        return body.to_string();
+    }
+    let mut end = LIMIT;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &body[..end], body.len())
+}
+
+/// Reads a documented answer into a typed value: progenitor's `ResponseValue::from_response`
+/// with this module's error (the generator routes every generated call here).
+pub async fn from_response<T: serde::de::DeserializeOwned, E>(
+    response: reqwest::Response,
+) -> Result<ResponseValue<T>, Error<E>> {
+    ResponseValue::from_response(response)
+        .await
+        .map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_bodies_are_cut_at_a_char_boundary() {
+        let body = "é".repeat(1000);
+        let cut = truncated(&body);
+        assert!(cut.ends_with("(2000 bytes)"), "{cut}");
+        assert!(cut.len() < 1100);
+        assert_eq!(truncated("short"), "short");
+    }
+
+    #[test]
+    fn auth_errors_keep_their_status_and_type() {
+        let error: Error<()> = Error::Auth(AuthError::Rejected {
+            status: Some(401),
+            detail: "invalid_client".into(),
+        });
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+        assert!(matches!(error.auth(), Some(AuthError::Rejected { .. })));
+        assert_eq!(
+            error.to_string(),
+            "authentication failed: credentials rejected (HTTP 401): invalid_client"
+        );
+    }
+}
