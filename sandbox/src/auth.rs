@@ -68,6 +68,11 @@ impl Tokens {
         }
     }
 
+    /// Forgets every token issued so far.
+    pub fn revoke_all(&self) {
+        lock(&self.issued).clear();
+    }
+
     /// Forgets a token (refresh-token rotation, revocation).
     pub fn revoke(&self, token: &str) {
         lock(&self.issued).remove(token);

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod faults;
+pub mod requests;
 pub mod synthetic;
 pub mod twins;
 pub mod validate;
@@ -140,6 +141,7 @@ impl SandboxConfig {
 /// A running sandbox. Dropping it without [`Sandbox::shutdown`] stops it too.
 pub struct Sandbox {
     addr: SocketAddr,
+    requests: Arc<requests::RequestCounts>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -150,7 +152,8 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
-        let app = twins::router(&config);
+        let requests = Arc::new(requests::RequestCounts::default());
+        let app = twins::router(&config, &requests);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -164,6 +167,7 @@ impl Sandbox {
         });
         Ok(Sandbox {
             addr,
+            requests,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -172,6 +176,12 @@ impl Sandbox {
     /// The address the sandbox listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many requests the twin of `slug` received on `route` (a path below the twin's
+    /// prefix, e.g. `/oauth/token`, or a SOAP operation, e.g. `Login`).
+    pub fn requests(&self, slug: &str, route: &str) -> u64 {
+        self.requests.get(slug, route)
     }
 
     /// The base URL of the twin of `slug`, e.g. `http://127.0.0.1:41234/carmachain`.

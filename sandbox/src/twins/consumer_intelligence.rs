@@ -71,6 +71,9 @@
 //!   PERSON_CHANGED audit event (`jsonPointers: ["/addresses"]`) and moves the person to the
 //!   end of that client's subscribed feed. The vendor's own sandbox lets you add custom persons
 //!   (`PUT .../sandbox/v1/persons`); that API is not imitated.
+//! - Sandbox-only `POST /sandbox/tokens/revoke` (no auth, no body): every access token issued
+//!   so far stops working (401 `invalid_token`), as a revocation on the vendor's side would;
+//!   answers 204. Tests use it to see clients renew and replay.
 
 // Refusals are finished responses handed straight back to axum; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -186,6 +189,7 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
         .route("/webhooks", get(list_webhooks).post(create_webhook))
         .route("/webhooks/{id}", delete(delete_webhook))
         .route("/sandbox/persons/{gedi}/change", post(change_person))
+        .route("/sandbox/tokens/revoke", post(revoke_tokens))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(twin)
@@ -1366,6 +1370,12 @@ async fn delete_webhook(
             vec![],
         ),
     }
+}
+
+/// Sandbox only: revoke every access token issued so far.
+async fn revoke_tokens(State(twin): State<Shared>) -> StatusCode {
+    twin.tokens.revoke_all();
+    StatusCode::NO_CONTENT
 }
 
 #[cfg(test)]

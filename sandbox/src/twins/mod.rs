@@ -1,5 +1,6 @@
 //! One module per twin; each exposes `router(&Arc<SandboxConfig>) -> Router` with its routes
-//! relative to its own prefix. Fault injection is one shared layer, per twin.
+//! relative to its own prefix. Request counting and fault injection are shared layers, per
+//! twin.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use axum::Router;
 
 use crate::SandboxConfig;
 use crate::faults::{FaultInjector, Faults, inject};
+use crate::requests::{Counter, RequestCounts, count};
 
 // twin modules (one line each, keep sorted)
 pub mod accountsiq_shared;
@@ -21,8 +23,8 @@ pub mod carmachain;
 pub mod consumer_intelligence;
 
 /// Every twin under `/<slug>`, each behind its own fault injector.
-pub fn router(config: &Arc<SandboxConfig>) -> Router {
-    let twins: Vec<(&str, Router)> = vec![
+pub fn router(config: &Arc<SandboxConfig>, requests: &Arc<RequestCounts>) -> Router {
+    let twins: Vec<(&'static str, Router)> = vec![
         // twin routes (one line each, keep sorted)
         ("accountsiq_v1_1", accountsiq_v1_1::router(config)),
         ("accountsiq_v2_0", accountsiq_v2_0::router(config)),
@@ -46,10 +48,19 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
             .get(slug)
             .cloned()
             .unwrap_or_else(Faults::none);
-        let twin = twin.layer(axum::middleware::from_fn_with_state(
-            FaultInjector::new(faults),
-            inject,
-        ));
+        // Counted before faults are injected: a request the fault layer refuses still arrived.
+        let twin = twin
+            .layer(axum::middleware::from_fn_with_state(
+                FaultInjector::new(faults),
+                inject,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                Counter {
+                    counts: requests.clone(),
+                    slug,
+                },
+                count,
+            ));
         app = app.nest(&format!("/{slug}"), twin);
     }
     app
