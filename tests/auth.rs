@@ -1,8 +1,10 @@
 //! The auth layer against the sandbox twins with short token lifetimes: expiry in the middle
-#![allow(clippy::result_large_err)] // the generated clients' errors carry whole responses
 //! of a run, 401 replay, concurrent cold start, refresh-token rotation, bad credentials,
 //! AccountsIQ `HasExpired`, and bLink without a client certificate. Token requests are
 //! counted on the server side (`Sandbox::requests`).
+
+// The generated clients' errors carry whole responses.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 use std::time::Duration;
