@@ -55,12 +55,44 @@ pub enum Scheme {
 pub struct HeaderAuth<S> {
     cache: Arc<TokenCache<S>>,
     scheme: Scheme,
+    /// The header value of the current token, built once per token rather than per call.
+    header: std::sync::RwLock<Option<(Arc<Token>, HeaderValue)>>,
 }
 
 impl<S> HeaderAuth<S> {
     /// Sends tokens of `cache` with `scheme`.
     pub fn new(cache: Arc<TokenCache<S>>, scheme: Scheme) -> Self {
-        Self { cache, scheme }
+        Self {
+            cache,
+            scheme,
+            header: std::sync::RwLock::new(None),
+        }
+    }
+
+    fn header_value(&self, token: &Arc<Token>) -> Result<HeaderValue, AuthError> {
+        if let Some((cached, value)) = &*self
+            .header
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            && Arc::ptr_eq(cached, token)
+        {
+            return Ok(value.clone());
+        }
+        let secret = token.value.expose_secret();
+        let text = match self.scheme {
+            Scheme::Bearer => format!("Bearer {secret}"),
+            Scheme::Bare => secret.to_string(),
+        };
+        let mut value = HeaderValue::from_str(&text)
+            .map_err(|_| AuthError::Malformed("the token is not a valid header value".into()))?;
+        // hyper and reqwest leave sensitive values out of their logs.
+        value.set_sensitive(true);
+        *self
+            .header
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((token.clone(), value.clone()));
+        Ok(value)
     }
 }
 
@@ -79,17 +111,7 @@ impl<S: TokenSource> Authorize for HeaderAuth<S> {
     ) -> BoxFuture<'a, Result<Grant, AuthError>> {
         Box::pin(async move {
             let token = self.cache.token().await?;
-            let secret = token.value.expose_secret();
-            let text = match self.scheme {
-                Scheme::Bearer => format!("Bearer {secret}"),
-                Scheme::Bare => secret.to_string(),
-            };
-            let mut value = HeaderValue::from_str(&text).map_err(|_| {
-                AuthError::Malformed("the token is not a valid header value".into())
-            })?;
-            // hyper and reqwest leave sensitive values out of their logs.
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+            headers.insert(reqwest::header::AUTHORIZATION, self.header_value(&token)?);
             Ok(Grant(token))
         })
     }
