@@ -400,21 +400,19 @@ async fn accountsiq_v1_1(sandbox: &Sandbox) -> Result<Report> {
 async fn accountsiq_v2_0(sandbox: &Sandbox) -> Result<Report> {
     use customer_data::accountsiq_v2_0::{Credentials, Endpoint, Session, types};
     // Real endpoint when AIQ_CLIENT_ID / AIQ_CLIENT_SECRET are set, else the local twin.
-    let (session, target) = if env("AIQ_CLIENT_ID").is_some() {
-        (Session::from_env()?, "AccountsIQ".to_string())
+    let session = if env("AIQ_CLIENT_ID").is_some() {
+        Session::from_env()?
     } else {
-        let url = sandbox.url("accountsiq_v2_0");
-        let session = Session::new(
-            &Endpoint::Custom(url.clone()),
+        Session::new(
+            &Endpoint::Custom(sandbox.url("accountsiq_v2_0")),
             Credentials::new(
                 credentials::ACCOUNTSIQ_CLIENT_ID,
                 credentials::ACCOUNTSIQ_CLIENT_SECRET,
                 credentials::ACCOUNTSIQ_COMPANY_ID,
             ),
-        )?;
-        (session, url)
+        )?
     };
-    let mut report = Report::new("AccountsIQ v2.0 (SOAP)", target);
+    let mut report = Report::new("AccountsIQ v2.0 (SOAP)", session.client().endpoint());
     // TokenGet on first use, TokenRefresh before expiry; the AiqSoapHeader is set per call.
     let customers = session
         .call(async |client| {
@@ -431,7 +429,7 @@ async fn accountsiq_v2_0(sandbox: &Sandbox) -> Result<Report> {
 }
 
 async fn blink(sandbox: &Sandbox) -> Result<Report> {
-    use customer_data::blink_customer_management::{Config, GrantConfig, connect, next_cursor};
+    use customer_data::blink_customer_management::{Config, Grant, connect, next_cursor};
     // Real bLink when BLINK_BASE_URL is set (with a consent code, a client certificate and
     // the other BLINK_* variables), else the local twin.
     let config = if env("BLINK_BASE_URL").is_some() {
@@ -442,7 +440,7 @@ async fn blink(sandbox: &Sandbox) -> Result<Report> {
             credentials::BLINK_CLIENT_ID,
             "quickstart",
             credentials::BLINK_TARGET_ID,
-            GrantConfig::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
+            Grant::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
         )
     };
     let mut report = Report::new("SIX bLink Customer Management", &config.base_url);

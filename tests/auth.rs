@@ -268,114 +268,99 @@ mod carmachain {
 mod accountsiq {
     use super::*;
     use customer_data::accountsiq_v1_1::Endpoint;
+    use customer_data::{accountsiq_v1_1 as v1_1, accountsiq_v2_0 as v2_0};
+
+    fn v1_1_session(sandbox: &Sandbox, partner_key: &str, user_key: &str) -> v1_1::Session {
+        let credentials =
+            v1_1::Credentials::new(credentials::ACCOUNTSIQ_COMPANY_ID, partner_key, user_key);
+        v1_1::Session::new(&Endpoint::Custom(sandbox.url(v1_1::SLUG)), credentials).unwrap()
+    }
+
+    /// `GetCustomerList`, which takes the session token in its body.
+    async fn v1_1_list(session: &v1_1::Session) -> Result<bool, SoapError> {
+        session
+            .call(async |client, token| {
+                client
+                    .get_customer_list(&v1_1::types::GetCustomerList {
+                        token: Some(token.into()),
+                    })
+                    .await
+            })
+            .await
+            .map(|list| list.is_some())
+    }
+
+    fn v2_0_session(sandbox: &Sandbox, client_secret: &str) -> v2_0::Session {
+        let credentials = v2_0::Credentials::new(
+            credentials::ACCOUNTSIQ_CLIENT_ID,
+            client_secret,
+            credentials::ACCOUNTSIQ_COMPANY_ID,
+        );
+        v2_0::Session::new(&Endpoint::Custom(sandbox.url(v2_0::SLUG)), credentials).unwrap()
+    }
+
+    /// `GetActiveCustomerList`, which takes the access token in the `AiqSoapHeader`.
+    async fn v2_0_list(session: &v2_0::Session) -> Result<(), SoapError> {
+        session
+            .call(async |client| {
+                client
+                    .get_active_customer_list(&v2_0::types::GetActiveCustomerList { token: None })
+                    .await
+            })
+            .await
+            .map(|_| ())
+    }
 
     #[tokio::test]
     async fn v1_1_has_expired_logs_in_again_and_replays_once() {
         // The twin ends sessions after 1 s; the client believes the documented 20 minutes,
         // so only the `HasExpired` answer can tell it.
         let sandbox = sandbox(short(|l| l.accountsiq_session = Duration::from_secs(1))).await;
-        use customer_data::accountsiq_v1_1::{Credentials, Session, types};
-        let session = Session::new(
-            &Endpoint::Custom(sandbox.url("accountsiq_v1_1")),
-            Credentials::new(
-                credentials::ACCOUNTSIQ_COMPANY_ID,
-                credentials::ACCOUNTSIQ_PARTNER_KEY,
-                credentials::ACCOUNTSIQ_USER_KEY,
-            ),
-        )
-        .unwrap();
-        let list = async || {
-            session
-                .call(async |client, token| {
-                    client
-                        .get_customer_list(&types::GetCustomerList {
-                            token: Some(token.into()),
-                        })
-                        .await
-                })
-                .await
-        };
-        assert!(list().await.unwrap().is_some());
+        let session = v1_1_session(
+            &sandbox,
+            credentials::ACCOUNTSIQ_PARTNER_KEY,
+            credentials::ACCOUNTSIQ_USER_KEY,
+        );
+        assert!(v1_1_list(&session).await.unwrap());
         tokio::time::sleep(Duration::from_millis(1300)).await;
-        assert!(list().await.expect("replayed after HasExpired").is_some());
-        assert_eq!(sandbox.requests("accountsiq_v1_1", "Login"), 2);
-        assert_eq!(sandbox.requests("accountsiq_v1_1", "GetCustomerList"), 3);
+        assert!(
+            v1_1_list(&session)
+                .await
+                .expect("replayed after HasExpired")
+        );
+        assert_eq!(sandbox.requests(v1_1::SLUG, "Login"), 2);
+        assert_eq!(sandbox.requests(v1_1::SLUG, "GetCustomerList"), 3);
     }
 
     #[tokio::test]
     async fn v1_1_wrong_keys_are_a_typed_rejection() {
         let sandbox = sandbox(Lifetimes::default()).await;
-        use customer_data::accountsiq_v1_1::{Credentials, Session, types};
-        let session = Session::new(
-            &Endpoint::Custom(sandbox.url("accountsiq_v1_1")),
-            Credentials::new(credentials::ACCOUNTSIQ_COMPANY_ID, "wrong", "wrong"),
-        )
-        .unwrap();
-        let error = session
-            .call(async |client, token| {
-                client
-                    .get_customer_list(&types::GetCustomerList {
-                        token: Some(token.into()),
-                    })
-                    .await
-            })
-            .await
-            .unwrap_err();
+        let session = v1_1_session(&sandbox, "wrong", "wrong");
+        let error = v1_1_list(&session).await.unwrap_err();
         assert!(
             matches!(error, SoapError::Auth(AuthError::Rejected { .. })),
             "{error}"
         );
-        assert_eq!(sandbox.requests("accountsiq_v1_1", "GetCustomerList"), 0);
+        assert_eq!(sandbox.requests(v1_1::SLUG, "GetCustomerList"), 0);
     }
 
     #[tokio::test]
     async fn v2_0_renews_with_rotating_refresh_tokens_and_replays() {
         let sandbox = sandbox(short(|l| l.accountsiq_access = Duration::from_secs(1))).await;
-        use customer_data::accountsiq_v2_0::{Credentials, Session, types};
-        let credentials = Credentials::new(
-            credentials::ACCOUNTSIQ_CLIENT_ID,
-            credentials::ACCOUNTSIQ_CLIENT_SECRET,
-            credentials::ACCOUNTSIQ_COMPANY_ID,
-        );
-        let session = Session::new(
-            &Endpoint::Custom(sandbox.url("accountsiq_v2_0")),
-            credentials,
-        )
-        .unwrap();
-        let list = async || {
-            session
-                .call(async |client| {
-                    client
-                        .get_active_customer_list(&types::GetActiveCustomerList { token: None })
-                        .await
-                })
-                .await
-        };
-        list().await.unwrap();
+        let session = v2_0_session(&sandbox, credentials::ACCOUNTSIQ_CLIENT_SECRET);
+        v2_0_list(&session).await.unwrap();
         for _ in 0..2 {
             tokio::time::sleep(Duration::from_millis(1200)).await;
-            list().await.expect("renewed by TokenRefresh and replayed");
+            v2_0_list(&session)
+                .await
+                .expect("renewed by TokenRefresh and replayed");
         }
-        assert_eq!(sandbox.requests("accountsiq_v2_0", "TokenGet"), 1);
+        assert_eq!(sandbox.requests(v2_0::SLUG, "TokenGet"), 1);
         // Each refresh used the refresh token the previous one handed out (the twin revokes
         // the old one), so rotation works.
-        assert_eq!(sandbox.requests("accountsiq_v2_0", "TokenRefresh"), 2);
+        assert_eq!(sandbox.requests(v2_0::SLUG, "TokenRefresh"), 2);
 
-        let wrong = Session::new(
-            &Endpoint::Custom(sandbox.url("accountsiq_v2_0")),
-            Credentials::new(
-                credentials::ACCOUNTSIQ_CLIENT_ID,
-                "wrong",
-                credentials::ACCOUNTSIQ_COMPANY_ID,
-            ),
-        )
-        .unwrap();
-        let error = wrong
-            .call(async |client| {
-                client
-                    .get_active_customer_list(&types::GetActiveCustomerList { token: None })
-                    .await
-            })
+        let error = v2_0_list(&v2_0_session(&sandbox, "wrong"))
             .await
             .unwrap_err();
         assert!(
@@ -387,9 +372,7 @@ mod accountsiq {
 
 mod blink {
     use super::*;
-    use customer_data::blink_customer_management::{
-        ClientIdentity, Config, GrantConfig, SLUG, connect,
-    };
+    use customer_data::blink_customer_management::{ClientIdentity, Config, Grant, SLUG, connect};
     use customer_data::runtime::ConnectError;
 
     fn config(base_url: String) -> Config {
@@ -398,7 +381,7 @@ mod blink {
             credentials::BLINK_CLIENT_ID,
             "auth-test",
             credentials::BLINK_TARGET_ID,
-            GrantConfig::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
+            Grant::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
         )
     }
 

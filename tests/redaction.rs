@@ -180,13 +180,13 @@ async fn no_secret_reaches_debug_output_or_trace_logs() {
 
     // bLink: code exchange, rotating refresh tokens.
     {
-        use customer_data::blink_customer_management::{Config, GrantConfig, connect};
+        use customer_data::blink_customer_management::{Config, Grant, connect};
         let config = Config::new(
             sandbox.url("blink_customer_management"),
             credentials::BLINK_CLIENT_ID,
             "redaction-test",
             credentials::BLINK_TARGET_ID,
-            GrantConfig::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
+            Grant::AuthorizationCode(credentials::BLINK_AUTHORIZATION_CODE.into()),
         );
         debug.push(format!("{config:?}"));
         let client = connect(config).unwrap();

@@ -201,6 +201,11 @@ impl Session {
         Self::new(&Endpoint::from_env()?, Credentials::from_env()?)
     }
 
+    /// The client without a SOAP header (for `TokenGet` and the endpoint URL).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Runs `call` with a client whose `AiqSoapHeader` carries a live access token, replaying
     /// it once with a renewed token when the result says the token expired or is invalid.
     pub async fn call<T>(

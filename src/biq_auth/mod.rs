@@ -111,10 +111,7 @@ impl TokenSource for ApiKeyLogin {
             })
             .send()
             .await;
-        let answer = match answer {
-            Ok(answer) => answer.into_inner(),
-            Err(e) => return Err(login_error(e)),
-        };
+        let answer = answer.map_err(|e| e.into_auth_error("login"))?.into_inner();
         let claims = jwt::claims(&answer.access_token)?;
         let expires_at =
             jwt::expires_at(&claims).unwrap_or_else(|| Instant::now() + self.fallback_lifetime);
@@ -123,23 +120,6 @@ impl TokenSource for ApiKeyLogin {
             expires_at,
             refresh: None,
         })
-    }
-}
-
-/// A refused login is a rejection; anything else is the auth service's trouble.
-fn login_error(error: Error) -> AuthError {
-    match error.status() {
-        Some(status) if status.is_client_error() => AuthError::Rejected {
-            status: Some(status.as_u16()),
-            detail: "the api key was refused".into(),
-        },
-        Some(status) => AuthError::Transport(format!("login answered HTTP {status}")),
-        None => match error {
-            Error::CommunicationError(e) | Error::ResponseBodyError(e) => {
-                AuthError::Transport(e.without_url().to_string())
-            }
-            other => AuthError::Malformed(other.to_string()),
-        },
     }
 }
 

@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::runtime::auth::{ExposeSecret, SecretSlice, SecretString, TokenCache};
+use crate::runtime::auth::{ExposeSecret, SecretSlice, TokenCache};
 use crate::runtime::layer::{HeaderAuth, Scheme};
+pub use crate::runtime::oauth2::Grant;
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, oauth2};
 
 /// The slug of this service.
@@ -90,7 +91,7 @@ pub struct Config {
     /// The user (PSU) the consent was given by; bLink's token endpoint asks for it.
     pub username: String,
     /// The consent code, or a refresh token kept from an earlier run.
-    pub grant: GrantConfig,
+    pub grant: Grant,
     /// `X-CorAPI-Target-ID`: the provider (bank) the calls are for.
     pub target_id: String,
     /// `User-Agent`: your software's name and version.
@@ -103,24 +104,6 @@ pub struct Config {
     pub identity: Option<ClientIdentity>,
 }
 
-/// How the token flow starts (see [`oauth2::Grant`]); `Debug` never shows the secret.
-#[derive(Clone)]
-pub enum GrantConfig {
-    /// The authorization code from the consent redirect (single use).
-    AuthorizationCode(SecretString),
-    /// A refresh token persisted from an earlier run.
-    RefreshToken(SecretString),
-}
-
-impl std::fmt::Debug for GrantConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            GrantConfig::AuthorizationCode(_) => "AuthorizationCode(<redacted>)",
-            GrantConfig::RefreshToken(_) => "RefreshToken(<redacted>)",
-        })
-    }
-}
-
 impl Config {
     /// A configuration with `AUTO` PSU headers, our user agent, no client certificate and
     /// the redirect URI `http://localhost/callback`.
@@ -129,7 +112,7 @@ impl Config {
         client_id: impl Into<String>,
         username: impl Into<String>,
         target_id: impl Into<String>,
-        grant: GrantConfig,
+        grant: Grant,
     ) -> Self {
         Self {
             base_url: base_url.into(),
@@ -154,8 +137,8 @@ impl Config {
             config::var("BLINK_AUTHORIZATION_CODE"),
             config::var("BLINK_REFRESH_TOKEN"),
         ) {
-            (_, Some(refresh)) => GrantConfig::RefreshToken(refresh.into()),
-            (Some(code), None) => GrantConfig::AuthorizationCode(code.into()),
+            (_, Some(refresh)) => Grant::RefreshToken(refresh.into()),
+            (Some(code), None) => Grant::AuthorizationCode(code.into()),
             (None, None) => return Err(ConfigError::Missing("BLINK_AUTHORIZATION_CODE").into()),
         };
         let mut config = Self::new(
@@ -227,25 +210,18 @@ pub fn connect_with(config: Config, options: &ConnectOptions) -> Result<Client, 
         (None, None) => crate::runtime::http::default_client()?,
     };
     let headers = config.headers()?;
-    let mut token_headers = headers.clone();
-    token_headers.insert(
-        HeaderName::from_static(CORRELATION_ID),
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a header value"),
-    );
     let token_url = config
         .token_url
         .clone()
         .unwrap_or_else(|| format!("{}/oauth/token", config.base_url.trim_end_matches('/')));
-    let grant = match config.grant {
-        GrantConfig::AuthorizationCode(code) => oauth2::Grant::Code(code),
-        GrantConfig::RefreshToken(token) => oauth2::Grant::RefreshToken(token),
-    };
     let source = oauth2::AuthorizationCode::new(
-        oauth2::TokenEndpoint::new(http.clone(), token_url).with_headers(token_headers),
+        oauth2::TokenEndpoint::new(http.clone(), token_url)
+            .with_headers(headers.clone())
+            .with_correlation_id(HeaderName::from_static(CORRELATION_ID)),
         config.client_id,
         None,
         config.redirect_uri,
-        grant,
+        config.grant,
         vec![("username".into(), config.username)],
     );
     let cache = Arc::new(TokenCache::new(source, options.refresh));

@@ -45,19 +45,13 @@ struct PeerToken {
 
 impl TokenSource for PeerToken {
     async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, AuthError> {
-        let answer = match self.client.get_token().send().await {
-            Ok(answer) => answer.into_inner(),
-            Err(e) => {
-                return Err(match e.status() {
-                    Some(s) if s.is_client_error() => AuthError::Rejected {
-                        status: Some(s.as_u16()),
-                        detail: "getToken was refused".into(),
-                    },
-                    Some(s) => AuthError::Transport(format!("getToken answered HTTP {s}")),
-                    None => AuthError::Transport(e.to_string()),
-                });
-            }
-        };
+        let answer = self
+            .client
+            .get_token()
+            .send()
+            .await
+            .map_err(|e| e.into_auth_error("getToken"))?
+            .into_inner();
         if answer.token.is_empty() {
             return Err(AuthError::Malformed(
                 "getToken answered an empty token".into(),

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use super::auth::AuthError;
 use super::config::ConfigError;
 
 /// Setting up a client failed; nothing was sent yet. Never contains a secret.
@@ -16,8 +15,6 @@ pub enum ConnectError {
     ClientIdentity(String),
     /// The service requires mutual TLS over HTTPS and no client certificate was given.
     MissingClientIdentity { service: &'static str },
-    /// Getting the first token failed (for set-ups that need one, e.g. to learn a tenant).
-    Auth(AuthError),
 }
 
 impl fmt::Display for ConnectError {
@@ -32,7 +29,6 @@ impl fmt::Display for ConnectError {
                 f,
                 "{service} requires mutual TLS: give a client certificate and key (PEM)"
             ),
-            ConnectError::Auth(e) => write!(f, "{e}"),
         }
     }
 }
@@ -42,7 +38,6 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Http(e) => Some(e),
             ConnectError::Config(e) => Some(e),
-            ConnectError::Auth(e) => Some(e),
             _ => None,
         }
     }
@@ -57,12 +52,6 @@ impl From<reqwest::Error> for ConnectError {
 impl From<ConfigError> for ConnectError {
     fn from(e: ConfigError) -> Self {
         ConnectError::Config(e)
-    }
-}
-
-impl From<AuthError> for ConnectError {
-    fn from(e: AuthError) -> Self {
-        ConnectError::Auth(e)
     }
 }
 

@@ -61,6 +61,40 @@ impl<E> Error<E> {
         headers.get(CORRELATION_ID_HEADER)?.to_str().ok()
     }
 
+    /// How a token flow reports a failed call of its token operation (BiQ `login`,
+    /// CarmaChain `getToken`): a 4xx answer refuses the credentials, anything else is the
+    /// service's trouble. Never includes a body: a token answer that does not decode may
+    /// still hold the token.
+    pub fn into_auth_error(self, operation: &str) -> AuthError {
+        match self.status() {
+            Some(status) if status.is_client_error() => {
+                return AuthError::Rejected {
+                    status: Some(status.as_u16()),
+                    detail: format!("{operation} was refused"),
+                };
+            }
+            Some(status) if !matches!(self, Error::InvalidResponsePayload(..)) => {
+                return AuthError::Transport(format!("{operation} answered HTTP {status}"));
+            }
+            _ => {}
+        }
+        match self {
+            Error::CommunicationError(e) | Error::ResponseBodyError(e) => {
+                AuthError::Transport(format!("{operation}: {}", e.without_url()))
+            }
+            Error::InvalidResponsePayload(_, e) => {
+                AuthError::Malformed(format!("{operation} answered no token: {e}"))
+            }
+            Error::Auth(e) => e,
+            Error::InvalidRequest(m) | Error::Custom(m) => {
+                AuthError::Malformed(format!("{operation}: {m}"))
+            }
+            Error::ErrorResponse(_) | Error::UnexpectedResponse(_) => {
+                AuthError::Malformed(format!("{operation}: an answer without a status"))
+            }
+        }
+    }
+
     /// The auth failure, when no credentials could be had.
     pub fn auth(&self) -> Option<&AuthError> {
         match self {
@@ -192,6 +226,16 @@ mod tests {
         assert!(cut.ends_with("(2000 bytes)"), "{cut}");
         assert!(cut.len() < 1100);
         assert_eq!(truncated("short"), "short");
+    }
+
+    #[test]
+    fn a_token_answer_that_does_not_decode_never_shows_its_body() {
+        let body = bytes::Bytes::from_static(br#"{"access_token": 42, "secret": "tok-123"}"#);
+        let decode = serde_json::from_slice::<u8>(&body).unwrap_err();
+        let error: Error<()> = Error::InvalidResponsePayload(body, decode);
+        let auth = error.into_auth_error("login");
+        assert!(matches!(auth, AuthError::Malformed(_)), "{auth}");
+        assert!(!auth.to_string().contains("tok-123"), "{auth}");
     }
 
     #[test]

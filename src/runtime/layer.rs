@@ -32,15 +32,15 @@ pub trait Authorize: Send + Sync + 'static {
     fn authorize<'a>(
         &'a self,
         headers: &'a mut HeaderMap,
-    ) -> BoxFuture<'a, Result<Grant, AuthError>>;
+    ) -> BoxFuture<'a, Result<UsedToken, AuthError>>;
 
     /// The server refused the token of `grant` (401): forget it.
-    fn reject(&self, grant: &Grant);
+    fn reject(&self, grant: &UsedToken);
 }
 
-/// The token a request was sent with.
+/// The token a request was sent with (to name it in [`Authorize::reject`]).
 #[derive(Debug, Clone)]
-pub struct Grant(Arc<Token>);
+pub struct UsedToken(Arc<Token>);
 
 /// How the token goes into the `Authorization` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,20 +108,20 @@ impl<S: TokenSource> Authorize for HeaderAuth<S> {
     fn authorize<'a>(
         &'a self,
         headers: &'a mut HeaderMap,
-    ) -> BoxFuture<'a, Result<Grant, AuthError>> {
+    ) -> BoxFuture<'a, Result<UsedToken, AuthError>> {
         Box::pin(async move {
             let token = self.cache.token().await?;
             headers.insert(reqwest::header::AUTHORIZATION, self.header_value(&token)?);
-            Ok(Grant(token))
+            Ok(UsedToken(token))
         })
     }
 
-    fn reject(&self, grant: &Grant) {
+    fn reject(&self, grant: &UsedToken) {
         self.cache.invalidate(&grant.0);
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Parts {
     service: &'static str,
     auth: Option<Arc<dyn Authorize>>,
@@ -161,17 +161,7 @@ impl Layer {
 
     fn parts_mut(&mut self) -> &mut Parts {
         // Layers are configured before they are shared; a shared one is copied.
-        if Arc::get_mut(&mut self.parts).is_none() {
-            let old = &self.parts;
-            self.parts = Arc::new(Parts {
-                service: old.service,
-                auth: old.auth.clone(),
-                headers: old.headers.clone(),
-                correlation: old.correlation.clone(),
-                anonymous: old.anonymous,
-            });
-        }
-        Arc::get_mut(&mut self.parts).expect("just made unique")
+        Arc::make_mut(&mut self.parts)
     }
 
     /// Adds credentials to every call.
@@ -226,11 +216,13 @@ impl Layer {
             }
         }
         let correlation = parts.correlation.as_ref().map(|name| {
-            let value = headers.get(name).cloned().unwrap_or_else(|| {
-                HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                    .expect("a UUID is a valid header value")
-            });
-            headers.insert(name.clone(), value.clone());
+            let value = headers
+                .entry(name)
+                .or_insert_with(|| {
+                    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                        .expect("a UUID is a valid header value")
+                })
+                .clone();
             (name, value)
         });
         let auth = parts

@@ -34,6 +34,8 @@ pub struct TokenEndpoint {
     http: reqwest::Client,
     url: String,
     headers: HeaderMap,
+    /// A header that gets a fresh UUID on every token request (bLink's X-Correlation-ID).
+    correlation: Option<reqwest::header::HeaderName>,
     /// Used when the answer has no `expires_in`.
     default_lifetime: Duration,
 }
@@ -53,6 +55,7 @@ impl TokenEndpoint {
             http,
             url: url.into(),
             headers: HeaderMap::new(),
+            correlation: None,
             default_lifetime: Duration::from_secs(3600),
         }
     }
@@ -60,6 +63,12 @@ impl TokenEndpoint {
     /// Extra headers on every token request (bLink wants its headers there too).
     pub fn with_headers(mut self, headers: HeaderMap) -> Self {
         self.headers = headers;
+        self
+    }
+
+    /// Sends a fresh UUID in header `name` with every token request.
+    pub fn with_correlation_id(mut self, name: reqwest::header::HeaderName) -> Self {
+        self.correlation = Some(name);
         self
     }
 
@@ -86,6 +95,9 @@ impl TokenEndpoint {
             .post(&self.url)
             .headers(self.headers.clone())
             .form(form);
+        if let Some(name) = &self.correlation {
+            request = request.header(name, uuid::Uuid::new_v4().to_string());
+        }
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret.expose_secret()));
         }
@@ -198,14 +210,8 @@ pub struct AuthorizationCode {
     client_secret: Option<SecretString>,
     redirect_uri: String,
     extra: Vec<(String, String)>,
-    /// The unused code, or a refresh token kept from an earlier run.
-    start: Mutex<Start>,
-}
-
-enum Start {
-    Code(SecretString),
-    Refresh(SecretString),
-    Used,
+    /// The unused code, or a refresh token kept from an earlier run; taken at first use.
+    start: Mutex<Option<Grant>>,
 }
 
 impl std::fmt::Debug for AuthorizationCode {
@@ -218,12 +224,22 @@ impl std::fmt::Debug for AuthorizationCode {
     }
 }
 
-/// How an [`AuthorizationCode`] flow starts.
+/// How an [`AuthorizationCode`] flow starts. `Debug` never shows the secret.
+#[derive(Clone)]
 pub enum Grant {
-    /// The code from the consent redirect.
-    Code(SecretString),
+    /// The code from the consent redirect (single use).
+    AuthorizationCode(SecretString),
     /// A refresh token persisted from an earlier run.
     RefreshToken(SecretString),
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Grant::AuthorizationCode(_) => "AuthorizationCode(<redacted>)",
+            Grant::RefreshToken(_) => "RefreshToken(<redacted>)",
+        })
+    }
 }
 
 impl AuthorizationCode {
@@ -242,10 +258,7 @@ impl AuthorizationCode {
             client_secret,
             redirect_uri: redirect_uri.into(),
             extra,
-            start: Mutex::new(match grant {
-                Grant::Code(code) => Start::Code(code),
-                Grant::RefreshToken(token) => Start::Refresh(token),
-            }),
+            start: Mutex::new(Some(grant)),
         }
     }
 
@@ -280,17 +293,19 @@ impl TokenSource for AuthorizationCode {
         if let Some(refresh) = previous.and_then(|p| p.refresh.as_ref()) {
             return self.grant("refresh_token", "refresh_token", refresh).await;
         }
-        let start = std::mem::replace(
-            &mut *self
-                .start
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            Start::Used,
-        );
+        let start = self
+            .start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         match start {
-            Start::Code(code) => self.grant("authorization_code", "code", &code).await,
-            Start::Refresh(token) => self.grant("refresh_token", "refresh_token", &token).await,
-            Start::Used => Err(AuthError::Rejected {
+            Some(Grant::AuthorizationCode(code)) => {
+                self.grant("authorization_code", "code", &code).await
+            }
+            Some(Grant::RefreshToken(token)) => {
+                self.grant("refresh_token", "refresh_token", &token).await
+            }
+            None => Err(AuthError::Rejected {
                 status: None,
                 detail: "the authorization code was used and no refresh token is left: the user must consent again".into(),
             }),
