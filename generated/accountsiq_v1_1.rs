@@ -24100,6 +24100,7 @@ pub mod types {
 pub struct Client {
     endpoint: ::std::string::String,
     http: ::reqwest::Client,
+    layer: crate::runtime::Layer,
 }
 impl ::std::fmt::Debug for Client {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -24107,7 +24108,8 @@ impl ::std::fmt::Debug for Client {
     }
 }
 impl Client {
-    /// A client posting to `endpoint` (the `.asmx` URL) with `http`.
+    /// A client posting to `endpoint` (the `.asmx` URL) with `http`, through the
+    /// service's default layer (retries, timeouts, tracing).
     pub fn new(
         endpoint: impl ::std::convert::Into<::std::string::String>,
         http: ::reqwest::Client,
@@ -24115,7 +24117,17 @@ impl Client {
         Self {
             endpoint: endpoint.into(),
             http,
+            layer: crate::runtime::Layer::new("accountsiq_v1_1"),
         }
+    }
+    /// The same client, its calls passing through `layer` instead.
+    pub fn with_layer(mut self, layer: crate::runtime::Layer) -> Self {
+        self.layer = layer;
+        self
+    }
+    /// The layer every call passes through.
+    pub fn layer(&self) -> &crate::runtime::Layer {
+        &self.layer
     }
     /// The URL requests are posted to.
     pub fn endpoint(&self) -> &str {
@@ -24133,9 +24145,11 @@ impl Client {
             request,
         )?;
         let response: types::PostCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostCreditNote",
+                "PostCreditNote",
                 envelope,
             )
             .await?;
@@ -24167,9 +24181,11 @@ impl Client {
             request,
         )?;
         let response: types::PostCreditNoteGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostCreditNoteGetBackTransactionID",
+                "PostCreditNoteGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -24190,9 +24206,11 @@ impl Client {
             request,
         )?;
         let response: types::PostCreditNotesGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostCreditNotesGetBackTransactionIDs",
+                "PostCreditNotesGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -24213,9 +24231,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditNotesByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditNotesByExternalReference",
+                "GetCreditNotesByExternalReference",
                 envelope,
             )
             .await?;
@@ -24247,9 +24267,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditNotesByCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditNotesByCustomerCode",
+                "GetCreditNotesByCustomerCode",
                 envelope,
             )
             .await?;
@@ -24281,9 +24303,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDebitNotesBySupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDebitNotesBySupplierCode",
+                "GetDebitNotesBySupplierCode",
                 envelope,
             )
             .await?;
@@ -24315,9 +24339,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransaction",
+                "GetTransaction",
                 envelope,
             )
             .await?;
@@ -24349,9 +24375,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionByInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionByInvoiceID",
+                "GetTransactionByInvoiceID",
                 envelope,
             )
             .await?;
@@ -24380,9 +24408,11 @@ impl Client {
             request,
         )?;
         let response: types::AllocateTransactionsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AllocateTransactions",
+                "AllocateTransactions",
                 envelope,
             )
             .await?;
@@ -24414,9 +24444,11 @@ impl Client {
             request,
         )?;
         let response: types::UnallocateTransactionsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UnallocateTransactions",
+                "UnallocateTransactions",
                 envelope,
             )
             .await?;
@@ -24445,9 +24477,11 @@ impl Client {
             request,
         )?;
         let response: types::AllocateTransactionsWithDiscountResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AllocateTransactionsWithDiscount",
+                "AllocateTransactionsWithDiscount",
                 envelope,
             )
             .await?;
@@ -24476,9 +24510,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateGeneralJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateGeneralJournal",
+                "CreateGeneralJournal",
                 envelope,
             )
             .await?;
@@ -24510,9 +24546,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateGeneralJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateGeneralJournalGetBackTransactionID",
+                "CreateGeneralJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -24533,9 +24571,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsByExternalReference",
+                "GetTransactionsByExternalReference",
                 envelope,
             )
             .await?;
@@ -24567,9 +24607,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsBy",
+                "GetTransactionsBy",
                 envelope,
             )
             .await?;
@@ -24601,9 +24643,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCountTransactionsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCountTransactionsBy",
+                "GetCountTransactionsBy",
                 envelope,
             )
             .await?;
@@ -24635,9 +24679,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsModifiedByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsModifiedBy",
+                "GetTransactionsModifiedBy",
                 envelope,
             )
             .await?;
@@ -24669,9 +24715,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPayAndAllocateSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPayAndAllocateSalesInvoice",
+                "PostPayAndAllocateSalesInvoice",
                 envelope,
             )
             .await?;
@@ -24705,9 +24753,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPayAndAllocateSalesInvoicesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPayAndAllocateSalesInvoices",
+                "PostPayAndAllocateSalesInvoices",
                 envelope,
             )
             .await?;
@@ -24739,9 +24789,11 @@ impl Client {
             request,
         )?;
         let response: types::DisputeTransactionsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DisputeTransactions",
+                "DisputeTransactions",
                 envelope,
             )
             .await?;
@@ -24770,9 +24822,11 @@ impl Client {
             request,
         )?;
         let response: types::SetTransactionDueDateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SetTransactionDueDate",
+                "SetTransactionDueDate",
                 envelope,
             )
             .await?;
@@ -24804,9 +24858,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionDueDateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionDueDate",
+                "GetTransactionDueDate",
                 envelope,
             )
             .await?;
@@ -24838,9 +24894,11 @@ impl Client {
             request,
         )?;
         let response: types::GetItemGroupListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetItemGroupList",
+                "GetItemGroupList",
                 envelope,
             )
             .await?;
@@ -24872,9 +24930,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemGroupListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemGroupList",
+                "GetStockItemGroupList",
                 envelope,
             )
             .await?;
@@ -24903,9 +24963,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSalesReceiptResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSalesReceipt",
+                "SaveSalesReceipt",
                 envelope,
             )
             .await?;
@@ -24937,9 +24999,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSalesReceiptGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSalesReceiptGetBackTransactionID",
+                "SaveSalesReceiptGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -24957,9 +25021,11 @@ impl Client {
             request,
         )?;
         let response: types::SavePurchasePaymentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SavePurchasePayment",
+                "SavePurchasePayment",
                 envelope,
             )
             .await?;
@@ -24991,9 +25057,11 @@ impl Client {
             request,
         )?;
         let response: types::SavePurchasePaymentGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SavePurchasePaymentGetBackTransactionID",
+                "SavePurchasePaymentGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -25014,9 +25082,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDeliveryRouteListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDeliveryRouteList",
+                "GetDeliveryRouteList",
                 envelope,
             )
             .await?;
@@ -25048,9 +25118,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBankListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBankList",
+                "GetBankList",
                 envelope,
             )
             .await?;
@@ -25082,9 +25154,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrencyListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencyList",
+                "GetCurrencyList",
                 envelope,
             )
             .await?;
@@ -25116,9 +25190,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrencyExchangeRateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencyExchangeRate",
+                "GetCurrencyExchangeRate",
                 envelope,
             )
             .await?;
@@ -25150,9 +25226,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrenciesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencies",
+                "GetCurrencies",
                 envelope,
             )
             .await?;
@@ -25184,9 +25262,11 @@ impl Client {
             request,
         )?;
         let response: types::GetPriceListsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetPriceLists",
+                "GetPriceLists",
                 envelope,
             )
             .await?;
@@ -25218,9 +25298,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBankDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBankDefaults",
+                "GetBankDefaults",
                 envelope,
             )
             .await?;
@@ -25249,9 +25331,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveBankDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveBankDefaults",
+                "SaveBankDefaults",
                 envelope,
             )
             .await?;
@@ -25280,9 +25364,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckBankDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckBankDefaultsValidity",
+                "CheckBankDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25314,9 +25400,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerDefaults",
+                "GetCustomerDefaults",
                 envelope,
             )
             .await?;
@@ -25348,9 +25436,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierDefaults",
+                "GetSupplierDefaults",
                 envelope,
             )
             .await?;
@@ -25379,9 +25469,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCustomerDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCustomerDefaults",
+                "SaveCustomerDefaults",
                 envelope,
             )
             .await?;
@@ -25410,9 +25502,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSupplierDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSupplierDefaults",
+                "SaveSupplierDefaults",
                 envelope,
             )
             .await?;
@@ -25441,9 +25535,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckCustomerDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckCustomerDefaultsValidity",
+                "CheckCustomerDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25472,9 +25568,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckSupplierDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckSupplierDefaultsValidity",
+                "CheckSupplierDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25506,9 +25604,11 @@ impl Client {
             request,
         )?;
         let response: types::GetGLDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetGLDefaults",
+                "GetGLDefaults",
                 envelope,
             )
             .await?;
@@ -25537,9 +25637,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveGLDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveGLDefaults",
+                "SaveGLDefaults",
                 envelope,
             )
             .await?;
@@ -25568,9 +25670,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckGLDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckGLDefaultsValidity",
+                "CheckGLDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25602,9 +25706,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemDefaults",
+                "GetStockItemDefaults",
                 envelope,
             )
             .await?;
@@ -25633,9 +25739,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveStockItemDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveStockItemDefaults",
+                "SaveStockItemDefaults",
                 envelope,
             )
             .await?;
@@ -25664,9 +25772,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckStockItemDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckStockItemDefaultsValidity",
+                "CheckStockItemDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25698,9 +25808,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSundryReceiptPaymentsGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSundryReceiptPaymentsGetBackTransactionIDs",
+                "SaveSundryReceiptPaymentsGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -25721,9 +25833,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSundryReceiptPaymentsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSundryReceiptPayments",
+                "SaveSundryReceiptPayments",
                 envelope,
             )
             .await?;
@@ -25744,9 +25858,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAttachedDocumentListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAttachedDocumentList",
+                "GetAttachedDocumentList",
                 envelope,
             )
             .await?;
@@ -25778,9 +25894,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDocumentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDocument",
+                "GetDocument",
                 envelope,
             )
             .await?;
@@ -25809,9 +25927,11 @@ impl Client {
             request,
         )?;
         let response: types::AttachDocumentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AttachDocument",
+                "AttachDocument",
                 envelope,
             )
             .await?;
@@ -25840,9 +25960,11 @@ impl Client {
             request,
         )?;
         let response: types::AddNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AddNotes",
+                "AddNotes",
                 envelope,
             )
             .await?;
@@ -25872,9 +25994,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNote",
+                "GetNote",
                 envelope,
             )
             .await?;
@@ -25904,9 +26028,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNotesListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNotesList",
+                "GetNotesList",
                 envelope,
             )
             .await?;
@@ -25938,9 +26064,11 @@ impl Client {
             request,
         )?;
         let response: types::GetUserInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetUserInformation",
+                "GetUserInformation",
                 envelope,
             )
             .await?;
@@ -25969,9 +26097,11 @@ impl Client {
             request,
         )?;
         let response: types::SendEmailResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SendEmail",
+                "SendEmail",
                 envelope,
             )
             .await?;
@@ -26001,9 +26131,11 @@ impl Client {
             request,
         )?;
         let response: types::GetPeriodListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetPeriodList",
+                "GetPeriodList",
                 envelope,
             )
             .await?;
@@ -26035,9 +26167,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAccountsWithTransactionsCreatedBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAccountsWithTransactionsCreatedBetween",
+                "GetAccountsWithTransactionsCreatedBetween",
                 envelope,
             )
             .await?;
@@ -26069,9 +26203,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetween",
+                "GetAllocationsBetween",
                 envelope,
             )
             .await?;
@@ -26103,9 +26239,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenWithCreationDateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetweenWithCreationDate",
+                "GetAllocationsBetweenWithCreationDate",
                 envelope,
             )
             .await?;
@@ -26137,9 +26275,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenPagedResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetweenPaged",
+                "GetAllocationsBetweenPaged",
                 envelope,
             )
             .await?;
@@ -26171,9 +26311,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenWithCreationDatePagedResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetweenWithCreationDatePaged",
+                "GetAllocationsBetweenWithCreationDatePaged",
                 envelope,
             )
             .await?;
@@ -26205,9 +26347,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsForTransactionsCreatedBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsForTransactionsCreatedBetween",
+                "GetAllocationsForTransactionsCreatedBetween",
                 envelope,
             )
             .await?;
@@ -26239,9 +26383,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsByTransactionIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsByTransactionId",
+                "GetAllocationsByTransactionId",
                 envelope,
             )
             .await?;
@@ -26273,9 +26419,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsCreatedByAccountBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsCreatedByAccountBetween",
+                "GetTransactionsCreatedByAccountBetween",
                 envelope,
             )
             .await?;
@@ -26307,9 +26455,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionChangesBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionChangesBetween",
+                "GetTransactionChangesBetween",
                 envelope,
             )
             .await?;
@@ -26341,9 +26491,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCompanyInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCompanyInformation",
+                "GetCompanyInformation",
                 envelope,
             )
             .await?;
@@ -26375,9 +26527,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTrialBalanceForPeriodResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTrialBalanceForPeriod",
+                "GetTrialBalanceForPeriod",
                 envelope,
             )
             .await?;
@@ -26409,9 +26563,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTrialBalanceFromStartOfPeriodResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTrialBalanceFromStartOfPeriod",
+                "GetTrialBalanceFromStartOfPeriod",
                 envelope,
             )
             .await?;
@@ -26443,9 +26599,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBankAccountBalanceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBankAccountBalance",
+                "GetBankAccountBalance",
                 envelope,
             )
             .await?;
@@ -26477,9 +26635,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBudgetDataResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBudgetData",
+                "GetBudgetData",
                 envelope,
             )
             .await?;
@@ -26511,9 +26671,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveBudgetDataResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveBudgetData",
+                "SaveBudgetData",
                 envelope,
             )
             .await?;
@@ -26545,9 +26707,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInterCompanyConnectionListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInterCompanyConnectionList",
+                "GetInterCompanyConnectionList",
                 envelope,
             )
             .await?;
@@ -26576,9 +26740,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateProjectResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateProject",
+                "CreateProject",
                 envelope,
             )
             .await?;
@@ -26607,9 +26773,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateProjectResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateProject",
+                "UpdateProject",
                 envelope,
             )
             .await?;
@@ -26641,9 +26809,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicePDFByTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicePDFByTransactionID",
+                "GetInvoicePDFByTransactionID",
                 envelope,
             )
             .await?;
@@ -26675,9 +26845,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicePDFByTransactionIDAndReportStyleNameResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicePDFByTransactionIDAndReportStyleName",
+                "GetInvoicePDFByTransactionIDAndReportStyleName",
                 envelope,
             )
             .await?;
@@ -26709,9 +26881,11 @@ impl Client {
             request,
         )?;
         let response: types::GetReportStylesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetReportStyles",
+                "GetReportStyles",
                 envelope,
             )
             .await?;
@@ -26743,9 +26917,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSalesReceiptPDFByTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSalesReceiptPDFByTransactionID",
+                "GetSalesReceiptPDFByTransactionID",
                 envelope,
             )
             .await?;
@@ -26777,9 +26953,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierContacts",
+                "GetSupplierContacts",
                 envelope,
             )
             .await?;
@@ -26811,9 +26989,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerContacts",
+                "GetCustomerContacts",
                 envelope,
             )
             .await?;
@@ -26845,9 +27025,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllSupplierContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllSupplierContacts",
+                "GetAllSupplierContacts",
                 envelope,
             )
             .await?;
@@ -26879,9 +27061,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllCustomerContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllCustomerContacts",
+                "GetAllCustomerContacts",
                 envelope,
             )
             .await?;
@@ -26910,9 +27094,11 @@ impl Client {
             request,
         )?;
         let response: types::AddAnalysisCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AddAnalysisCode",
+                "AddAnalysisCode",
                 envelope,
             )
             .await?;
@@ -26944,9 +27130,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrencyHistoryResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencyHistory",
+                "GetCurrencyHistory",
                 envelope,
             )
             .await?;
@@ -26978,9 +27166,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemsBy",
+                "GetStockItemsBy",
                 envelope,
             )
             .await?;
@@ -27012,9 +27202,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentsBy",
+                "GetDepartmentsBy",
                 envelope,
             )
             .await?;
@@ -27046,9 +27238,11 @@ impl Client {
             request,
         )?;
         let response: types::PostBankTransferResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostBankTransfer",
+                "PostBankTransfer",
                 envelope,
             )
             .await?;
@@ -27080,9 +27274,11 @@ impl Client {
             request,
         )?;
         let response: types::LoginResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/Login",
+                "Login",
                 envelope,
             )
             .await?;
@@ -27103,9 +27299,11 @@ impl Client {
             request,
         )?;
         let response: types::GetGLAccountListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetGLAccountList",
+                "GetGLAccountList",
                 envelope,
             )
             .await?;
@@ -27137,9 +27335,11 @@ impl Client {
             request,
         )?;
         let response: types::GetChartOfAccountsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetChartOfAccounts",
+                "GetChartOfAccounts",
                 envelope,
             )
             .await?;
@@ -27171,9 +27371,11 @@ impl Client {
             request,
         )?;
         let response: types::GetChartOfAccountsByConsolidationGroupResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetChartOfAccountsByConsolidationGroup",
+                "GetChartOfAccountsByConsolidationGroup",
                 envelope,
             )
             .await?;
@@ -27205,9 +27407,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTaxCodeListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTaxCodeList",
+                "GetTaxCodeList",
                 envelope,
             )
             .await?;
@@ -27239,9 +27443,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditTermListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditTermList",
+                "GetCreditTermList",
                 envelope,
             )
             .await?;
@@ -27273,9 +27479,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentList",
+                "GetDepartmentList",
                 envelope,
             )
             .await?;
@@ -27307,9 +27515,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentByIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentById",
+                "GetDepartmentById",
                 envelope,
             )
             .await?;
@@ -27341,9 +27551,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentsByAnalysisCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentsByAnalysisCode",
+                "GetDepartmentsByAnalysisCode",
                 envelope,
             )
             .await?;
@@ -27375,9 +27587,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAnalysisDimensionSetupResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAnalysisDimensionSetup",
+                "GetAnalysisDimensionSetup",
                 envelope,
             )
             .await?;
@@ -27406,9 +27620,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateDepartmentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateDepartment",
+                "CreateDepartment",
                 envelope,
             )
             .await?;
@@ -27437,9 +27653,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateDepartmentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateDepartment",
+                "UpdateDepartment",
                 envelope,
             )
             .await?;
@@ -27468,9 +27686,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateDepartmentDimensionSetupResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateDepartmentDimensionSetup",
+                "UpdateDepartmentDimensionSetup",
                 envelope,
             )
             .await?;
@@ -27502,9 +27722,11 @@ impl Client {
             request,
         )?;
         let response: types::GetActiveCustomerListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetActiveCustomerList",
+                "GetActiveCustomerList",
                 envelope,
             )
             .await?;
@@ -27536,9 +27758,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerList",
+                "GetCustomerList",
                 envelope,
             )
             .await?;
@@ -27570,9 +27794,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomer",
+                "GetCustomer",
                 envelope,
             )
             .await?;
@@ -27604,9 +27830,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerNotes",
+                "GetCustomerNotes",
                 envelope,
             )
             .await?;
@@ -27638,9 +27866,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierNotes",
+                "GetSupplierNotes",
                 envelope,
             )
             .await?;
@@ -27669,9 +27899,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteCustomerByCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteCustomerByCode",
+                "DeleteCustomerByCode",
                 envelope,
             )
             .await?;
@@ -27700,9 +27932,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteCustomerByIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteCustomerById",
+                "DeleteCustomerById",
                 envelope,
             )
             .await?;
@@ -27731,9 +27965,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateCustomerResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateCustomer",
+                "UpdateCustomer",
                 envelope,
             )
             .await?;
@@ -27765,9 +28001,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateCustomerGetbackCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateCustomerGetbackCustomerCode",
+                "UpdateCustomerGetbackCustomerCode",
                 envelope,
             )
             .await?;
@@ -27799,9 +28037,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomersStatementResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomersStatement",
+                "GetCustomersStatement",
                 envelope,
             )
             .await?;
@@ -27833,9 +28073,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewCustomerFromDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewCustomerFromDefaults",
+                "GetNewCustomerFromDefaults",
                 envelope,
             )
             .await?;
@@ -27867,9 +28109,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerBalanceInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerBalanceInformation",
+                "GetCustomerBalanceInformation",
                 envelope,
             )
             .await?;
@@ -27901,9 +28145,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesCreditJournal",
+                "GetNewSalesCreditJournal",
                 envelope,
             )
             .await?;
@@ -27932,9 +28178,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesCreditJournal",
+                "PostSalesCreditJournal",
                 envelope,
             )
             .await?;
@@ -27963,9 +28211,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesDebitJournal",
+                "PostSalesDebitJournal",
                 envelope,
             )
             .await?;
@@ -27997,9 +28247,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesCreditJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesCreditJournalGetBackTransactionID",
+                "PostSalesCreditJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -28020,9 +28272,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesDebitJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesDebitJournalGetBackTransactionID",
+                "PostSalesDebitJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -28043,9 +28297,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesDebitJournal",
+                "GetNewSalesDebitJournal",
                 envelope,
             )
             .await?;
@@ -28077,9 +28333,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomersByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomersBy",
+                "GetCustomersBy",
                 envelope,
             )
             .await?;
@@ -28111,9 +28369,11 @@ impl Client {
             request,
         )?;
         let response: types::GetActiveSupplierListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetActiveSupplierList",
+                "GetActiveSupplierList",
                 envelope,
             )
             .await?;
@@ -28145,9 +28405,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierList",
+                "GetSupplierList",
                 envelope,
             )
             .await?;
@@ -28179,9 +28441,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSupplierFromDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSupplierFromDefaults",
+                "GetNewSupplierFromDefaults",
                 envelope,
             )
             .await?;
@@ -28210,9 +28474,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateSupplierResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateSupplier",
+                "UpdateSupplier",
                 envelope,
             )
             .await?;
@@ -28244,9 +28510,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateSupplierGetBackSupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateSupplierGetBackSupplierCode",
+                "UpdateSupplierGetBackSupplierCode",
                 envelope,
             )
             .await?;
@@ -28278,9 +28546,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplier",
+                "GetSupplier",
                 envelope,
             )
             .await?;
@@ -28309,9 +28579,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteSupplierByCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteSupplierByCode",
+                "DeleteSupplierByCode",
                 envelope,
             )
             .await?;
@@ -28340,9 +28612,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteSupplierByIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteSupplierById",
+                "DeleteSupplierById",
                 envelope,
             )
             .await?;
@@ -28374,9 +28648,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSuppliersByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSuppliersBy",
+                "GetSuppliersBy",
                 envelope,
             )
             .await?;
@@ -28408,9 +28684,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSuppliersStatementResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSuppliersStatement",
+                "GetSuppliersStatement",
                 envelope,
             )
             .await?;
@@ -28442,9 +28720,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierBalanceInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierBalanceInformation",
+                "GetSupplierBalanceInformation",
                 envelope,
             )
             .await?;
@@ -28476,9 +28756,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAccountBalanceInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAccountBalanceInformation",
+                "GetAccountBalanceInformation",
                 envelope,
             )
             .await?;
@@ -28510,9 +28792,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesCreditJournal",
+                "GetNewPurchasesCreditJournal",
                 envelope,
             )
             .await?;
@@ -28544,9 +28828,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesDebitJournal",
+                "GetNewPurchasesDebitJournal",
                 envelope,
             )
             .await?;
@@ -28575,9 +28861,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesCreditJournal",
+                "PostPurchasesCreditJournal",
                 envelope,
             )
             .await?;
@@ -28606,9 +28894,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesDebitJournal",
+                "PostPurchasesDebitJournal",
                 envelope,
             )
             .await?;
@@ -28640,9 +28930,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesCreditJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesCreditJournalGetBackTransactionID",
+                "PostPurchasesCreditJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -28663,9 +28955,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesDebitJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesDebitJournalGetBackTransactionID",
+                "PostPurchasesDebitJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -28686,9 +28980,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItem",
+                "GetStockItem",
                 envelope,
             )
             .await?;
@@ -28720,9 +29016,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewStockItemFromDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewStockItemFromDefaults",
+                "GetNewStockItemFromDefaults",
                 envelope,
             )
             .await?;
@@ -28751,9 +29049,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveStockItemResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveStockItem",
+                "SaveStockItem",
                 envelope,
             )
             .await?;
@@ -28785,9 +29085,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemList",
+                "GetStockItemList",
                 envelope,
             )
             .await?;
@@ -28819,9 +29121,11 @@ impl Client {
             request,
         )?;
         let response: types::GetActiveStockItemListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetActiveStockItemList",
+                "GetActiveStockItemList",
                 envelope,
             )
             .await?;
@@ -28853,9 +29157,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInactiveStockItemListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInactiveStockItemList",
+                "GetInactiveStockItemList",
                 envelope,
             )
             .await?;
@@ -28887,9 +29193,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllActiveStockInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllActiveStockInformation",
+                "GetAllActiveStockInformation",
                 envelope,
             )
             .await?;
@@ -28921,9 +29229,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemLocationStatusResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemLocationStatus",
+                "GetStockItemLocationStatus",
                 envelope,
             )
             .await?;
@@ -28955,9 +29265,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrder",
+                "GetOrder",
                 envelope,
             )
             .await?;
@@ -28987,9 +29299,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersBy",
+                "GetOrdersBy",
                 envelope,
             )
             .await?;
@@ -29021,9 +29335,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByPagedResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersByPaged",
+                "GetOrdersByPaged",
                 envelope,
             )
             .await?;
@@ -29055,9 +29371,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesOrder",
+                "GetNewSalesOrder",
                 envelope,
             )
             .await?;
@@ -29089,9 +29407,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesOrder",
+                "GetNewPurchasesOrder",
                 envelope,
             )
             .await?;
@@ -29120,9 +29440,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveOrder",
+                "SaveOrder",
                 envelope,
             )
             .await?;
@@ -29152,9 +29474,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveOrderGetBackOrderIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveOrderGetBackOrderID",
+                "SaveOrderGetBackOrderID",
                 envelope,
             )
             .await?;
@@ -29175,9 +29499,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewDeliveryLineResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewDeliveryLine",
+                "GetNewDeliveryLine",
                 envelope,
             )
             .await?;
@@ -29206,9 +29532,11 @@ impl Client {
             request,
         )?;
         let response: types::DeliverOrderLinesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeliverOrderLines",
+                "DeliverOrderLines",
                 envelope,
             )
             .await?;
@@ -29240,9 +29568,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoiceFromOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoiceFromOrder",
+                "GetInvoiceFromOrder",
                 envelope,
             )
             .await?;
@@ -29274,9 +29604,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersByExternalReference",
+                "GetOrdersByExternalReference",
                 envelope,
             )
             .await?;
@@ -29308,9 +29640,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersByCustomerCode",
+                "GetOrdersByCustomerCode",
                 envelope,
             )
             .await?;
@@ -29342,9 +29676,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersBySupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersBySupplierCode",
+                "GetOrdersBySupplierCode",
                 envelope,
             )
             .await?;
@@ -29376,9 +29712,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAdjustedInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAdjustedInvoiceGetBackInvoiceID",
+                "SaveAdjustedInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -29399,9 +29737,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAdjustedAPInboxInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAdjustedAPInboxInvoiceGetBackInvoiceID",
+                "SaveAdjustedAPInboxInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -29422,9 +29762,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoiceBulk",
+                "CreateBatchSalesInvoiceBulk",
                 envelope,
             )
             .await?;
@@ -29456,9 +29798,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoiceBulkGetBackTransactionIDs",
+                "CreateBatchSalesInvoiceBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -29479,9 +29823,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoice",
+                "CreateBatchSalesInvoice",
                 envelope,
             )
             .await?;
@@ -29513,9 +29859,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoiceGetBackTransactionID",
+                "CreateBatchSalesInvoiceGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29536,9 +29884,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNoteBulk",
+                "CreateBatchSalesCreditNoteBulk",
                 envelope,
             )
             .await?;
@@ -29570,9 +29920,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNoteBulkGetBackTransactionIDs",
+                "CreateBatchSalesCreditNoteBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -29593,9 +29945,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNote",
+                "CreateBatchSalesCreditNote",
                 envelope,
             )
             .await?;
@@ -29627,9 +29981,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNoteGetBackTransactionID",
+                "CreateBatchSalesCreditNoteGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29650,9 +30006,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoiceBulk",
+                "CreateBatchPurchasesInvoiceBulk",
                 envelope,
             )
             .await?;
@@ -29684,9 +30042,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoiceBulkGetBackTransactionIDs",
+                "CreateBatchPurchasesInvoiceBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -29707,9 +30067,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoice",
+                "CreateBatchPurchasesInvoice",
                 envelope,
             )
             .await?;
@@ -29741,9 +30103,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoiceGetBackTransactionID",
+                "CreateBatchPurchasesInvoiceGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29764,9 +30128,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNoteBulk",
+                "CreateBatchPurchasesDebitNoteBulk",
                 envelope,
             )
             .await?;
@@ -29798,9 +30164,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDs",
+                "CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -29821,9 +30189,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNote",
+                "CreateBatchPurchasesDebitNote",
                 envelope,
             )
             .await?;
@@ -29855,9 +30225,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNoteGetBackTransactionID",
+                "CreateBatchPurchasesDebitNoteGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29878,9 +30250,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchSalesInvoice",
+                "GetNewBatchSalesInvoice",
                 envelope,
             )
             .await?;
@@ -29912,9 +30286,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchSalesCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchSalesCreditNote",
+                "GetNewBatchSalesCreditNote",
                 envelope,
             )
             .await?;
@@ -29946,9 +30322,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchPurchasesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchPurchasesInvoice",
+                "GetNewBatchPurchasesInvoice",
                 envelope,
             )
             .await?;
@@ -29980,9 +30358,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchPurchasesDebitNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchPurchasesDebitNote",
+                "GetNewBatchPurchasesDebitNote",
                 envelope,
             )
             .await?;
@@ -30014,9 +30394,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoice",
+                "GetInvoice",
                 envelope,
             )
             .await?;
@@ -30048,9 +30430,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesInvoice",
+                "GetNewSalesInvoice",
                 envelope,
             )
             .await?;
@@ -30082,9 +30466,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesInvoicesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesInvoices",
+                "GetNewSalesInvoices",
                 envelope,
             )
             .await?;
@@ -30116,9 +30502,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesInvoice",
+                "GetNewPurchasesInvoice",
                 envelope,
             )
             .await?;
@@ -30150,9 +30538,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesInvoicesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesInvoices",
+                "GetNewPurchasesInvoices",
                 envelope,
             )
             .await?;
@@ -30181,9 +30571,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoice",
+                "SaveInvoice",
                 envelope,
             )
             .await?;
@@ -30215,9 +30607,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceGetBackInvoiceID",
+                "SaveInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -30238,9 +30632,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceWithAmountCheckGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceWithAmountCheckGetBackInvoiceID",
+                "SaveInvoiceWithAmountCheckGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -30261,9 +30657,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceWithPostingAmountCheckGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceWithPostingAmountCheckGetBackInvoiceID",
+                "SaveInvoiceWithPostingAmountCheckGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -30292,9 +30690,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAPInboxInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAPInboxInvoice",
+                "SaveAPInboxInvoice",
                 envelope,
             )
             .await?;
@@ -30326,9 +30726,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAPInboxInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAPInboxInvoiceGetBackInvoiceID",
+                "SaveAPInboxInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -30349,9 +30751,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceSpecifyCostGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceSpecifyCostGetBackInvoiceID",
+                "SaveInvoiceSpecifyCostGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -30372,9 +30776,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateInvoicesGetBackInvoiceIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateInvoicesGetBackInvoiceIDs",
+                "CreateInvoicesGetBackInvoiceIDs",
                 envelope,
             )
             .await?;
@@ -30395,9 +30801,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateAdjustedInvoicesGetBackInvoiceIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateAdjustedInvoicesGetBackInvoiceIDs",
+                "CreateAdjustedInvoicesGetBackInvoiceIDs",
                 envelope,
             )
             .await?;
@@ -30415,9 +30823,11 @@ impl Client {
             request,
         )?;
         let response: types::CancelInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CancelInvoice",
+                "CancelInvoice",
                 envelope,
             )
             .await?;
@@ -30449,9 +30859,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateInvoicesSpecifyCostGetBackInvoiceIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateInvoicesSpecifyCostGetBackInvoiceIDs",
+                "CreateInvoicesSpecifyCostGetBackInvoiceIDs",
                 envelope,
             )
             .await?;
@@ -30472,9 +30884,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateCreditNotesGetBackCreditNoteIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateCreditNotesGetBackCreditNoteIDs",
+                "CreateCreditNotesGetBackCreditNoteIDs",
                 envelope,
             )
             .await?;
@@ -30495,9 +30909,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateCreditNotesSpecifyCostGetBackCreditNoteIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateCreditNotesSpecifyCostGetBackCreditNoteIDs",
+                "CreateCreditNotesSpecifyCostGetBackCreditNoteIDs",
                 envelope,
             )
             .await?;
@@ -30515,9 +30931,11 @@ impl Client {
             request,
         )?;
         let response: types::PostInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostInvoice",
+                "PostInvoice",
                 envelope,
             )
             .await?;
@@ -30549,9 +30967,11 @@ impl Client {
             request,
         )?;
         let response: types::PostInvoiceGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostInvoiceGetBackTransactionID",
+                "PostInvoiceGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -30572,9 +30992,11 @@ impl Client {
             request,
         )?;
         let response: types::PostInvoicesGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostInvoicesGetBackTransactionIDs",
+                "PostInvoicesGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -30595,9 +31017,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAdjustedInvoicesByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAdjustedInvoicesBy",
+                "GetAdjustedInvoicesBy",
                 envelope,
             )
             .await?;
@@ -30629,9 +31053,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesByExternalReference",
+                "GetInvoicesByExternalReference",
                 envelope,
             )
             .await?;
@@ -30663,9 +31089,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesByCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesByCustomerCode",
+                "GetInvoicesByCustomerCode",
                 envelope,
             )
             .await?;
@@ -30697,9 +31125,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesBySupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesBySupplierCode",
+                "GetInvoicesBySupplierCode",
                 envelope,
             )
             .await?;
@@ -30731,9 +31161,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesBy",
+                "GetInvoicesBy",
                 envelope,
             )
             .await?;
@@ -30765,9 +31197,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditNote",
+                "GetCreditNote",
                 envelope,
             )
             .await?;
@@ -30799,9 +31233,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesCreditNote",
+                "GetNewSalesCreditNote",
                 envelope,
             )
             .await?;
@@ -30833,9 +31269,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesCreditNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesCreditNotes",
+                "GetNewSalesCreditNotes",
                 envelope,
             )
             .await?;
@@ -30867,9 +31305,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesDebitNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesDebitNote",
+                "GetNewPurchasesDebitNote",
                 envelope,
             )
             .await?;
@@ -30898,9 +31338,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNote",
+                "SaveCreditNote",
                 envelope,
             )
             .await?;
@@ -30932,9 +31374,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCreditNoteGetBackCreditNoteIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNoteGetBackCreditNoteID",
+                "SaveCreditNoteGetBackCreditNoteID",
                 envelope,
             )
             .await?;
@@ -30955,9 +31399,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCreditNoteSpecifyCostGetBackCreditNoteIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNoteSpecifyCostGetBackCreditNoteID",
+                "SaveCreditNoteSpecifyCostGetBackCreditNoteID",
                 envelope,
             )
             .await?;

@@ -24370,6 +24370,7 @@ pub mod types {
 pub struct Client {
     endpoint: ::std::string::String,
     http: ::reqwest::Client,
+    layer: crate::runtime::Layer,
     soap_header: ::std::option::Option<types::AiqSoapHeader>,
 }
 impl ::std::fmt::Debug for Client {
@@ -24381,7 +24382,8 @@ impl ::std::fmt::Debug for Client {
     }
 }
 impl Client {
-    /// A client posting to `endpoint` (the `.asmx` URL) with `http`.
+    /// A client posting to `endpoint` (the `.asmx` URL) with `http`, through the
+    /// service's default layer (retries, timeouts, tracing).
     pub fn new(
         endpoint: impl ::std::convert::Into<::std::string::String>,
         http: ::reqwest::Client,
@@ -24389,8 +24391,18 @@ impl Client {
         Self {
             endpoint: endpoint.into(),
             http,
+            layer: crate::runtime::Layer::new("accountsiq_v2_0"),
             soap_header: None,
         }
+    }
+    /// The same client, its calls passing through `layer` instead.
+    pub fn with_layer(mut self, layer: crate::runtime::Layer) -> Self {
+        self.layer = layer;
+        self
+    }
+    /// The layer every call passes through.
+    pub fn layer(&self) -> &crate::runtime::Layer {
+        &self.layer
     }
     /// The URL requests are posted to.
     pub fn endpoint(&self) -> &str {
@@ -24423,9 +24435,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByPagedResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersByPaged",
+                "GetOrdersByPaged",
                 envelope,
             )
             .await?;
@@ -24458,9 +24472,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesOrder",
+                "GetNewSalesOrder",
                 envelope,
             )
             .await?;
@@ -24493,9 +24509,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesOrder",
+                "GetNewPurchasesOrder",
                 envelope,
             )
             .await?;
@@ -24525,9 +24543,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveOrder",
+                "SaveOrder",
                 envelope,
             )
             .await?;
@@ -24558,9 +24578,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveOrderGetBackOrderIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveOrderGetBackOrderID",
+                "SaveOrderGetBackOrderID",
                 envelope,
             )
             .await?;
@@ -24582,9 +24604,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewDeliveryLineResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewDeliveryLine",
+                "GetNewDeliveryLine",
                 envelope,
             )
             .await?;
@@ -24614,9 +24638,11 @@ impl Client {
             request,
         )?;
         let response: types::DeliverOrderLinesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeliverOrderLines",
+                "DeliverOrderLines",
                 envelope,
             )
             .await?;
@@ -24649,9 +24675,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersByExternalReference",
+                "GetOrdersByExternalReference",
                 envelope,
             )
             .await?;
@@ -24684,9 +24712,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersByCustomerCode",
+                "GetOrdersByCustomerCode",
                 envelope,
             )
             .await?;
@@ -24719,9 +24749,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersBySupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersBySupplierCode",
+                "GetOrdersBySupplierCode",
                 envelope,
             )
             .await?;
@@ -24754,9 +24786,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentList",
+                "GetDepartmentList",
                 envelope,
             )
             .await?;
@@ -24789,9 +24823,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentByIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentById",
+                "GetDepartmentById",
                 envelope,
             )
             .await?;
@@ -24824,9 +24860,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentsByAnalysisCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentsByAnalysisCode",
+                "GetDepartmentsByAnalysisCode",
                 envelope,
             )
             .await?;
@@ -24859,9 +24897,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAnalysisDimensionSetupResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAnalysisDimensionSetup",
+                "GetAnalysisDimensionSetup",
                 envelope,
             )
             .await?;
@@ -24891,9 +24931,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateDepartmentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateDepartment",
+                "CreateDepartment",
                 envelope,
             )
             .await?;
@@ -24923,9 +24965,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateDepartmentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateDepartment",
+                "UpdateDepartment",
                 envelope,
             )
             .await?;
@@ -24955,9 +24999,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateDepartmentDimensionSetupResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateDepartmentDimensionSetup",
+                "UpdateDepartmentDimensionSetup",
                 envelope,
             )
             .await?;
@@ -24987,9 +25033,11 @@ impl Client {
             request,
         )?;
         let response: types::AddAnalysisCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AddAnalysisCode",
+                "AddAnalysisCode",
                 envelope,
             )
             .await?;
@@ -25022,9 +25070,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDepartmentsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDepartmentsBy",
+                "GetDepartmentsBy",
                 envelope,
             )
             .await?;
@@ -25057,9 +25107,11 @@ impl Client {
             request,
         )?;
         let response: types::GetEntitiesByTokenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetEntitiesByToken",
+                "GetEntitiesByToken",
                 envelope,
             )
             .await?;
@@ -25089,9 +25141,11 @@ impl Client {
             request,
         )?;
         let response: types::AddNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AddNotes",
+                "AddNotes",
                 envelope,
             )
             .await?;
@@ -25122,9 +25176,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNote",
+                "GetNote",
                 envelope,
             )
             .await?;
@@ -25155,9 +25211,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNotesListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNotesList",
+                "GetNotesList",
                 envelope,
             )
             .await?;
@@ -25190,9 +25248,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSundryReceiptPaymentsGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSundryReceiptPaymentsGetBackTransactionIDs",
+                "SaveSundryReceiptPaymentsGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -25214,9 +25274,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSundryReceiptPaymentsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSundryReceiptPayments",
+                "SaveSundryReceiptPayments",
                 envelope,
             )
             .await?;
@@ -25238,9 +25300,11 @@ impl Client {
             request,
         )?;
         let response: types::GetItemGroupListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetItemGroupList",
+                "GetItemGroupList",
                 envelope,
             )
             .await?;
@@ -25273,9 +25337,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemGroupListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemGroupList",
+                "GetStockItemGroupList",
                 envelope,
             )
             .await?;
@@ -25308,9 +25374,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBankDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBankDefaults",
+                "GetBankDefaults",
                 envelope,
             )
             .await?;
@@ -25340,9 +25408,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveBankDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveBankDefaults",
+                "SaveBankDefaults",
                 envelope,
             )
             .await?;
@@ -25372,9 +25442,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckBankDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckBankDefaultsValidity",
+                "CheckBankDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25407,9 +25479,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerDefaults",
+                "GetCustomerDefaults",
                 envelope,
             )
             .await?;
@@ -25442,9 +25516,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierDefaults",
+                "GetSupplierDefaults",
                 envelope,
             )
             .await?;
@@ -25474,9 +25550,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCustomerDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCustomerDefaults",
+                "SaveCustomerDefaults",
                 envelope,
             )
             .await?;
@@ -25506,9 +25584,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSupplierDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSupplierDefaults",
+                "SaveSupplierDefaults",
                 envelope,
             )
             .await?;
@@ -25538,9 +25618,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckCustomerDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckCustomerDefaultsValidity",
+                "CheckCustomerDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25570,9 +25652,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckSupplierDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckSupplierDefaultsValidity",
+                "CheckSupplierDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25605,9 +25689,11 @@ impl Client {
             request,
         )?;
         let response: types::GetGLDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetGLDefaults",
+                "GetGLDefaults",
                 envelope,
             )
             .await?;
@@ -25637,9 +25723,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveGLDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveGLDefaults",
+                "SaveGLDefaults",
                 envelope,
             )
             .await?;
@@ -25669,9 +25757,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckGLDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckGLDefaultsValidity",
+                "CheckGLDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25704,9 +25794,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemDefaults",
+                "GetStockItemDefaults",
                 envelope,
             )
             .await?;
@@ -25736,9 +25828,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveStockItemDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveStockItemDefaults",
+                "SaveStockItemDefaults",
                 envelope,
             )
             .await?;
@@ -25768,9 +25862,11 @@ impl Client {
             request,
         )?;
         let response: types::CheckStockItemDefaultsValidityResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CheckStockItemDefaultsValidity",
+                "CheckStockItemDefaultsValidity",
                 envelope,
             )
             .await?;
@@ -25803,9 +25899,11 @@ impl Client {
             request,
         )?;
         let response: types::GetActiveSupplierListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetActiveSupplierList",
+                "GetActiveSupplierList",
                 envelope,
             )
             .await?;
@@ -25838,9 +25936,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierList",
+                "GetSupplierList",
                 envelope,
             )
             .await?;
@@ -25873,9 +25973,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSupplierFromDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSupplierFromDefaults",
+                "GetNewSupplierFromDefaults",
                 envelope,
             )
             .await?;
@@ -25905,9 +26007,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateSupplierResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateSupplier",
+                "UpdateSupplier",
                 envelope,
             )
             .await?;
@@ -25940,9 +26044,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplier",
+                "GetSupplier",
                 envelope,
             )
             .await?;
@@ -25975,9 +26081,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateSupplierGetBackSupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateSupplierGetBackSupplierCode",
+                "UpdateSupplierGetBackSupplierCode",
                 envelope,
             )
             .await?;
@@ -26010,9 +26118,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSuppliersByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSuppliersBy",
+                "GetSuppliersBy",
                 envelope,
             )
             .await?;
@@ -26045,9 +26155,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSuppliersStatementResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSuppliersStatement",
+                "GetSuppliersStatement",
                 envelope,
             )
             .await?;
@@ -26080,9 +26192,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierBalanceInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierBalanceInformation",
+                "GetSupplierBalanceInformation",
                 envelope,
             )
             .await?;
@@ -26115,9 +26229,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAccountBalanceInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAccountBalanceInformation",
+                "GetAccountBalanceInformation",
                 envelope,
             )
             .await?;
@@ -26150,9 +26266,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesCreditJournal",
+                "GetNewPurchasesCreditJournal",
                 envelope,
             )
             .await?;
@@ -26185,9 +26303,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesDebitJournal",
+                "GetNewPurchasesDebitJournal",
                 envelope,
             )
             .await?;
@@ -26217,9 +26337,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesCreditJournal",
+                "PostPurchasesCreditJournal",
                 envelope,
             )
             .await?;
@@ -26249,9 +26371,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesDebitJournal",
+                "PostPurchasesDebitJournal",
                 envelope,
             )
             .await?;
@@ -26284,9 +26408,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesCreditJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesCreditJournalGetBackTransactionID",
+                "PostPurchasesCreditJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -26308,9 +26434,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPurchasesDebitJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPurchasesDebitJournalGetBackTransactionID",
+                "PostPurchasesDebitJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -26332,9 +26460,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSupplierContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSupplierContacts",
+                "GetSupplierContacts",
                 envelope,
             )
             .await?;
@@ -26367,9 +26497,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllSupplierContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllSupplierContacts",
+                "GetAllSupplierContacts",
                 envelope,
             )
             .await?;
@@ -26402,9 +26534,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSuppliersNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSuppliersNotes",
+                "GetSuppliersNotes",
                 envelope,
             )
             .await?;
@@ -26437,9 +26571,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoiceBulk",
+                "CreateBatchSalesInvoiceBulk",
                 envelope,
             )
             .await?;
@@ -26472,9 +26608,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoiceBulkGetBackTransactionIDs",
+                "CreateBatchSalesInvoiceBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -26496,9 +26634,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoice",
+                "CreateBatchSalesInvoice",
                 envelope,
             )
             .await?;
@@ -26531,9 +26671,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesInvoiceGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesInvoiceGetBackTransactionID",
+                "CreateBatchSalesInvoiceGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -26555,9 +26697,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNoteBulk",
+                "CreateBatchSalesCreditNoteBulk",
                 envelope,
             )
             .await?;
@@ -26590,9 +26734,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNoteBulkGetBackTransactionIDs",
+                "CreateBatchSalesCreditNoteBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -26614,9 +26760,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNote",
+                "CreateBatchSalesCreditNote",
                 envelope,
             )
             .await?;
@@ -26649,9 +26797,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchSalesCreditNoteGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchSalesCreditNoteGetBackTransactionID",
+                "CreateBatchSalesCreditNoteGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -26673,9 +26823,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoiceBulk",
+                "CreateBatchPurchasesInvoiceBulk",
                 envelope,
             )
             .await?;
@@ -26708,9 +26860,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoiceBulkGetBackTransactionIDs",
+                "CreateBatchPurchasesInvoiceBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -26732,9 +26886,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoice",
+                "CreateBatchPurchasesInvoice",
                 envelope,
             )
             .await?;
@@ -26767,9 +26923,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesInvoiceGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesInvoiceGetBackTransactionID",
+                "CreateBatchPurchasesInvoiceGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -26791,9 +26949,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteBulkResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNoteBulk",
+                "CreateBatchPurchasesDebitNoteBulk",
                 envelope,
             )
             .await?;
@@ -26826,9 +26986,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDs",
+                "CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -26850,9 +27012,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNote",
+                "CreateBatchPurchasesDebitNote",
                 envelope,
             )
             .await?;
@@ -26885,9 +27049,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateBatchPurchasesDebitNoteGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateBatchPurchasesDebitNoteGetBackTransactionID",
+                "CreateBatchPurchasesDebitNoteGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -26909,9 +27075,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchSalesInvoice",
+                "GetNewBatchSalesInvoice",
                 envelope,
             )
             .await?;
@@ -26944,9 +27112,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchSalesCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchSalesCreditNote",
+                "GetNewBatchSalesCreditNote",
                 envelope,
             )
             .await?;
@@ -26979,9 +27149,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchPurchasesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchPurchasesInvoice",
+                "GetNewBatchPurchasesInvoice",
                 envelope,
             )
             .await?;
@@ -27014,9 +27186,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewBatchPurchasesDebitNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewBatchPurchasesDebitNote",
+                "GetNewBatchPurchasesDebitNote",
                 envelope,
             )
             .await?;
@@ -27049,9 +27223,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoice",
+                "GetInvoice",
                 envelope,
             )
             .await?;
@@ -27084,9 +27260,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesInvoice",
+                "GetNewSalesInvoice",
                 envelope,
             )
             .await?;
@@ -27119,9 +27297,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesInvoicesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesInvoices",
+                "GetNewSalesInvoices",
                 envelope,
             )
             .await?;
@@ -27154,9 +27334,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesInvoice",
+                "GetNewPurchasesInvoice",
                 envelope,
             )
             .await?;
@@ -27189,9 +27371,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesInvoicesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesInvoices",
+                "GetNewPurchasesInvoices",
                 envelope,
             )
             .await?;
@@ -27221,9 +27405,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoice",
+                "SaveInvoice",
                 envelope,
             )
             .await?;
@@ -27256,9 +27442,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceGetBackInvoiceID",
+                "SaveInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27280,9 +27468,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceWithAmountCheckGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceWithAmountCheckGetBackInvoiceID",
+                "SaveInvoiceWithAmountCheckGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27304,9 +27494,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceWithPostingAmountCheckGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceWithPostingAmountCheckGetBackInvoiceID",
+                "SaveInvoiceWithPostingAmountCheckGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27336,9 +27528,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAPInboxInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAPInboxInvoice",
+                "SaveAPInboxInvoice",
                 envelope,
             )
             .await?;
@@ -27371,9 +27565,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAPInboxInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAPInboxInvoiceGetBackInvoiceID",
+                "SaveAPInboxInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27395,9 +27591,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveInvoiceSpecifyCostGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveInvoiceSpecifyCostGetBackInvoiceID",
+                "SaveInvoiceSpecifyCostGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27419,9 +27617,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateInvoicesGetBackInvoiceIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateInvoicesGetBackInvoiceIDs",
+                "CreateInvoicesGetBackInvoiceIDs",
                 envelope,
             )
             .await?;
@@ -27443,9 +27643,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateInvoicesSpecifyCostGetBackInvoiceIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateInvoicesSpecifyCostGetBackInvoiceIDs",
+                "CreateInvoicesSpecifyCostGetBackInvoiceIDs",
                 envelope,
             )
             .await?;
@@ -27467,9 +27669,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateCreditNotesGetBackCreditNoteIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateCreditNotesGetBackCreditNoteIDs",
+                "CreateCreditNotesGetBackCreditNoteIDs",
                 envelope,
             )
             .await?;
@@ -27491,9 +27695,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateCreditNotesSpecifyCostGetBackCreditNoteIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateCreditNotesSpecifyCostGetBackCreditNoteIDs",
+                "CreateCreditNotesSpecifyCostGetBackCreditNoteIDs",
                 envelope,
             )
             .await?;
@@ -27512,9 +27718,11 @@ impl Client {
             request,
         )?;
         let response: types::PostInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostInvoice",
+                "PostInvoice",
                 envelope,
             )
             .await?;
@@ -27547,9 +27755,11 @@ impl Client {
             request,
         )?;
         let response: types::PostInvoiceGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostInvoiceGetBackTransactionID",
+                "PostInvoiceGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -27571,9 +27781,11 @@ impl Client {
             request,
         )?;
         let response: types::PostInvoicesGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostInvoicesGetBackTransactionIDs",
+                "PostInvoicesGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -27595,9 +27807,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesByExternalReference",
+                "GetInvoicesByExternalReference",
                 envelope,
             )
             .await?;
@@ -27630,9 +27844,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesByCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesByCustomerCode",
+                "GetInvoicesByCustomerCode",
                 envelope,
             )
             .await?;
@@ -27665,9 +27881,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesBySupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesBySupplierCode",
+                "GetInvoicesBySupplierCode",
                 envelope,
             )
             .await?;
@@ -27700,9 +27918,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicesByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicesBy",
+                "GetInvoicesBy",
                 envelope,
             )
             .await?;
@@ -27735,9 +27955,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicePDFByTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicePDFByTransactionID",
+                "GetInvoicePDFByTransactionID",
                 envelope,
             )
             .await?;
@@ -27770,9 +27992,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoicePDFByTransactionIDAndReportStyleNameResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoicePDFByTransactionIDAndReportStyleName",
+                "GetInvoicePDFByTransactionIDAndReportStyleName",
                 envelope,
             )
             .await?;
@@ -27805,9 +28029,11 @@ impl Client {
             request,
         )?;
         let response: types::GetReportStylesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetReportStyles",
+                "GetReportStyles",
                 envelope,
             )
             .await?;
@@ -27840,9 +28066,11 @@ impl Client {
             request,
         )?;
         let response: types::GetSalesReceiptPDFByTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetSalesReceiptPDFByTransactionID",
+                "GetSalesReceiptPDFByTransactionID",
                 envelope,
             )
             .await?;
@@ -27875,9 +28103,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInvoiceFromOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInvoiceFromOrder",
+                "GetInvoiceFromOrder",
                 envelope,
             )
             .await?;
@@ -27910,9 +28140,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAdjustedInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAdjustedInvoiceGetBackInvoiceID",
+                "SaveAdjustedInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27934,9 +28166,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveAdjustedAPInboxInvoiceGetBackInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveAdjustedAPInboxInvoiceGetBackInvoiceID",
+                "SaveAdjustedAPInboxInvoiceGetBackInvoiceID",
                 envelope,
             )
             .await?;
@@ -27958,9 +28192,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAdjustedInvoicesByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAdjustedInvoicesBy",
+                "GetAdjustedInvoicesBy",
                 envelope,
             )
             .await?;
@@ -27993,9 +28229,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateAdjustedInvoicesGetBackInvoiceIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateAdjustedInvoicesGetBackInvoiceIDs",
+                "CreateAdjustedInvoicesGetBackInvoiceIDs",
                 envelope,
             )
             .await?;
@@ -28014,9 +28252,11 @@ impl Client {
             request,
         )?;
         let response: types::CancelInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CancelInvoice",
+                "CancelInvoice",
                 envelope,
             )
             .await?;
@@ -28049,9 +28289,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAttachedDocumentListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAttachedDocumentList",
+                "GetAttachedDocumentList",
                 envelope,
             )
             .await?;
@@ -28084,9 +28326,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDocumentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDocument",
+                "GetDocument",
                 envelope,
             )
             .await?;
@@ -28116,9 +28360,11 @@ impl Client {
             request,
         )?;
         let response: types::AttachDocumentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AttachDocument",
+                "AttachDocument",
                 envelope,
             )
             .await?;
@@ -28151,9 +28397,11 @@ impl Client {
             request,
         )?;
         let response: types::GetUserInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetUserInformation",
+                "GetUserInformation",
                 envelope,
             )
             .await?;
@@ -28183,9 +28431,11 @@ impl Client {
             request,
         )?;
         let response: types::SendEmailResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SendEmail",
+                "SendEmail",
                 envelope,
             )
             .await?;
@@ -28216,9 +28466,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItem",
+                "GetStockItem",
                 envelope,
             )
             .await?;
@@ -28251,9 +28503,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewStockItemFromDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewStockItemFromDefaults",
+                "GetNewStockItemFromDefaults",
                 envelope,
             )
             .await?;
@@ -28283,9 +28537,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveStockItemResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveStockItem",
+                "SaveStockItem",
                 envelope,
             )
             .await?;
@@ -28318,9 +28574,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemList",
+                "GetStockItemList",
                 envelope,
             )
             .await?;
@@ -28353,9 +28611,11 @@ impl Client {
             request,
         )?;
         let response: types::GetActiveStockItemListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetActiveStockItemList",
+                "GetActiveStockItemList",
                 envelope,
             )
             .await?;
@@ -28388,9 +28648,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInactiveStockItemListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInactiveStockItemList",
+                "GetInactiveStockItemList",
                 envelope,
             )
             .await?;
@@ -28423,9 +28685,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllActiveStockInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllActiveStockInformation",
+                "GetAllActiveStockInformation",
                 envelope,
             )
             .await?;
@@ -28458,9 +28722,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemLocationStatusResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemLocationStatus",
+                "GetStockItemLocationStatus",
                 envelope,
             )
             .await?;
@@ -28493,9 +28759,11 @@ impl Client {
             request,
         )?;
         let response: types::GetStockItemsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetStockItemsBy",
+                "GetStockItemsBy",
                 envelope,
             )
             .await?;
@@ -28528,9 +28796,11 @@ impl Client {
             request,
         )?;
         let response: types::PostBankTransferResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostBankTransfer",
+                "PostBankTransfer",
                 envelope,
             )
             .await?;
@@ -28563,9 +28833,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrderResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrder",
+                "GetOrder",
                 envelope,
             )
             .await?;
@@ -28596,9 +28868,11 @@ impl Client {
             request,
         )?;
         let response: types::GetOrdersByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetOrdersBy",
+                "GetOrdersBy",
                 envelope,
             )
             .await?;
@@ -28631,9 +28905,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTrialBalanceForPeriodResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTrialBalanceForPeriod",
+                "GetTrialBalanceForPeriod",
                 envelope,
             )
             .await?;
@@ -28666,9 +28942,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTrialBalanceFromStartOfPeriodResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTrialBalanceFromStartOfPeriod",
+                "GetTrialBalanceFromStartOfPeriod",
                 envelope,
             )
             .await?;
@@ -28701,9 +28979,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBankAccountBalanceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBankAccountBalance",
+                "GetBankAccountBalance",
                 envelope,
             )
             .await?;
@@ -28736,9 +29016,11 @@ impl Client {
             request,
         )?;
         let response: types::GetPeriodListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetPeriodList",
+                "GetPeriodList",
                 envelope,
             )
             .await?;
@@ -28771,9 +29053,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBudgetDataResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBudgetData",
+                "GetBudgetData",
                 envelope,
             )
             .await?;
@@ -28806,9 +29090,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveBudgetDataResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveBudgetData",
+                "SaveBudgetData",
                 envelope,
             )
             .await?;
@@ -28838,9 +29124,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSalesReceiptResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSalesReceipt",
+                "SaveSalesReceipt",
                 envelope,
             )
             .await?;
@@ -28873,9 +29161,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveSalesReceiptGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveSalesReceiptGetBackTransactionID",
+                "SaveSalesReceiptGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -28897,9 +29187,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditNote",
+                "GetCreditNote",
                 envelope,
             )
             .await?;
@@ -28932,9 +29224,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesCreditNote",
+                "GetNewSalesCreditNote",
                 envelope,
             )
             .await?;
@@ -28967,9 +29261,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesCreditNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesCreditNotes",
+                "GetNewSalesCreditNotes",
                 envelope,
             )
             .await?;
@@ -29002,9 +29298,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewPurchasesDebitNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewPurchasesDebitNote",
+                "GetNewPurchasesDebitNote",
                 envelope,
             )
             .await?;
@@ -29034,9 +29332,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNote",
+                "SaveCreditNote",
                 envelope,
             )
             .await?;
@@ -29069,9 +29369,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCreditNoteGetBackCreditNoteIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNoteGetBackCreditNoteID",
+                "SaveCreditNoteGetBackCreditNoteID",
                 envelope,
             )
             .await?;
@@ -29093,9 +29395,11 @@ impl Client {
             request,
         )?;
         let response: types::SaveCreditNoteSpecifyCostGetBackCreditNoteIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNoteSpecifyCostGetBackCreditNoteID",
+                "SaveCreditNoteSpecifyCostGetBackCreditNoteID",
                 envelope,
             )
             .await?;
@@ -29114,9 +29418,11 @@ impl Client {
             request,
         )?;
         let response: types::PostCreditNoteResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostCreditNote",
+                "PostCreditNote",
                 envelope,
             )
             .await?;
@@ -29149,9 +29455,11 @@ impl Client {
             request,
         )?;
         let response: types::PostCreditNoteGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostCreditNoteGetBackTransactionID",
+                "PostCreditNoteGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29173,9 +29481,11 @@ impl Client {
             request,
         )?;
         let response: types::PostCreditNotesGetBackTransactionIDsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostCreditNotesGetBackTransactionIDs",
+                "PostCreditNotesGetBackTransactionIDs",
                 envelope,
             )
             .await?;
@@ -29197,9 +29507,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditNotesByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditNotesByExternalReference",
+                "GetCreditNotesByExternalReference",
                 envelope,
             )
             .await?;
@@ -29232,9 +29544,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditNotesByCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditNotesByCustomerCode",
+                "GetCreditNotesByCustomerCode",
                 envelope,
             )
             .await?;
@@ -29267,9 +29581,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDebitNotesBySupplierCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDebitNotesBySupplierCode",
+                "GetDebitNotesBySupplierCode",
                 envelope,
             )
             .await?;
@@ -29299,9 +29615,11 @@ impl Client {
             request,
         )?;
         let response: types::SetTransactionDueDateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SetTransactionDueDate",
+                "SetTransactionDueDate",
                 envelope,
             )
             .await?;
@@ -29334,9 +29652,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionDueDateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionDueDate",
+                "GetTransactionDueDate",
                 envelope,
             )
             .await?;
@@ -29366,9 +29686,11 @@ impl Client {
             request,
         )?;
         let response: types::SavePurchasePaymentResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SavePurchasePayment",
+                "SavePurchasePayment",
                 envelope,
             )
             .await?;
@@ -29401,9 +29723,11 @@ impl Client {
             request,
         )?;
         let response: types::SavePurchasePaymentGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SavePurchasePaymentGetBackTransactionID",
+                "SavePurchasePaymentGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29425,9 +29749,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransaction",
+                "GetTransaction",
                 envelope,
             )
             .await?;
@@ -29460,9 +29786,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionByInvoiceIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionByInvoiceID",
+                "GetTransactionByInvoiceID",
                 envelope,
             )
             .await?;
@@ -29492,9 +29820,11 @@ impl Client {
             request,
         )?;
         let response: types::AllocateTransactionsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AllocateTransactions",
+                "AllocateTransactions",
                 envelope,
             )
             .await?;
@@ -29527,9 +29857,11 @@ impl Client {
             request,
         )?;
         let response: types::UnallocateTransactionsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UnallocateTransactions",
+                "UnallocateTransactions",
                 envelope,
             )
             .await?;
@@ -29559,9 +29891,11 @@ impl Client {
             request,
         )?;
         let response: types::AllocateTransactionsWithDiscountResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/AllocateTransactionsWithDiscount",
+                "AllocateTransactionsWithDiscount",
                 envelope,
             )
             .await?;
@@ -29591,9 +29925,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateGeneralJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateGeneralJournal",
+                "CreateGeneralJournal",
                 envelope,
             )
             .await?;
@@ -29626,9 +29962,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateGeneralJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateGeneralJournalGetBackTransactionID",
+                "CreateGeneralJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -29650,9 +29988,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsByExternalReferenceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsByExternalReference",
+                "GetTransactionsByExternalReference",
                 envelope,
             )
             .await?;
@@ -29685,9 +30025,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsBy",
+                "GetTransactionsBy",
                 envelope,
             )
             .await?;
@@ -29720,9 +30062,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCountTransactionsByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCountTransactionsBy",
+                "GetCountTransactionsBy",
                 envelope,
             )
             .await?;
@@ -29755,9 +30099,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsModifiedByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsModifiedBy",
+                "GetTransactionsModifiedBy",
                 envelope,
             )
             .await?;
@@ -29790,9 +30136,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionsCreatedByAccountBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionsCreatedByAccountBetween",
+                "GetTransactionsCreatedByAccountBetween",
                 envelope,
             )
             .await?;
@@ -29825,9 +30173,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTransactionChangesBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTransactionChangesBetween",
+                "GetTransactionChangesBetween",
                 envelope,
             )
             .await?;
@@ -29860,9 +30210,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAccountsWithTransactionsCreatedBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAccountsWithTransactionsCreatedBetween",
+                "GetAccountsWithTransactionsCreatedBetween",
                 envelope,
             )
             .await?;
@@ -29895,9 +30247,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPayAndAllocateSalesInvoiceResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPayAndAllocateSalesInvoice",
+                "PostPayAndAllocateSalesInvoice",
                 envelope,
             )
             .await?;
@@ -29932,9 +30286,11 @@ impl Client {
             request,
         )?;
         let response: types::PostPayAndAllocateSalesInvoicesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostPayAndAllocateSalesInvoices",
+                "PostPayAndAllocateSalesInvoices",
                 envelope,
             )
             .await?;
@@ -29967,9 +30323,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetween",
+                "GetAllocationsBetween",
                 envelope,
             )
             .await?;
@@ -30002,9 +30360,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenWithCreationDateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetweenWithCreationDate",
+                "GetAllocationsBetweenWithCreationDate",
                 envelope,
             )
             .await?;
@@ -30037,9 +30397,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenPagedResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetweenPaged",
+                "GetAllocationsBetweenPaged",
                 envelope,
             )
             .await?;
@@ -30072,9 +30434,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsBetweenWithCreationDatePagedResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsBetweenWithCreationDatePaged",
+                "GetAllocationsBetweenWithCreationDatePaged",
                 envelope,
             )
             .await?;
@@ -30107,9 +30471,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsForTransactionsCreatedBetweenResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsForTransactionsCreatedBetween",
+                "GetAllocationsForTransactionsCreatedBetween",
                 envelope,
             )
             .await?;
@@ -30142,9 +30508,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllocationsByTransactionIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllocationsByTransactionId",
+                "GetAllocationsByTransactionId",
                 envelope,
             )
             .await?;
@@ -30177,9 +30545,11 @@ impl Client {
             request,
         )?;
         let response: types::DisputeTransactionsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DisputeTransactions",
+                "DisputeTransactions",
                 envelope,
             )
             .await?;
@@ -30212,9 +30582,11 @@ impl Client {
             request,
         )?;
         let response: types::GetActiveCustomerListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetActiveCustomerList",
+                "GetActiveCustomerList",
                 envelope,
             )
             .await?;
@@ -30247,9 +30619,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerList",
+                "GetCustomerList",
                 envelope,
             )
             .await?;
@@ -30282,9 +30656,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomer",
+                "GetCustomer",
                 envelope,
             )
             .await?;
@@ -30314,9 +30690,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateCustomerResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateCustomer",
+                "UpdateCustomer",
                 envelope,
             )
             .await?;
@@ -30349,9 +30727,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateCustomerGetbackCustomerCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateCustomerGetbackCustomerCode",
+                "UpdateCustomerGetbackCustomerCode",
                 envelope,
             )
             .await?;
@@ -30384,9 +30764,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomersStatementResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomersStatement",
+                "GetCustomersStatement",
                 envelope,
             )
             .await?;
@@ -30419,9 +30801,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewCustomerFromDefaultsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewCustomerFromDefaults",
+                "GetNewCustomerFromDefaults",
                 envelope,
             )
             .await?;
@@ -30454,9 +30838,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerBalanceInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerBalanceInformation",
+                "GetCustomerBalanceInformation",
                 envelope,
             )
             .await?;
@@ -30489,9 +30875,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesCreditJournal",
+                "GetNewSalesCreditJournal",
                 envelope,
             )
             .await?;
@@ -30521,9 +30909,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesCreditJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesCreditJournal",
+                "PostSalesCreditJournal",
                 envelope,
             )
             .await?;
@@ -30553,9 +30943,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesDebitJournal",
+                "PostSalesDebitJournal",
                 envelope,
             )
             .await?;
@@ -30588,9 +30980,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesCreditJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesCreditJournalGetBackTransactionID",
+                "PostSalesCreditJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -30612,9 +31006,11 @@ impl Client {
             request,
         )?;
         let response: types::PostSalesDebitJournalGetBackTransactionIDResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/PostSalesDebitJournalGetBackTransactionID",
+                "PostSalesDebitJournalGetBackTransactionID",
                 envelope,
             )
             .await?;
@@ -30636,9 +31032,11 @@ impl Client {
             request,
         )?;
         let response: types::GetNewSalesDebitJournalResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetNewSalesDebitJournal",
+                "GetNewSalesDebitJournal",
                 envelope,
             )
             .await?;
@@ -30671,9 +31069,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomersByResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomersBy",
+                "GetCustomersBy",
                 envelope,
             )
             .await?;
@@ -30706,9 +31106,11 @@ impl Client {
             request,
         )?;
         let response: types::GetAllCustomerContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetAllCustomerContacts",
+                "GetAllCustomerContacts",
                 envelope,
             )
             .await?;
@@ -30741,9 +31143,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerContactsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerContacts",
+                "GetCustomerContacts",
                 envelope,
             )
             .await?;
@@ -30776,9 +31180,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCustomerNotesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCustomerNotes",
+                "GetCustomerNotes",
                 envelope,
             )
             .await?;
@@ -30811,9 +31217,11 @@ impl Client {
             request,
         )?;
         let response: types::GetGLAccountListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetGLAccountList",
+                "GetGLAccountList",
                 envelope,
             )
             .await?;
@@ -30846,9 +31254,11 @@ impl Client {
             request,
         )?;
         let response: types::GetChartOfAccountsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetChartOfAccounts",
+                "GetChartOfAccounts",
                 envelope,
             )
             .await?;
@@ -30881,9 +31291,11 @@ impl Client {
             request,
         )?;
         let response: types::GetChartOfAccountsByConsolidationGroupResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetChartOfAccountsByConsolidationGroup",
+                "GetChartOfAccountsByConsolidationGroup",
                 envelope,
             )
             .await?;
@@ -30916,9 +31328,11 @@ impl Client {
             request,
         )?;
         let response: types::GetTaxCodeListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetTaxCodeList",
+                "GetTaxCodeList",
                 envelope,
             )
             .await?;
@@ -30951,9 +31365,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCreditTermListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCreditTermList",
+                "GetCreditTermList",
                 envelope,
             )
             .await?;
@@ -30986,9 +31402,11 @@ impl Client {
             request,
         )?;
         let response: types::GetDeliveryRouteListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetDeliveryRouteList",
+                "GetDeliveryRouteList",
                 envelope,
             )
             .await?;
@@ -31021,9 +31439,11 @@ impl Client {
             request,
         )?;
         let response: types::GetBankListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetBankList",
+                "GetBankList",
                 envelope,
             )
             .await?;
@@ -31056,9 +31476,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrencyListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencyList",
+                "GetCurrencyList",
                 envelope,
             )
             .await?;
@@ -31091,9 +31513,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrencyHistoryResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencyHistory",
+                "GetCurrencyHistory",
                 envelope,
             )
             .await?;
@@ -31126,9 +31550,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrencyExchangeRateResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencyExchangeRate",
+                "GetCurrencyExchangeRate",
                 envelope,
             )
             .await?;
@@ -31161,9 +31587,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCurrenciesResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCurrencies",
+                "GetCurrencies",
                 envelope,
             )
             .await?;
@@ -31196,9 +31624,11 @@ impl Client {
             request,
         )?;
         let response: types::GetPriceListsResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetPriceLists",
+                "GetPriceLists",
                 envelope,
             )
             .await?;
@@ -31231,9 +31661,11 @@ impl Client {
             request,
         )?;
         let response: types::GetCompanyInformationResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetCompanyInformation",
+                "GetCompanyInformation",
                 envelope,
             )
             .await?;
@@ -31266,9 +31698,11 @@ impl Client {
             request,
         )?;
         let response: types::GetInterCompanyConnectionListResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/GetInterCompanyConnectionList",
+                "GetInterCompanyConnectionList",
                 envelope,
             )
             .await?;
@@ -31298,9 +31732,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteCustomerByCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteCustomerByCode",
+                "DeleteCustomerByCode",
                 envelope,
             )
             .await?;
@@ -31330,9 +31766,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteCustomerByIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteCustomerById",
+                "DeleteCustomerById",
                 envelope,
             )
             .await?;
@@ -31362,9 +31800,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteSupplierByCodeResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteSupplierByCode",
+                "DeleteSupplierByCode",
                 envelope,
             )
             .await?;
@@ -31394,9 +31834,11 @@ impl Client {
             request,
         )?;
         let response: types::DeleteSupplierByIdResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/DeleteSupplierById",
+                "DeleteSupplierById",
                 envelope,
             )
             .await?;
@@ -31426,9 +31868,11 @@ impl Client {
             request,
         )?;
         let response: types::CreateProjectResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/CreateProject",
+                "CreateProject",
                 envelope,
             )
             .await?;
@@ -31458,9 +31902,11 @@ impl Client {
             request,
         )?;
         let response: types::UpdateProjectResponse = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/UpdateProject",
+                "UpdateProject",
                 envelope,
             )
             .await?;
@@ -31492,9 +31938,11 @@ impl Client {
             request,
         )?;
         let response: types::TokenGetResponseElement = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/TokenGet",
+                "TokenGet",
                 envelope,
             )
             .await?;
@@ -31524,9 +31972,11 @@ impl Client {
             request,
         )?;
         let response: types::TokenRefreshResponseElement = crate::runtime::soap::call(
+                &self.layer,
                 &self.http,
                 &self.endpoint,
                 "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/TokenRefresh",
+                "TokenRefresh",
                 envelope,
             )
             .await?;

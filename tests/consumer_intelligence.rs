@@ -990,11 +990,24 @@ async fn twin_rate_limit_answers_429_with_retry_after() {
     assert_eq!(raw.status().as_u16(), 429);
     assert_eq!(raw.headers()["retry-after"], "1");
     assert_eq!(raw.headers()["content-type"], "application/problem+json");
-    let (status, problem) = problem_of(client.list_consumers().send().await);
+    // Without retries the caller gets the problem...
+    let once = Client::new_with_client(
+        &base,
+        crate::common::bearer_http(&token),
+        customer_data::runtime::Layer::new("consumer_intelligence")
+            .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
+    );
+    let (status, problem) = problem_of(once.list_consumers().send().await);
     assert_eq!(status, 429);
     assert_eq!(problem.title.as_deref(), Some("Too Many Requests"));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    client.list_webhooks().send().await.unwrap();
+    // ...with the default policy the layer waits the Retry-After second and tries again.
+    let started = std::time::Instant::now();
+    let answer = client.list_webhooks().send().await.unwrap();
+    assert_eq!(
+        answer.headers()[customer_data::runtime::layer::ATTEMPTS_HEADER],
+        "2"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
     sandbox.shutdown().await;
 }
 

@@ -82,7 +82,7 @@ fn run_wsdl(
         path: path.clone(),
         source,
     })?;
-    let (model, tokens) = wsdl::generate(&path, &text, options)?;
+    let (model, tokens) = wsdl::generate(&path, &text, service.slug, options)?;
     let code = format::format(&service.sources(), tokens)?;
     let surface = wsdl::surface(service.slug, &service.sources(), &model, options);
     Ok(Generated {

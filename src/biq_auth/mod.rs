@@ -82,6 +82,12 @@ impl Environment {
 /// The slug of this service.
 pub const SLUG: &str = "biq_auth";
 
+/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
+/// `login` (POST) yes, it only hands out a token.
+pub fn is_retry_safe(operation: &str) -> bool {
+    operation == "login"
+}
+
 /// A client for the auth service of `environment` (it needs no credentials: its `login` is
 /// how credentials are had).
 pub fn connect(environment: &Environment) -> Result<Client, ConnectError> {

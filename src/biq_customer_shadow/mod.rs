@@ -6,6 +6,14 @@ generated_module!("biq_customer_shadow");
 /// The slug of this service.
 pub const SLUG: &str = "biq_customer_shadow";
 
+/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
+/// `create_customer` (POST) no: whether a second upload of the same customer number is
+/// harmless is not documented. (`update_customer` is a PUT and is retried.)
+pub fn is_retry_safe(operation: &str) -> bool {
+    let _ = operation;
+    false
+}
+
 /// An authenticated CustomerShadow client of `session` (its JWT, renewed as needed).
 pub fn connect(session: &crate::biq_auth::Session) -> Result<Client, crate::runtime::ConnectError> {
     Ok(Client::new_with_client(

@@ -25,6 +25,14 @@ use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, o
 /// The slug of this service.
 pub const SLUG: &str = "blink_customer_management";
 
+/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
+/// none. The POSTs (`postContactDetailsByPersonId`, `postAddressByCustomerId`) create objects
+/// and the spec offers no idempotency key. (The PUT is retried.)
+pub fn is_retry_safe(operation: &str) -> bool {
+    let _ = operation;
+    false
+}
+
 /// A client certificate and its private key (PEM) for bLink's mutual TLS. `Debug` never shows
 /// the key.
 #[derive(Clone)]

@@ -32,6 +32,13 @@ pub const DEMO_PEER_URL: &str = "http://localhost:5000";
 /// The slug of this service.
 pub const SLUG: &str = "carmachain";
 
+/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
+/// `respond` (POST) yes, it reads the answers to request ids; `create_request` (POST) no, a
+/// second call sends a second request to the peer.
+pub fn is_retry_safe(operation: &str) -> bool {
+    operation == "respond"
+}
+
 /// Operations the spec marks `security: []`.
 const ANONYMOUS: &[&str] = &["get_token"];
 

@@ -25,6 +25,22 @@ use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, o
 
 /// The slug of this service.
 pub const SLUG: &str = "consumer_intelligence";
+
+/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure
+/// ([`runtime::retry`](crate::runtime::retry) retries idempotent methods anyway):
+///
+/// | operation | repeat? | why |
+/// |---|---|---|
+/// | `find_person` (POST `findPerson`) | yes | a read; the POST only carries the search |
+/// | `upload_consumers` (POST `uploadConsumers`) | yes | idempotent by `consumerId`: the same consumer again changes nothing |
+/// | `delete_consumers` (POST `deleteConsumers`) | yes | unknown ids are ignored, so a second delete changes nothing |
+/// | `create_webhook` (POST `createWebhook`) | no | a second call would register a second webhook |
+pub fn is_retry_safe(operation: &str) -> bool {
+    matches!(
+        operation,
+        "find_person" | "upload_consumers" | "delete_consumers"
+    )
+}
 /// The OAuth2 scope of the API.
 pub const SCOPE: &str = "bci";
 

@@ -10,6 +10,7 @@ use std::fmt;
 use progenitor_client::ResponseValue;
 
 use super::auth::AuthError;
+use super::layer::{ATTEMPTS_HEADER, RawBody};
 
 /// What went wrong in a call. `E` is the operation's documented error body.
 pub enum Error<E = ()> {
@@ -18,8 +19,15 @@ pub enum Error<E = ()> {
     /// No credentials could be had (rejected, token endpoint unreachable or malformed); the
     /// call was not sent.
     Auth(AuthError),
-    /// The request did not complete (connection, TLS, timeout).
+    /// The request could not be built or sent (progenitor's variant; the layer reports a call
+    /// that got no answer as [`Error::Transport`]).
     CommunicationError(reqwest::Error),
+    /// No whole answer after `attempts` attempts (connection refused or reset, TLS, timeout,
+    /// a body cut short).
+    Transport {
+        attempts: u32,
+        source: reqwest::Error,
+    },
     /// A documented error answer, decoded.
     ErrorResponse(ResponseValue<E>),
     /// The body of an answer could not be read.
@@ -40,6 +48,7 @@ impl<E> Error<E> {
     pub fn status(&self) -> Option<reqwest::StatusCode> {
         match self {
             Error::CommunicationError(e) | Error::ResponseBodyError(e) => e.status(),
+            Error::Transport { source, .. } => source.status(),
             Error::ErrorResponse(rv) => Some(rv.status()),
             Error::UnexpectedResponse(r) => Some(r.status()),
             Error::Auth(AuthError::Rejected {
@@ -82,6 +91,10 @@ impl<E> Error<E> {
             Error::CommunicationError(e) | Error::ResponseBodyError(e) => {
                 AuthError::Transport(format!("{operation}: {}", e.without_url()))
             }
+            Error::Transport { attempts, source } => AuthError::Transport(format!(
+                "{operation}: no answer after {attempts} attempt(s): {}",
+                source.without_url()
+            )),
             Error::InvalidResponsePayload(_, e) => {
                 AuthError::Malformed(format!("{operation} answered no token: {e}"))
             }
@@ -92,6 +105,43 @@ impl<E> Error<E> {
             Error::ErrorResponse(_) | Error::UnexpectedResponse(_) => {
                 AuthError::Malformed(format!("{operation}: an answer without a status"))
             }
+        }
+    }
+
+    /// How many attempts the call took (retries and a 401 replay included), when known.
+    pub fn attempts(&self) -> Option<u32> {
+        let headers = match self {
+            Error::Transport { attempts, .. } => return Some(*attempts),
+            Error::ErrorResponse(rv) => rv.headers(),
+            Error::UnexpectedResponse(r) => r.headers(),
+            _ => return None,
+        };
+        headers.get(ATTEMPTS_HEADER)?.to_str().ok()?.parse().ok()
+    }
+
+    /// The raw body of the answer, when it was not decoded into a documented type: an
+    /// undecodable body ([`Error::InvalidResponsePayload`]) or an undocumented answer
+    /// ([`Error::UnexpectedResponse`], whose body the layer keeps as [`RawBody`]).
+    pub fn body(&self) -> Option<&[u8]> {
+        match self {
+            Error::InvalidResponsePayload(body, _) => Some(body),
+            Error::UnexpectedResponse(r) => r.extensions().get::<RawBody>().map(|b| &b.0[..]),
+            _ => None,
+        }
+    }
+
+    /// The answer's documented error body: decoded ([`Error::ErrorResponse`]), or read from
+    /// the raw body of an answer the spec does not list for the operation (e.g. a 503 from a
+    /// gateway in the vendor's error format). For Consumer Intelligence this is the RFC 7807
+    /// problem (`type`, `title`, `status`, `detail`, `instance`, `violations`); for bLink its
+    /// `CommonErrorResponse`.
+    pub fn error_body(&self) -> Option<E>
+    where
+        E: Clone + serde::de::DeserializeOwned,
+    {
+        match self {
+            Error::ErrorResponse(rv) => Some(rv.as_ref().clone()),
+            _ => serde_json::from_slice(self.body()?).ok(),
         }
     }
 
@@ -152,6 +202,9 @@ where
             Error::InvalidRequest(s) => write!(f, "invalid request: {s}"),
             Error::Auth(e) => write!(f, "authentication failed: {e}"),
             Error::CommunicationError(e) => write!(f, "communication error: {e}"),
+            Error::Transport { attempts, source } => {
+                write!(f, "no answer after {attempts} attempt(s): {source}")
+            }
             Error::ErrorResponse(rv) => write!(f, "error response: {rv:?}"),
             Error::ResponseBodyError(e) => write!(f, "error reading the response body: {e}"),
             Error::InvalidResponsePayload(body, e) => write!(
@@ -159,9 +212,22 @@ where
                 "invalid response payload ({e}): {}",
                 truncated(&String::from_utf8_lossy(body))
             ),
-            Error::UnexpectedResponse(r) => write!(f, "unexpected response: {}", r.status()),
+            Error::UnexpectedResponse(r) => {
+                write!(f, "unexpected response: {}", r.status())?;
+                match self.body() {
+                    Some(body) if !body.is_empty() => {
+                        write!(f, ": {}", truncated(&String::from_utf8_lossy(body)))
+                    }
+                    _ => Ok(()),
+                }
+            }
             Error::Custom(s) => write!(f, "{s}"),
         }?;
+        if let Some(attempts) = self.attempts().filter(|n| *n > 1)
+            && !matches!(self, Error::Transport { .. })
+        {
+            write!(f, " (after {attempts} attempts)")?;
+        }
         match self.correlation_id() {
             Some(id) => write!(f, " (X-Correlation-ID {id})"),
             None => Ok(()),
@@ -186,6 +252,7 @@ where
         match self {
             Error::Auth(e) => Some(e),
             Error::CommunicationError(e) | Error::ResponseBodyError(e) => Some(e),
+            Error::Transport { source, .. } => Some(source),
             Error::InvalidResponsePayload(_, e) => Some(e),
             _ => None,
         }

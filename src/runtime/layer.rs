@@ -7,20 +7,27 @@
 //! 2. adds credentials from the service's token cache ([`Authorize`]);
 //! 3. sends, and on `401 Unauthorized` invalidates the token, fetches a new one and replays
 //!    the request once (never more: a second 401 is the caller's answer);
-//! 4. records the correlation id on the answer when the server did not echo it, so errors
-//!    name it.
+//! 4. retries what failed for a passing reason (no answer, a body cut short, 408, 429, 5xx)
+//!    as [`RetryPolicy`](super::retry::RetryPolicy) says, within a per-attempt timeout;
+//! 5. reads the whole body (so a body cut short is retried, not handed to the decoder) and
+//!    records on the answer the correlation id when the server did not echo it, and the
+//!    number of attempts ([`ATTEMPTS_HEADER`]), so errors name both;
+//! 6. traces the call as one span (`customer_data.call`: service, operation, attempts,
+//!    status, duration_ms) with an event per retry. No header value is ever traced.
 //!
-//! Retries, timeouts and tracing belong here too, once, for every service.
+//! The SOAP clients take the same path through [`Layer::execute`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use progenitor_client::OperationInfo;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::auth::{AuthError, ExposeSecret, Token, TokenCache, TokenSource};
 use super::error::Error;
+use super::retry::{self, Budget, RetryPolicy};
 
 /// A boxed future, so [`Authorize`] can be a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -121,19 +128,88 @@ impl<S: TokenSource> Authorize for HeaderAuth<S> {
     }
 }
 
-#[derive(Default, Clone)]
+/// The header the runtime adds to every answer: how many attempts the call took.
+pub const ATTEMPTS_HEADER: &str = "customer-data-attempts";
+
+/// The whole body of an answer, kept beside it (in the response's extensions) so an error can
+/// show it even after the body was handed on.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub bytes::Bytes);
+
+/// Whether a service may repeat an operation whose method is not idempotent, by the name the
+/// layer sees: the generated method's name for OpenAPI clients (`upload_consumers`), the
+/// operation's name for SOAP clients (`GetCustomer`).
+pub type RetrySafe = fn(&str) -> bool;
+
+/// Whether an answer with a retryable status is final all the same (status, whole body): e.g.
+/// a SOAP fault, which comes with HTTP 500.
+pub type FinalAnswer = fn(u16, &[u8]) -> bool;
+
+fn never(_: &str) -> bool {
+    false
+}
+
+fn status_decides(_: u16, _: &[u8]) -> bool {
+    false
+}
+
+/// The final-answer rule of each service.
+fn final_answer_rule(service: &str) -> FinalAnswer {
+    match service {
+        #[cfg(feature = "accountsiq")]
+        crate::accountsiq_v1_1::SLUG | crate::accountsiq_v2_0::SLUG => super::soap::is_fault,
+        _ => status_decides,
+    }
+}
+
+/// The retry-safe rule of each service (documented on each service's `is_retry_safe`).
+fn retry_safe_rule(service: &str) -> RetrySafe {
+    match service {
+        #[cfg(feature = "consumer-intelligence")]
+        crate::consumer_intelligence::SLUG => crate::consumer_intelligence::is_retry_safe,
+        #[cfg(feature = "biq")]
+        crate::biq_auth::SLUG => crate::biq_auth::is_retry_safe,
+        #[cfg(feature = "biq")]
+        crate::biq_alert_changes::SLUG => crate::biq_alert_changes::is_retry_safe,
+        #[cfg(feature = "biq")]
+        crate::biq_customer_shadow::SLUG => crate::biq_customer_shadow::is_retry_safe,
+        #[cfg(feature = "blink")]
+        crate::blink_customer_management::SLUG => crate::blink_customer_management::is_retry_safe,
+        #[cfg(feature = "carmachain")]
+        crate::carmachain::SLUG => crate::carmachain::is_retry_safe,
+        #[cfg(feature = "accountsiq")]
+        crate::accountsiq_v1_1::SLUG => crate::accountsiq_v1_1::is_retry_safe,
+        #[cfg(feature = "accountsiq")]
+        crate::accountsiq_v2_0::SLUG => crate::accountsiq_v2_0::is_retry_safe,
+        _ => never,
+    }
+}
+
+#[derive(Clone)]
 struct Parts {
     service: &'static str,
     auth: Option<Arc<dyn Authorize>>,
     headers: HeaderMap,
     correlation: Option<HeaderName>,
     anonymous: &'static [&'static str],
+    retry: RetryPolicy,
+    budget: Budget,
+    retry_safe: RetrySafe,
+    final_answer: FinalAnswer,
+    timeout: Option<Duration>,
 }
 
-/// What a generated client's calls pass through (see the module docs). Cheap to clone.
-#[derive(Clone, Default)]
+/// What a generated client's calls pass through (see the module docs). Cheap to clone; clones
+/// share the retry budget.
+#[derive(Clone)]
 pub struct Layer {
     parts: Arc<Parts>,
+}
+
+impl Default for Layer {
+    fn default() -> Self {
+        Self::new("")
+    }
 }
 
 impl std::fmt::Debug for Layer {
@@ -144,17 +220,77 @@ impl std::fmt::Debug for Layer {
             .field("auth", &self.parts.auth.is_some())
             .field("headers", &self.parts.headers.keys().collect::<Vec<_>>())
             .field("correlation", &self.parts.correlation)
+            .field("retry", &self.parts.retry)
+            .field("timeout", &self.parts.timeout)
             .finish()
     }
 }
 
+/// Why [`Layer::execute`] has no answer.
+#[derive(Debug)]
+pub enum CallFailure {
+    /// No credentials could be had; nothing was sent.
+    Auth(AuthError),
+    /// No (whole) answer after `attempts` attempts.
+    Transport {
+        attempts: u32,
+        source: reqwest::Error,
+    },
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Auth(e) => write!(f, "authentication failed: {e}"),
+            CallFailure::Transport { attempts, source } => {
+                write!(f, "no answer after {attempts} attempt(s): {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CallFailure::Auth(e) => Some(e),
+            CallFailure::Transport { source, .. } => Some(source),
+        }
+    }
+}
+
+impl<E> From<CallFailure> for Error<E> {
+    fn from(failure: CallFailure) -> Self {
+        match failure {
+            CallFailure::Auth(e) => Error::Auth(e),
+            CallFailure::Transport { attempts, source } => Error::Transport { attempts, source },
+        }
+    }
+}
+
+/// What one attempt ended with.
+enum Attempt {
+    Answer(reqwest::Response),
+    Unauthorized(reqwest::Response, UsedToken),
+    NoAnswer(reqwest::Error),
+}
+
 impl Layer {
-    /// A layer for `service` (its slug) with no credentials: calls go out as they are.
+    /// A layer for `service` (its slug) with no credentials: calls go out as they are, with the
+    /// default [`RetryPolicy`] and the service's retry-safe operations.
     pub fn new(service: &'static str) -> Self {
+        let retry = RetryPolicy::default();
         Self {
             parts: Arc::new(Parts {
                 service,
-                ..Parts::default()
+                auth: None,
+                headers: HeaderMap::new(),
+                correlation: None,
+                anonymous: &[],
+                budget: Budget::new(*retry.budget()),
+                retry,
+                retry_safe: retry_safe_rule(service),
+                final_answer: final_answer_rule(service),
+                timeout: None,
             }),
         }
     }
@@ -183,7 +319,7 @@ impl Layer {
     }
 
     /// Sends a fresh UUID in header `name` on every call that does not set one itself (one
-    /// id per call: a 401 replay keeps it), and records it on the answer.
+    /// id per call: replays and retries keep it), and records it on the answer.
     pub fn with_correlation_id(mut self, name: HeaderName) -> Self {
         self.parts_mut().correlation = Some(name);
         self
@@ -196,18 +332,63 @@ impl Layer {
         self
     }
 
+    /// Retries as `policy` says (with a fresh budget for this layer and its clones).
+    ///
+    /// ```
+    /// use customer_data::runtime::{Layer, retry::RetryPolicy};
+    /// let layer = Layer::new("carmachain").with_retry(RetryPolicy::none());
+    /// # let _ = layer;
+    /// ```
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        let parts = self.parts_mut();
+        parts.budget = Budget::new(*policy.budget());
+        parts.retry = policy;
+        self
+    }
+
+    /// Gives every attempt at most `timeout` (connecting, sending and reading the whole
+    /// answer); without it the HTTP client's own timeout applies
+    /// ([`DEFAULT_REQUEST_TIMEOUT`](super::http::DEFAULT_REQUEST_TIMEOUT) for ours).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.parts_mut().timeout = Some(timeout);
+        self
+    }
+
+    /// Replaces the service's rule of which non-idempotent operations may be repeated.
+    pub fn with_retry_safe(mut self, rule: RetrySafe) -> Self {
+        self.parts_mut().retry_safe = rule;
+        self
+    }
+
     /// The service slug this layer serves.
     pub fn service(&self) -> &'static str {
         self.parts.service
+    }
+
+    /// The retry policy of this layer.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.parts.retry
     }
 
     /// Sends `request` through the layer (the generated code calls this for every operation).
     pub async fn send<E>(
         &self,
         http: &reqwest::Client,
-        mut request: reqwest::Request,
+        request: reqwest::Request,
         info: &OperationInfo,
     ) -> Result<reqwest::Response, Error<E>> {
+        Ok(self.execute(http, request, info.operation_id).await?)
+    }
+
+    /// Sends `request` for `operation` with everything the module docs list: headers,
+    /// credentials, 401 replay, retries, timeouts, a whole body, tracing.
+    pub async fn execute(
+        &self,
+        http: &reqwest::Client,
+        mut request: reqwest::Request,
+        operation: &str,
+    ) -> Result<reqwest::Response, CallFailure> {
+        use tracing::Instrument;
         let parts = &*self.parts;
         let headers = request.headers_mut();
         for (name, value) in &parts.headers {
@@ -225,44 +406,195 @@ impl Layer {
                 .clone();
             (name, value)
         });
+        let span = tracing::info_span!(
+            "customer_data.call",
+            service = parts.service,
+            operation,
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let outcome = self
+            .attempts(http, request, operation)
+            .instrument(span.clone())
+            .await;
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        let (response, attempts) = outcome?;
+        span.record("attempts", attempts);
+        span.record("status", response.status().as_u16());
+        Ok(annotated(response, correlation, attempts))
+    }
+
+    /// The attempts of one call: the answer and how many attempts it took.
+    async fn attempts(
+        &self,
+        http: &reqwest::Client,
+        request: reqwest::Request,
+        operation: &str,
+    ) -> Result<(reqwest::Response, u32), CallFailure> {
+        let parts = &*self.parts;
         let auth = parts
             .auth
             .as_ref()
-            .filter(|_| !parts.anonymous.contains(&info.operation_id));
-        let Some(auth) = auth else {
-            let response = http.execute(request).await?;
-            return Ok(with_correlation(response, correlation));
-        };
-        // A body that cannot be cloned (a stream) cannot be replayed; it is sent once.
-        let replay = request.try_clone();
-        let grant = auth.authorize(request.headers_mut()).await?;
-        let response = http.execute(request).await?;
-        let response = match replay {
-            Some(mut replay) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+            .filter(|_| !parts.anonymous.contains(&operation));
+        let safe = retry::is_idempotent(request.method()) || (parts.retry_safe)(operation);
+        parts.budget.deposit();
+        let mut current = request;
+        let mut replayed_401 = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            // A body that cannot be cloned (a stream) cannot be sent twice: one attempt.
+            let again = current.try_clone();
+            // What this attempt ended with, and the wait before another one (None: done).
+            let (outcome, wait, replay) = match self.attempt(http, current, auth).await? {
+                Attempt::Unauthorized(response, grant) if !replayed_401 => {
+                    if let Some(auth) = auth {
+                        auth.reject(&grant);
+                    }
+                    (Ok(response), Some(Duration::ZERO), true)
+                }
+                Attempt::Unauthorized(response, _) => (Ok(response), None, false),
+                Attempt::Answer(response) => {
+                    let status = response.status();
+                    let wait = if retry::is_retryable_status(status)
+                        && (safe || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+                        && !(parts.final_answer)(status.as_u16(), raw_body(&response))
+                    {
+                        match retry::retry_after(response.headers(), SystemTime::now()) {
+                            Some(asked) if asked > parts.retry.max_retry_after() => {
+                                tracing::debug!(
+                                    attempt,
+                                    status = status.as_u16(),
+                                    retry_after_s = asked.as_secs(),
+                                    "Retry-After beyond the policy's bound: not retrying"
+                                );
+                                None
+                            }
+                            Some(asked) => Some(asked),
+                            None => Some(parts.retry.backoff(attempt)),
+                        }
+                    } else {
+                        None
+                    };
+                    (Ok(response), wait, false)
+                }
+                Attempt::NoAnswer(error) => {
+                    // Nothing reached the server when the connection failed: always safe.
+                    let wait = (safe || error.is_connect()).then(|| parts.retry.backoff(attempt));
+                    let failure = CallFailure::Transport {
+                        attempts: attempt,
+                        source: error.without_url(),
+                    };
+                    (Err(failure), wait, false)
+                }
+            };
+            let next = match (wait, again) {
+                (Some(_), Some(next)) if replay => next,
+                (Some(delay), Some(next))
+                    if attempt < parts.retry.max_attempts() && parts.budget.withdraw() =>
+                {
+                    match &outcome {
+                        Ok(response) => tracing::debug!(
+                            attempt,
+                            status = response.status().as_u16(),
+                            delay_ms = delay.as_millis() as u64,
+                            "retrying"
+                        ),
+                        Err(failure) => tracing::debug!(
+                            attempt,
+                            error = %failure,
+                            delay_ms = delay.as_millis() as u64,
+                            "no answer: retrying"
+                        ),
+                    }
+                    tokio::time::sleep(delay).await;
+                    next
+                }
+                _ => return outcome.map(|response| (response, attempt)),
+            };
+            if replay {
                 tracing::debug!(
-                    service = parts.service,
-                    operation = info.operation_id,
+                    attempt,
                     "401 Unauthorized: renewing the token and replaying once"
                 );
-                auth.reject(&grant);
-                auth.authorize(replay.headers_mut()).await?;
-                http.execute(replay).await?
+                replayed_401 = true;
             }
-            _ => response,
+            current = next;
+        }
+    }
+
+    /// One attempt: credentials, send, read the whole body.
+    async fn attempt(
+        &self,
+        http: &reqwest::Client,
+        mut request: reqwest::Request,
+        auth: Option<&Arc<dyn Authorize>>,
+    ) -> Result<Attempt, CallFailure> {
+        if let Some(timeout) = self.parts.timeout {
+            *request.timeout_mut() = Some(timeout);
+        }
+        let grant = match auth {
+            Some(auth) => Some(
+                auth.authorize(request.headers_mut())
+                    .await
+                    .map_err(CallFailure::Auth)?,
+            ),
+            None => None,
         };
-        Ok(with_correlation(response, correlation))
+        let response = match http.execute(request).await {
+            Ok(response) => response,
+            Err(error) => return Ok(Attempt::NoAnswer(error)),
+        };
+        let response = match whole(response).await {
+            Ok(response) => response,
+            Err(error) => return Ok(Attempt::NoAnswer(error)),
+        };
+        Ok(match grant {
+            Some(grant) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                Attempt::Unauthorized(response, grant)
+            }
+            _ => Attempt::Answer(response),
+        })
     }
 }
 
-/// Records the correlation id sent on an answer that does not echo it.
-fn with_correlation(
+/// The answer with its whole body read (a body cut short is an error here, where it can be
+/// retried), and the body also kept as [`RawBody`].
+async fn whole(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let mut rebuilt = ::http::Response::new(body.clone());
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    rebuilt.extensions_mut().insert(RawBody(body));
+    Ok(reqwest::Response::from(rebuilt))
+}
+
+fn raw_body(response: &reqwest::Response) -> &[u8] {
+    response
+        .extensions()
+        .get::<RawBody>()
+        .map_or(&[][..], |body| &body.0[..])
+}
+
+/// Records on the answer the correlation id sent (when the server did not echo it) and the
+/// number of attempts.
+fn annotated(
     mut response: reqwest::Response,
     correlation: Option<(&HeaderName, HeaderValue)>,
+    attempts: u32,
 ) -> reqwest::Response {
+    let headers = response.headers_mut();
     if let Some((name, value)) = correlation
-        && !response.headers().contains_key(name)
+        && !headers.contains_key(name)
     {
-        response.headers_mut().insert(name.clone(), value);
+        headers.insert(name.clone(), value);
     }
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
     response
 }

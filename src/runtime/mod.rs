@@ -13,6 +13,7 @@ pub mod layer;
 pub mod oauth2;
 mod open_enum;
 pub mod response;
+pub mod retry;
 #[cfg(feature = "soap")]
 pub mod soap;
 

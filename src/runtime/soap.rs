@@ -17,8 +17,12 @@ const BODY_EXCERPT: usize = 2048;
 pub enum SoapError {
     /// The request could not be encoded as XML (a bug in a value, e.g. an invalid string).
     Encode(String),
-    /// No HTTP response (connection, TLS, timeout).
-    Transport(reqwest::Error),
+    /// No whole HTTP answer after `attempts` attempts (connection, TLS, timeout, a body cut
+    /// short).
+    Transport {
+        attempts: u32,
+        source: reqwest::Error,
+    },
     /// The server answered with a SOAP Fault.
     Fault(SoapFault),
     /// A non-2xx answer that is not a SOAP Fault.
@@ -58,7 +62,12 @@ impl fmt::Display for SoapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SoapError::Encode(m) => write!(f, "cannot encode the SOAP request: {m}"),
-            SoapError::Transport(e) => write!(f, "SOAP request failed: {e}"),
+            SoapError::Transport { attempts, source } => {
+                write!(
+                    f,
+                    "SOAP request got no answer after {attempts} attempt(s): {source}"
+                )
+            }
             SoapError::Fault(fault) => write!(f, "SOAP fault {}: {}", fault.code, fault.string),
             SoapError::Http { status, .. } => write!(f, "HTTP {status} without a SOAP fault"),
             SoapError::Decode { message, .. } => {
@@ -73,7 +82,7 @@ impl fmt::Display for SoapError {
 impl std::error::Error for SoapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SoapError::Transport(e) => Some(e),
+            SoapError::Transport { source, .. } => Some(source),
             SoapError::Auth(e) => Some(e),
             _ => None,
         }
@@ -321,7 +330,9 @@ pub fn auth_error(error: SoapError, operation: &str) -> crate::runtime::auth::Au
             detail: format!("{operation}: {}", failure.error_code),
         },
         SoapError::Auth(e) => e,
-        SoapError::Transport(e) => AuthError::Transport(format!("{operation}: {e}")),
+        transport @ SoapError::Transport { .. } => {
+            AuthError::Transport(format!("{operation}: {transport}"))
+        }
         other => AuthError::Transport(format!("{operation}: {other}")),
     }
 }
@@ -350,24 +361,65 @@ where
     }
 }
 
-/// One SOAP 1.1 call: POST `envelope_xml` with `SOAPAction`, decode the answer as `Resp`.
+/// One SOAP 1.1 call through `layer` (retries, timeouts, tracing: see
+/// [`Layer`](crate::runtime::Layer)): POST `envelope_xml` with `SOAPAction`, decode the answer
+/// as `Resp`. Which operations may be repeated is the service's rule (`is_retry_safe`): every
+/// SOAP request is a POST. A SOAP fault is the application's answer and final, even when it
+/// comes with HTTP 500; a 5xx without one (a gateway's page) is retried.
 pub async fn call<Resp: DeserializeOwned>(
+    layer: &crate::runtime::Layer,
     http: &reqwest::Client,
     endpoint: &str,
     soap_action: &str,
+    operation: &str,
     envelope_xml: String,
 ) -> Result<Resp, SoapError> {
-    let response = http
+    use crate::runtime::layer::CallFailure;
+    let request = http
         .post(endpoint)
         .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
         .header("SOAPAction", soap_action)
         .body(envelope_xml)
-        .send()
-        .await
-        .map_err(SoapError::Transport)?;
+        .build()
+        .map_err(|e| SoapError::Encode(e.without_url().to_string()))?;
+    let response =
+        layer
+            .execute(http, request, operation)
+            .await
+            .map_err(|failure| match failure {
+                CallFailure::Auth(e) => SoapError::Auth(e),
+                CallFailure::Transport { attempts, source } => {
+                    SoapError::Transport { attempts, source }
+                }
+            })?;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(SoapError::Transport)?;
+    let attempts = response
+        .headers()
+        .get(crate::runtime::layer::ATTEMPTS_HEADER)
+        .cloned();
+    // The layer has read the whole body; this cannot fail short of a bug in reqwest.
+    let body = response
+        .text()
+        .await
+        .map_err(|source| SoapError::Transport {
+            attempts: attempts
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(1),
+            source,
+        })?;
     decode_response(status, &body)
+}
+
+/// Whether an answer is a SOAP fault: the application answered (SOAP 1.1 sends every fault
+/// with HTTP 500), so repeating the request would get the same answer.
+pub fn is_fault(status: u16, body: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
+    matches!(
+        decode_response::<serde::de::IgnoredAny>(status, text),
+        Err(SoapError::Fault(_))
+    )
 }
 
 /// An `xs:dateTime`, kept exactly as written (with or without offset and fraction), so nothing

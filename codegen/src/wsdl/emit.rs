@@ -55,7 +55,14 @@ pub fn field_names(fields: &[&Field]) -> Vec<String> {
 pub fn method_names(wsdl: &Wsdl) -> Vec<String> {
     unique_names(
         wsdl.operations.iter().map(|o| o.name.to_snake_case()),
-        &["new", "endpoint", "set_soap_header", "soap_header"],
+        &[
+            "new",
+            "endpoint",
+            "set_soap_header",
+            "soap_header",
+            "with_layer",
+            "layer",
+        ],
     )
 }
 
@@ -145,7 +152,7 @@ fn defaultable(wsdl: &Wsdl) -> BTreeSet<String> {
 }
 
 /// The whole generated client.
-pub fn emit(wsdl: &Wsdl, options: &SoapOptions) -> Result<TokenStream, String> {
+pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStream, String> {
     let header_types: BTreeSet<&String> = wsdl
         .operations
         .iter()
@@ -258,6 +265,7 @@ pub fn emit(wsdl: &Wsdl, options: &SoapOptions) -> Result<TokenStream, String> {
         pub struct Client {
             endpoint: ::std::string::String,
             http: ::reqwest::Client,
+            layer: crate::runtime::Layer,
             #header_field
         }
 
@@ -268,9 +276,21 @@ pub fn emit(wsdl: &Wsdl, options: &SoapOptions) -> Result<TokenStream, String> {
         }
 
         impl Client {
-            /// A client posting to `endpoint` (the `.asmx` URL) with `http`.
+            /// A client posting to `endpoint` (the `.asmx` URL) with `http`, through the
+            /// service's default layer (retries, timeouts, tracing).
             pub fn new(endpoint: impl ::std::convert::Into<::std::string::String>, http: ::reqwest::Client) -> Self {
-                Self { endpoint: endpoint.into(), http, #header_init }
+                Self { endpoint: endpoint.into(), http, layer: crate::runtime::Layer::new(#slug), #header_init }
+            }
+
+            /// The same client, its calls passing through `layer` instead.
+            pub fn with_layer(mut self, layer: crate::runtime::Layer) -> Self {
+                self.layer = layer;
+                self
+            }
+
+            /// The layer every call passes through.
+            pub fn layer(&self) -> &crate::runtime::Layer {
+                &self.layer
             }
 
             /// The URL requests are posted to.
@@ -445,6 +465,7 @@ fn emit_operation(
     );
     let input_element = &op.input;
     let action = &op.soap_action;
+    let op_name = &op.name;
     let header = match &op.input_header {
         Some(element) => quote!(self.soap_header.as_ref().map(|h| (#element, h))),
         None => quote!(::std::option::Option::<(&str, &())>::None),
@@ -559,7 +580,7 @@ fn emit_operation(
         #header_doc
         pub async fn #method(&self, request: &types::#input_ty) -> ::std::result::Result<#ret, crate::runtime::soap::SoapError> {
             let envelope = crate::runtime::soap::envelope(NAMESPACE, #input_element, #header, request)?;
-            let response: types::#output_ty = crate::runtime::soap::call(&self.http, &self.endpoint, #action, envelope).await?;
+            let response: types::#output_ty = crate::runtime::soap::call(&self.layer, &self.http, &self.endpoint, #action, #op_name, envelope).await?;
             #finish
         }
     })

@@ -37,13 +37,14 @@ pub struct SoapOptions {
 pub fn generate(
     path: &Path,
     text: &str,
+    slug: &str,
     options: &SoapOptions,
 ) -> Result<(Wsdl, TokenStream), CodegenError> {
     let wsdl = parse::parse(text).map_err(|findings| CodegenError::Rejected {
         path: path.to_path_buf(),
         findings,
     })?;
-    let tokens = emit::emit(&wsdl, options).map_err(|message| CodegenError::Generate {
+    let tokens = emit::emit(&wsdl, slug, options).map_err(|message| CodegenError::Generate {
         path: path.to_path_buf(),
         message,
     })?;
@@ -299,7 +300,8 @@ mod tests {
 
     #[test]
     fn emits_envelope_checks_open_enums_boxes_and_redaction() {
-        let (model, tokens) = generate(Path::new("specs/t.wsdl"), &wsdl(""), &OPTIONS).unwrap();
+        let (model, tokens) =
+            generate(Path::new("specs/t.wsdl"), &wsdl(""), "t", &OPTIONS).unwrap();
         let code = crate::format::format("specs/t.wsdl", tokens).unwrap();
         for expected in [
             "crate::open_enum! {",
