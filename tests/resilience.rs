@@ -361,3 +361,24 @@ mod soap {
         );
     }
 }
+
+#[tokio::test]
+async fn an_error_answer_in_a_foreign_format_keeps_its_status_and_body() {
+    // The spec documents 5XX as a problem; a gateway sends a text page.
+    let (url, _server) = common::serve(vec![common::http(
+        "503 Service Unavailable",
+        "text/plain",
+        "upstream busy",
+    )])
+    .await;
+    let error = client(&url, RetryPolicy::none())
+        .list_webhooks()
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::UnexpectedResponse(_)), "{error}");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
+    assert!(error.is_transient());
+    assert_eq!(error.body(), Some(&b"upstream busy"[..]));
+    assert_eq!(error.attempts(), Some(1));
+}

@@ -221,7 +221,8 @@ impl Session {
         credentials: Credentials,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
-        let client = Client::new(endpoint.url(ASMX), options.http_client()?);
+        let client =
+            Client::new(endpoint.url(ASMX), options.http_client()?).with_layer(options.layer(SLUG));
         let source = Login {
             client: client.clone(),
             credentials,

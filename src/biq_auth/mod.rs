@@ -152,6 +152,8 @@ pub struct Session {
     cache: Arc<TokenCache<ApiKeyLogin>>,
     auth: Arc<dyn Authorize>,
     tenant: Option<String>,
+    /// Retry policy and timeout for the BiQ clients of this session.
+    options: ConnectOptions,
 }
 
 impl std::fmt::Debug for Session {
@@ -180,7 +182,11 @@ impl Session {
     ) -> Result<Self, ConnectError> {
         let http = options.http_client()?;
         let source = ApiKeyLogin {
-            client: Client::new_with_client(environment.auth_url(), http.clone(), Layer::new(SLUG)),
+            client: Client::new_with_client(
+                environment.auth_url(),
+                http.clone(),
+                options.layer(SLUG),
+            ),
             api_key,
             fallback_lifetime: Duration::from_secs(3600),
         };
@@ -192,6 +198,10 @@ impl Session {
             cache,
             auth,
             tenant: None,
+            options: ConnectOptions {
+                http: None,
+                ..options.clone()
+            },
         })
     }
 
@@ -251,7 +261,9 @@ impl Session {
 
     /// The layer that authenticates calls with this session (for the other BiQ clients).
     pub fn layer(&self, service: &'static str) -> Layer {
-        Layer::new(service).with_shared_auth(self.auth.clone())
+        self.options
+            .layer(service)
+            .with_shared_auth(self.auth.clone())
     }
 
     /// The HTTP client the session uses.

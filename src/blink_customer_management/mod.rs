@@ -233,7 +233,8 @@ pub fn connect_with(config: Config, options: &ConnectOptions) -> Result<Client, 
         vec![("username".into(), config.username)],
     );
     let cache = Arc::new(TokenCache::new(source, options.refresh));
-    let mut layer = Layer::new(SLUG)
+    let mut layer = options
+        .layer(SLUG)
         .with_auth(HeaderAuth::new(cache, Scheme::Bearer))
         .with_correlation_id(HeaderName::from_static(CORRELATION_ID));
     for (name, value) in &headers {

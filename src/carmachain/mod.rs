@@ -88,10 +88,11 @@ pub fn connect(base_url: &str) -> Result<Client, ConnectError> {
 pub fn connect_with(base_url: &str, options: &ConnectOptions) -> Result<Client, ConnectError> {
     let http = options.http_client()?;
     let source = PeerToken {
-        client: Client::new_with_client(base_url, http.clone(), Layer::new(SLUG)),
+        client: Client::new_with_client(base_url, http.clone(), options.layer(SLUG)),
     };
     let cache = Arc::new(TokenCache::new(source, options.refresh));
-    let layer = Layer::new(SLUG)
+    let layer = options
+        .layer(SLUG)
         .with_auth(HeaderAuth::new(cache, Scheme::Bare))
         .without_auth_for(ANONYMOUS);
     Ok(Client::new_with_client(base_url, http, layer))

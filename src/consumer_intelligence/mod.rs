@@ -17,6 +17,8 @@
 
 generated_module!("consumer_intelligence");
 
+pub mod bulk;
+
 use std::sync::Arc;
 
 use crate::runtime::auth::{SecretString, TokenCache};
@@ -151,7 +153,9 @@ pub fn connect_with(
         Some(SCOPE.to_string()),
     );
     let cache = Arc::new(TokenCache::new(source, options.refresh));
-    let layer = Layer::new(SLUG).with_auth(HeaderAuth::new(cache, Scheme::Bearer));
+    let layer = options
+        .layer(SLUG)
+        .with_auth(HeaderAuth::new(cache, Scheme::Bearer));
     Ok(Client::new_with_client(environment.base_url(), http, layer))
 }
 

@@ -56,6 +56,17 @@ impl From<ConfigError> for ConnectError {
 }
 
 /// Settings every `connect` accepts beside credentials.
+///
+/// ```
+/// use std::time::Duration;
+/// use customer_data::runtime::{ConnectOptions, retry::RetryPolicy};
+/// let options = ConnectOptions {
+///     retry: RetryPolicy::default().with_max_attempts(6),
+///     timeout: Some(Duration::from_secs(30)),
+///     ..ConnectOptions::default()
+/// };
+/// assert_eq!(options.layer("carmachain").retry_policy().max_attempts(), 6);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// The HTTP client to use (proxies, timeouts, a client certificate); by default one from
@@ -63,9 +74,27 @@ pub struct ConnectOptions {
     pub http: Option<reqwest::Client>,
     /// When tokens are renewed ahead of expiry.
     pub refresh: super::auth::RefreshPolicy,
+    /// How calls are retried (see [`super::retry`]).
+    pub retry: super::retry::RetryPolicy,
+    /// The time each attempt may take; `None`: the HTTP client's own timeout.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl ConnectOptions {
+    /// A layer for service `slug` with these options' retry policy and timeout.
+    pub fn layer(&self, slug: &'static str) -> super::Layer {
+        self.configure(super::Layer::new(slug))
+    }
+
+    /// `layer` with these options' retry policy and timeout.
+    pub fn configure(&self, layer: super::Layer) -> super::Layer {
+        let layer = layer.with_retry(self.retry.clone());
+        match self.timeout {
+            Some(timeout) => layer.with_timeout(timeout),
+            None => layer,
+        }
+    }
+
     /// The configured HTTP client, or the default one.
     pub fn http_client(&self) -> Result<reqwest::Client, ConnectError> {
         match &self.http {

@@ -145,6 +145,22 @@ impl<E> Error<E> {
         }
     }
 
+    /// Whether the failure may pass: no answer, 408, 429 or 5xx, or a token endpoint that
+    /// could not be reached. Worth trying again later (the layer already retried what it
+    /// could); anything else (a refusal, an undecodable answer) will not change by waiting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. }
+            | Error::CommunicationError(_)
+            | Error::ResponseBodyError(_) => true,
+            Error::Auth(AuthError::Transport(_)) => true,
+            Error::ErrorResponse(_) | Error::UnexpectedResponse(_) => {
+                self.status().is_some_and(super::retry::is_retryable_status)
+            }
+            _ => false,
+        }
+    }
+
     /// The auth failure, when no credentials could be had.
     pub fn auth(&self) -> Option<&AuthError> {
         match self {
@@ -273,13 +289,25 @@ fn truncated(body: &str) -> String {
 }
 
 /// Reads a documented answer into a typed value: progenitor's `ResponseValue::from_response`
-/// with this module's error (the generator routes every generated call here).
+/// with this module's error (the generator routes every generated call here). An error answer
+/// whose body is not the documented error type (a gateway's text page with a 429 or 503)
+/// comes back as [`Error::UnexpectedResponse`], so its status, headers and body stay
+/// available (`status()`, `is_transient()`, `body()`), rather than as a payload error that
+/// has lost the status.
 pub async fn from_response<T: serde::de::DeserializeOwned, E>(
     response: reqwest::Response,
 ) -> Result<ResponseValue<T>, Error<E>> {
-    ResponseValue::from_response(response)
-        .await
-        .map_err(Error::from)
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(Error::ResponseBodyError)?;
+    match serde_json::from_slice(&body) {
+        Ok(inner) => Ok(ResponseValue::new(inner, status, headers)),
+        Err(_) if !status.is_success() => Err(Error::UnexpectedResponse(super::layer::rebuilt(
+            status, version, headers, body,
+        ))),
+        Err(e) => Err(Error::InvalidResponsePayload(body, e)),
+    }
 }
 
 #[cfg(test)]

@@ -567,12 +567,22 @@ async fn whole(response: reqwest::Response) -> Result<reqwest::Response, reqwest
     let version = response.version();
     let headers = response.headers().clone();
     let body = response.bytes().await?;
-    let mut rebuilt = ::http::Response::new(body.clone());
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    rebuilt.extensions_mut().insert(RawBody(body));
-    Ok(reqwest::Response::from(rebuilt))
+    Ok(rebuilt(status, version, headers, body))
+}
+
+/// An answer made from its parts and whole body, the body also kept as [`RawBody`].
+pub(crate) fn rebuilt(
+    status: reqwest::StatusCode,
+    version: reqwest::Version,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> reqwest::Response {
+    let mut answer = ::http::Response::new(body.clone());
+    *answer.status_mut() = status;
+    *answer.version_mut() = version;
+    *answer.headers_mut() = headers;
+    answer.extensions_mut().insert(RawBody(body));
+    reqwest::Response::from(answer)
 }
 
 fn raw_body(response: &reqwest::Response) -> &[u8] {

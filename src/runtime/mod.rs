@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bounded;
+pub mod bulk;
 pub mod config;
 pub mod connect;
 pub mod error;

@@ -38,6 +38,24 @@ pub struct TokenEndpoint {
     correlation: Option<reqwest::header::HeaderName>,
     /// Used when the answer has no `expires_in`.
     default_lifetime: Duration,
+    /// Retries and tracing, as for every API call. Only a client-credentials request is
+    /// repeated after a lost answer: an authorization code is single-use and a refresh token
+    /// may rotate, so repeating those could burn the grant.
+    layer: super::Layer,
+}
+
+/// The layer's name for a token request of `grant_type` (`client_credentials` is retry-safe).
+fn token_operation(form: &[(&str, &str)]) -> &'static str {
+    match form.iter().find(|(key, _)| *key == "grant_type") {
+        Some((_, "client_credentials")) => "token_client_credentials",
+        Some((_, "authorization_code")) => "token_authorization_code",
+        Some((_, "refresh_token")) => "token_refresh_token",
+        _ => "token",
+    }
+}
+
+fn token_retry_safe(operation: &str) -> bool {
+    operation == "token_client_credentials"
 }
 
 impl std::fmt::Debug for TokenEndpoint {
@@ -56,6 +74,7 @@ impl TokenEndpoint {
             url: url.into(),
             headers: HeaderMap::new(),
             correlation: None,
+            layer: super::Layer::new("oauth2_token").with_retry_safe(token_retry_safe),
             default_lifetime: Duration::from_secs(3600),
         }
     }
@@ -102,15 +121,29 @@ impl TokenEndpoint {
             request = request.basic_auth(id, Some(secret.expose_secret()));
         }
         // Transport errors name the URL, never the form (which holds the secrets).
-        let response = request
-            .send()
+        let transport =
+            |e: reqwest::Error| AuthError::Transport(format!("{}: {}", self.url, e.without_url()));
+        let request = request.build().map_err(transport)?;
+        let response = self
+            .layer
+            .execute(&self.http, request, token_operation(form))
             .await
-            .map_err(|e| AuthError::Transport(format!("{}: {}", self.url, e.without_url())))?;
+            .map_err(|failure| match failure {
+                super::layer::CallFailure::Auth(e) => e,
+                super::layer::CallFailure::Transport { attempts, source } => {
+                    AuthError::Transport(format!(
+                        "{}: no answer after {attempts} attempt(s): {}",
+                        self.url,
+                        source.without_url()
+                    ))
+                }
+            })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AuthError::Transport(format!("{}: {}", self.url, e.without_url())))?;
+        let body = response.bytes().await.map_err(transport)?;
+        // A busy endpoint is not a refusal of the credentials: nothing to remember.
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(AuthError::Transport(format!("{}: HTTP {status}", self.url)));
+        }
         if status.is_server_error() {
             return Err(AuthError::Transport(format!("{}: HTTP {status}", self.url)));
         }
