@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use super::{Client, Error, types};
 use crate::runtime::bulk::{self, BulkError, BulkOptions, BulkReport, ChunkOutcome, Progress};
-use crate::runtime::layer::ATTEMPTS_HEADER;
+use crate::runtime::layer::{ATTEMPTS_HEADER, RATE_LIMITED_HEADER};
 
 /// The most consumers one upload takes (vendor guide; the spec's `maxItems`).
 pub const UPLOAD_BATCH: usize = 100;
@@ -95,19 +95,31 @@ fn capped(options: &BulkOptions, limit: usize) -> BulkOptions {
     options
 }
 
-/// A call's result as the engine needs it: sent (congested when it took retries), to be sent
-/// again (a passing failure), or refused.
+/// A call's result as the engine needs it: sent (congested when it took retries for
+/// failures, not just for a rate limit), to be sent again (rate limited, or a passing
+/// failure), or refused.
 fn outcome(
     result: Result<progenitor_client::ResponseValue<()>, BulkCallError>,
 ) -> ChunkOutcome<BulkCallError> {
+    let count = |headers: &reqwest::header::HeaderMap, name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     match result {
-        Ok(answer) => ChunkOutcome::Sent {
-            congested: answer
-                .headers()
-                .get(ATTEMPTS_HEADER)
-                .and_then(|v| v.to_str().ok()?.parse::<u32>().ok())
-                .is_some_and(|attempts| attempts > 1),
-        },
+        Ok(answer) => {
+            let headers = answer.headers();
+            let failed_attempts = count(headers, ATTEMPTS_HEADER)
+                .saturating_sub(1)
+                .saturating_sub(count(headers, RATE_LIMITED_HEADER));
+            ChunkOutcome::Sent {
+                congested: failed_attempts > 0,
+            }
+        }
+        Err(error) if error.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) => {
+            ChunkOutcome::RateLimited(error)
+        }
         Err(error) if error.is_transient() => ChunkOutcome::Retry(error),
         Err(error) => ChunkOutcome::Refused(error),
     }

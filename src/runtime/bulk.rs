@@ -6,9 +6,12 @@
 //!   the input can be an iterator over more items than fit in memory.
 //! - **Concurrency** starts at [`BulkOptions::initial_concurrency`] and adapts (AIMD, as TCP):
 //!   +1 per window of clean chunks, halved when a chunk meets congestion (its call needed
-//!   retries, e.g. after a 429, or failed for a passing reason), never above
+//!   retries for failures, or failed for a passing reason), never above
 //!   [`BulkOptions::max_concurrency`] nor below 1. Signals from chunks sent before the last
-//!   decrease do not decrease again, so one burst of 429s halves once.
+//!   decrease do not decrease again, so one burst of failures halves once.
+//! - **Rate limits** (429 with `Retry-After`) are not congestion: the calls in flight wait out
+//!   the server's `Retry-After` (in the layer), which holds the whole run until the next rate
+//!   window, and the concurrency stays as it is, so the next window is used from its start.
 //! - **Failures**: a chunk that failed for a passing reason (after the layer's own retries)
 //!   goes back in the queue with a backoff, up to [`BulkOptions::max_chunk_failures`] times;
 //!   then the run stops with a [`BulkError`] that carries the checkpoint. A chunk the service
@@ -72,10 +75,13 @@ impl BulkOptions {
 /// How one chunk's call went.
 #[derive(Debug)]
 pub enum ChunkOutcome<E> {
-    /// Done. `congested`: the call needed retries (the service is pushing back).
+    /// Done. `congested`: the call needed retries for failures (5xx, no answer), not only
+    /// for a rate limit.
     Sent { congested: bool },
-    /// Failed for a passing reason (429, 5xx, no answer): send again later.
+    /// Failed for a passing reason (5xx, no answer): send again later, more slowly.
     Retry(E),
+    /// Refused by a rate limit (429) even after waiting: send again later, same pace.
+    RateLimited(E),
     /// Refused for good (e.g. 400): reported, not sent again.
     Refused(E),
 }
@@ -253,6 +259,7 @@ where
             break;
         };
         let index = chunk.index;
+        let rate_limited = matches!(outcome, ChunkOutcome::RateLimited(_));
         let settled = match outcome {
             ChunkOutcome::Sent { congested } => {
                 if congested {
@@ -271,8 +278,10 @@ where
                 });
                 true
             }
-            ChunkOutcome::Retry(error) => {
-                window.congested(launched_as);
+            ChunkOutcome::Retry(error) | ChunkOutcome::RateLimited(error) => {
+                if !rate_limited {
+                    window.congested(launched_as);
+                }
                 chunk.failures += 1;
                 if chunk.failures > options.max_chunk_failures {
                     return Err(BulkError {

@@ -300,7 +300,11 @@ pub async fn from_response<T: serde::de::DeserializeOwned, E>(
     let status = response.status();
     let version = response.version();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(Error::ResponseBodyError)?;
+    // The layer has read the body already; reading it again would copy it for nothing.
+    let body = match response.extensions().get::<RawBody>() {
+        Some(RawBody(body)) => body.clone(),
+        None => response.bytes().await.map_err(Error::ResponseBodyError)?,
+    };
     match serde_json::from_slice(&body) {
         Ok(inner) => Ok(ResponseValue::new(inner, status, headers)),
         Err(_) if !status.is_success() => Err(Error::UnexpectedResponse(super::layer::rebuilt(

@@ -131,6 +131,55 @@ impl<S: TokenSource> Authorize for HeaderAuth<S> {
 /// The header the runtime adds to every answer: how many attempts the call took.
 pub const ATTEMPTS_HEADER: &str = "customer-data-attempts";
 
+/// The header the runtime adds to an answer that waited out 429s: how many of its attempts
+/// were refused with a `Retry-After` (a rate limit, as opposed to a failure).
+pub const RATE_LIMITED_HEADER: &str = "customer-data-rate-limited";
+
+/// How many attempts a call took, and how many of them met a rate limit.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    attempts: u32,
+    rate_limited: u32,
+}
+
+/// Holds a client's attempts until an instant, checked on every attempt: an atomic, so the
+/// common case (no hold) costs one load.
+#[derive(Clone)]
+struct RateGate {
+    origin: Instant,
+    /// Nanoseconds after `origin` before which no attempt goes out (0: none).
+    until_nanos: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for RateGate {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            until_nanos: Arc::default(),
+        }
+    }
+}
+
+impl RateGate {
+    fn hold_for(&self, wait: Duration) {
+        let until = self.origin.elapsed().saturating_add(wait).as_nanos();
+        let until = u64::try_from(until).unwrap_or(u64::MAX);
+        self.until_nanos
+            .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn wait(&self) {
+        let until = self.until_nanos.load(std::sync::atomic::Ordering::Relaxed);
+        if until == 0 {
+            return;
+        }
+        let until = self.origin + Duration::from_nanos(until);
+        if until > Instant::now() {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+}
+
 /// The whole body of an answer, kept beside it (in the response's extensions) so an error can
 /// show it even after the body was handed on.
 #[derive(Debug, Clone)]
@@ -194,6 +243,9 @@ struct Parts {
     anonymous: &'static [&'static str],
     retry: RetryPolicy,
     budget: Budget,
+    /// No attempt goes out before this instant: a 429's `Retry-After` holds every call of the
+    /// client, not only the refused one (shared by clones, like the budget).
+    gate: RateGate,
     retry_safe: RetrySafe,
     final_answer: FinalAnswer,
     timeout: Option<Duration>,
@@ -287,6 +339,7 @@ impl Layer {
                 correlation: None,
                 anonymous: &[],
                 budget: Budget::new(*retry.budget()),
+                gate: RateGate::default(),
                 retry,
                 retry_safe: retry_safe_rule(service),
                 final_answer: final_answer_rule(service),
@@ -420,10 +473,11 @@ impl Layer {
             .instrument(span.clone())
             .await;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
-        let (response, attempts) = outcome?;
+        let (response, tally) = outcome?;
+        let attempts = tally.attempts;
         span.record("attempts", attempts);
         span.record("status", response.status().as_u16());
-        Ok(annotated(response, correlation, attempts))
+        Ok(annotated(response, correlation, tally))
     }
 
     /// The attempts of one call: the answer and how many attempts it took.
@@ -432,7 +486,7 @@ impl Layer {
         http: &reqwest::Client,
         request: reqwest::Request,
         operation: &str,
-    ) -> Result<(reqwest::Response, u32), CallFailure> {
+    ) -> Result<(reqwest::Response, Tally), CallFailure> {
         let parts = &*self.parts;
         let auth = parts
             .auth
@@ -443,10 +497,12 @@ impl Layer {
         let mut current = request;
         let mut replayed_401 = false;
         let mut attempt = 0u32;
+        let mut rate_limited = 0u32;
         loop {
             attempt += 1;
             // A body that cannot be cloned (a stream) cannot be sent twice: one attempt.
             let again = current.try_clone();
+            let mut server_directed = false;
             // What this attempt ended with, and the wait before another one (None: done).
             let (outcome, wait, replay) = match self.attempt(http, current, auth).await? {
                 Attempt::Unauthorized(response, grant) if !replayed_401 => {
@@ -472,7 +528,14 @@ impl Layer {
                                 );
                                 None
                             }
-                            Some(asked) => Some(asked),
+                            Some(asked) => {
+                                if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                                    // The server said when: a wait it asked for is no storm.
+                                    server_directed = true;
+                                    parts.gate.hold_for(asked);
+                                }
+                                Some(asked)
+                            }
                             None => Some(parts.retry.backoff(attempt)),
                         }
                     } else {
@@ -493,8 +556,10 @@ impl Layer {
             let next = match (wait, again) {
                 (Some(_), Some(next)) if replay => next,
                 (Some(delay), Some(next))
-                    if attempt < parts.retry.max_attempts() && parts.budget.withdraw() =>
+                    if attempt < parts.retry.max_attempts()
+                        && (server_directed || parts.budget.withdraw()) =>
                 {
+                    rate_limited += u32::from(server_directed);
                     match &outcome {
                         Ok(response) => tracing::debug!(
                             attempt,
@@ -512,7 +577,15 @@ impl Layer {
                     tokio::time::sleep(delay).await;
                     next
                 }
-                _ => return outcome.map(|response| (response, attempt)),
+                _ => {
+                    return outcome.map(|response| {
+                        let tally = Tally {
+                            attempts: attempt,
+                            rate_limited,
+                        };
+                        (response, tally)
+                    });
+                }
             };
             if replay {
                 tracing::debug!(
@@ -532,6 +605,7 @@ impl Layer {
         mut request: reqwest::Request,
         auth: Option<&Arc<dyn Authorize>>,
     ) -> Result<Attempt, CallFailure> {
+        self.parts.gate.wait().await;
         if let Some(timeout) = self.parts.timeout {
             *request.timeout_mut() = Some(timeout);
         }
@@ -561,13 +635,17 @@ impl Layer {
 }
 
 /// The answer with its whole body read (a body cut short is an error here, where it can be
-/// retried), and the body also kept as [`RawBody`].
+/// retried), the body also kept as [`RawBody`] (for an error to show it, and so the decoder
+/// does not read the body a second time). The answer's parts are moved, not copied: this runs
+/// on every call.
 async fn whole(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
-    let status = response.status();
-    let version = response.version();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?;
-    Ok(rebuilt(status, version, headers, body))
+    use http_body_util::BodyExt;
+    let (mut parts, body) = ::http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = body.collect().await?.to_bytes();
+    parts.extensions.insert(RawBody(body.clone()));
+    Ok(reqwest::Response::from(::http::Response::from_parts(
+        parts, body,
+    )))
 }
 
 /// An answer made from its parts and whole body, the body also kept as [`RawBody`].
@@ -597,7 +675,7 @@ fn raw_body(response: &reqwest::Response) -> &[u8] {
 fn annotated(
     mut response: reqwest::Response,
     correlation: Option<(&HeaderName, HeaderValue)>,
-    attempts: u32,
+    tally: Tally,
 ) -> reqwest::Response {
     let headers = response.headers_mut();
     if let Some((name, value)) = correlation
@@ -605,6 +683,18 @@ fn annotated(
     {
         headers.insert(name.clone(), value);
     }
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
+    // A static value for the common counts: no allocation per call.
+    const COUNTS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let attempts = usize::try_from(tally.attempts)
+        .ok()
+        .and_then(|n| COUNTS.get(n))
+        .map_or_else(
+            || HeaderValue::from(tally.attempts),
+            |n| HeaderValue::from_static(n),
+        );
+    headers.insert(ATTEMPTS_HEADER, attempts);
+    if tally.rate_limited > 0 {
+        headers.insert(RATE_LIMITED_HEADER, HeaderValue::from(tally.rate_limited));
+    }
     response
 }

@@ -14,7 +14,8 @@
 //!   uniform delay in `[0, min(max_backoff, initial_backoff * 2^(n-1))]` before retry `n`.
 //! - **How often:** at most [`RetryPolicy::max_attempts`] attempts per call, and a
 //!   [`RetryBudget`] per client: retries may add at most a share of the calls (plus a few per
-//!   second), so a failing service is not hit with a multiple of its normal load.
+//!   second), so a failing service is not hit with a multiple of its normal load. Waiting out
+//!   a 429's `Retry-After` is not charged: the server chose the pace.
 //!
 //! ```
 //! use std::time::Duration;
@@ -27,6 +28,7 @@
 //! assert_eq!(RetryPolicy::none().max_attempts(), 1);
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -155,14 +157,14 @@ impl RetryBudget {
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {
     settings: RetryBudget,
+    /// Thousandths of retries earned by calls (integers: 10 × 0.1 is exactly one retry),
+    /// capped so a long quiet spell does not bank a storm. An atomic: every call deposits.
+    earned_milli: Arc<AtomicU64>,
     state: Arc<Mutex<BudgetState>>,
 }
 
 #[derive(Debug)]
 struct BudgetState {
-    /// Thousandths of retries earned by calls (integers: 10 × 0.1 is exactly one retry),
-    /// capped so a long quiet spell does not bank a storm.
-    earned_milli: u64,
     /// What is left of this second's `min_per_second`.
     reserve: u32,
     second_started: Instant,
@@ -172,8 +174,8 @@ impl Budget {
     pub(crate) fn new(settings: RetryBudget) -> Self {
         Self {
             settings,
+            earned_milli: Arc::default(),
             state: Arc::new(Mutex::new(BudgetState {
-                earned_milli: 0,
                 reserve: settings.min_per_second,
                 second_started: Instant::now(),
             })),
@@ -191,8 +193,11 @@ impl Budget {
         // `ratio` is clamped to 0..=1000, so these fit comfortably.
         let per_call = (self.settings.ratio * 1000.0).round() as u64;
         let cap = (per_call * 100).max(10_000);
-        let mut state = self.state();
-        state.earned_milli = (state.earned_milli + per_call).min(cap);
+        let _ = self
+            .earned_milli
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |earned| {
+                (earned < cap).then(|| (earned + per_call).min(cap))
+            });
     }
 
     /// May one more retry go out?
@@ -206,11 +211,12 @@ impl Budget {
             state.reserve -= 1;
             return true;
         }
-        if state.earned_milli >= 1000 {
-            state.earned_milli -= 1000;
-            return true;
-        }
-        false
+        drop(state);
+        self.earned_milli
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |earned| {
+                earned.checked_sub(1000)
+            })
+            .is_ok()
     }
 }
 
