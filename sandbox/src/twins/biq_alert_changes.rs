@@ -578,7 +578,7 @@ fn payload(
             },
         ),
         "customer-category-change" => {
-            let existing = customer.customer_category_text;
+            let existing = customer.customer_category_text.clone();
             let proposed = match existing {
                 Some(shadow::CustomerCategoryText::Enterprise) => {
                     shadow::CustomerCategoryText::Residential

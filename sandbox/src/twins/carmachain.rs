@@ -71,7 +71,7 @@ fn authorised(twin: &Twin, headers: &HeaderMap) -> Result<(), (StatusCode, Strin
 
 fn categories(type_request: &types::TypeRequest) -> Vec<types::DataCategory> {
     match type_request {
-        types::TypeRequest::DataCategory(c) => vec![*c],
+        types::TypeRequest::DataCategory(c) => vec![c.clone()],
         types::TypeRequest::Array(list) => list.clone(),
     }
 }

@@ -1083,14 +1083,15 @@ async fn list_consumers(
     };
     let wanted = match query.get("state") {
         None => None,
+        // The client's enum is open (any string parses), the vendor's filter is not.
         Some(raw) => match raw.parse::<types::ConsumerStateTypeDto>() {
-            Ok(state) => Some(state),
-            Err(_) => {
+            Ok(types::ConsumerStateTypeDto::UnknownValue(_)) | Err(_) => {
                 return parameter_violation(
                     "state",
                     "must be one of UPLOADED, IDENTIFYING, IDENTIFIED, NOT_IDENTIFIED",
                 );
             }
+            Ok(state) => Some(state),
         },
     };
     let after = match cursor(List::Consumers, &query) {
@@ -1106,7 +1107,10 @@ async fn list_consumers(
         .consumers
         .iter()
         .filter(|(_, c)| {
-            c.created_seq > after && wanted.is_none_or(|wanted| state_of(c, delay) == wanted)
+            c.created_seq > after
+                && wanted
+                    .as_ref()
+                    .is_none_or(|wanted| state_of(c, delay) == *wanted)
         })
         .collect();
     listed.sort_by_key(|(_, c)| c.created_seq);
