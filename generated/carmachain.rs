@@ -116,7 +116,7 @@ or '0999999999'.
     }
     /**A category of information about a person. Values exactly as documented
 for `type_request` and `groupData`. A value outside this list (e.g. one
-added by the vendor later) fails to decode.
+added by the vendor later) decodes to `UnknownValue`.
 */
     ///
     ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
@@ -311,7 +311,7 @@ or '0999999999'.
     }
     /**Status of a request. The wire value "Panding" is the vendor's spelling of
 "Pending" and is sent as such; its Rust name is `Pending`. A value outside
-this list fails to decode.
+this list decodes to `UnknownValue`.
 */
     ///
     ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
