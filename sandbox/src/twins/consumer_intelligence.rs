@@ -74,6 +74,9 @@
 //! - Sandbox-only `POST /sandbox/tokens/revoke` (no auth, no body): every access token issued
 //!   so far stops working (401 `invalid_token`), as a revocation on the vendor's side would;
 //!   answers 204. Tests use it to see clients renew and replay.
+//! - `config.send_unlisted_enum_values`: listConsumers answers every consumer with the `state`
+//!   [`UNLISTED_CONSUMER_STATE`], which `ConsumerStateTypeDto` does not list (the `state`
+//!   filter still applies to the real state).
 
 // Refusals are finished responses handed straight back to axum; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -163,6 +166,10 @@ struct Twin {
 }
 
 type Shared = Arc<Twin>;
+
+/// The consumer state listConsumers answers with `config.send_unlisted_enum_values` on: one
+/// the spec's `ConsumerStateTypeDto` does not list.
+pub const UNLISTED_CONSUMER_STATE: &str = "ARCHIVED";
 
 pub fn router(config: &Arc<SandboxConfig>) -> Router {
     let people = population(config.seed, POPULATION);
@@ -1120,10 +1127,19 @@ async fn list_consumers(
         (true, Some((_, last))) => Some(encode_cursor(List::Consumers, last.created_seq)),
         _ => None,
     };
+    let unlisted = twin.config.send_unlisted_enum_values;
     Json(types::ConsumerPage {
         data: listed
             .into_iter()
-            .map(|(id, c)| consumer_dto(id, c, delay))
+            .map(|(id, c)| {
+                let mut dto = consumer_dto(id, c, delay);
+                if unlisted {
+                    dto.state = Some(types::ConsumerStateTypeDto::UnknownValue(
+                        UNLISTED_CONSUMER_STATE.into(),
+                    ));
+                }
+                dto
+            })
             .collect(),
         next_page_token,
     })
