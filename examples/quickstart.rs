@@ -141,7 +141,7 @@ async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
         report.line(format!(
             "consumer {} -> {:?}",
             consumer.consumer_id,
-            consumer.state.map(|s| s.to_string())
+            consumer.state.as_ref().map(ToString::to_string)
         ));
     }
     let persons = client

@@ -382,8 +382,8 @@ notes do not list them); all optional, other members are kept.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CustomerCategoryChangePayload {
         /**Residential or Enterprise in the shadow Customer. Kept as a plain
-string here (not the closed enum) so that an unexpected value never
-fails to decode.
+string here (not the CustomerCategoryText enum) so that an unexpected
+value never fails to decode.
 */
         #[serde(
             rename = "existingCustomerCategoryText",

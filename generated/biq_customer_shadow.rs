@@ -226,11 +226,12 @@ it identifies the customer).
 from the demo's DTO. The schema name is ours (the member is
 `CustomerCategoryText` in the demo).
 */
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -241,12 +242,16 @@ from the demo's DTO. The schema name is ours (the member is
     pub enum CustomerCategoryText {
         Residential,
         Enterprise,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for CustomerCategoryText {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Residential => f.write_str("Residential"),
                 Self::Enterprise => f.write_str("Enterprise"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -258,7 +263,7 @@ from the demo's DTO. The schema name is ours (the member is
             match value {
                 "Residential" => Ok(Self::Residential),
                 "Enterprise" => Ok(Self::Enterprise),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }

@@ -376,11 +376,12 @@ pub mod types {
         }
     }
     ///Civil status of the individual person
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -397,14 +398,18 @@ pub mod types {
         Divorced,
         #[serde(rename = "widowed")]
         Widowed,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for CivilStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Unmarried => f.write_str("unmarried"),
                 Self::Married => f.write_str("married"),
                 Self::Divorced => f.write_str("divorced"),
                 Self::Widowed => f.write_str("widowed"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -418,7 +423,7 @@ pub mod types {
                 "married" => Ok(Self::Married),
                 "divorced" => Ok(Self::Divorced),
                 "widowed" => Ok(Self::Widowed),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -458,11 +463,12 @@ pub mod types {
         }
     }
     ///Error types for commonErrorResponse
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -499,10 +505,13 @@ pub mod types {
         NotImplemented,
         #[serde(rename = "serviceUnavailable")]
         ServiceUnavailable,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for CommonErrorType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::InvalidPayload => f.write_str("invalidPayload"),
                 Self::MalformedPayload => f.write_str("malformedPayload"),
                 Self::InvalidToken => f.write_str("invalidToken"),
@@ -517,6 +526,7 @@ pub mod types {
                 Self::TechnicalError => f.write_str("technicalError"),
                 Self::NotImplemented => f.write_str("notImplemented"),
                 Self::ServiceUnavailable => f.write_str("serviceUnavailable"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -540,7 +550,7 @@ pub mod types {
                 "technicalError" => Ok(Self::TechnicalError),
                 "notImplemented" => Ok(Self::NotImplemented),
                 "serviceUnavailable" => Ok(Self::ServiceUnavailable),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -766,11 +776,12 @@ pub mod types {
         }
     }
     ///Medium for contacting the client.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -789,15 +800,19 @@ pub mod types {
         Website,
         #[serde(rename = "socialMediaProfile")]
         SocialMediaProfile,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for ContactMedium {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Email => f.write_str("email"),
                 Self::Phone => f.write_str("phone"),
                 Self::Fax => f.write_str("fax"),
                 Self::Website => f.write_str("website"),
                 Self::SocialMediaProfile => f.write_str("socialMediaProfile"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -812,7 +827,7 @@ pub mod types {
                 "fax" => Ok(Self::Fax),
                 "website" => Ok(Self::Website),
                 "socialMediaProfile" => Ok(Self::SocialMediaProfile),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -833,11 +848,12 @@ pub mod types {
         }
     }
     ///Specifies the type of contact details
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -850,12 +866,16 @@ pub mod types {
         Private,
         #[serde(rename = "business")]
         Business,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for ContactMediumType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Private => f.write_str("private"),
                 Self::Business => f.write_str("business"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -867,7 +887,7 @@ pub mod types {
             match value {
                 "private" => Ok(Self::Private),
                 "business" => Ok(Self::Business),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1462,11 +1482,12 @@ members.
         }
     }
     ///Status of the customer
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1481,13 +1502,17 @@ members.
         Inactive,
         #[serde(rename = "closed")]
         Closed,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for CustomerStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Active => f.write_str("active"),
                 Self::Inactive => f.write_str("inactive"),
                 Self::Closed => f.write_str("closed"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1500,7 +1525,7 @@ members.
                 "active" => Ok(Self::Active),
                 "inactive" => Ok(Self::Inactive),
                 "closed" => Ok(Self::Closed),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1564,11 +1589,12 @@ members.
         }
     }
     ///Type of the date
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1583,13 +1609,17 @@ members.
         DivorceDate,
         #[serde(rename = "deathDate")]
         DeathDate,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for DateType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::BirthDate => f.write_str("birthDate"),
                 Self::DivorceDate => f.write_str("divorceDate"),
                 Self::DeathDate => f.write_str("deathDate"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1602,7 +1632,7 @@ members.
                 "birthDate" => Ok(Self::BirthDate),
                 "divorceDate" => Ok(Self::DivorceDate),
                 "deathDate" => Ok(Self::DeathDate),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1623,11 +1653,12 @@ members.
         }
     }
     ///Indicates wether the correspondance is sent out digitally (e.g. to the e-banking) or physically.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1642,13 +1673,17 @@ members.
         Electronical,
         #[serde(rename = "other")]
         Other,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for DispatchType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Postal => f.write_str("postal"),
                 Self::Electronical => f.write_str("electronical"),
                 Self::Other => f.write_str("other"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1661,7 +1696,7 @@ members.
                 "postal" => Ok(Self::Postal),
                 "electronical" => Ok(Self::Electronical),
                 "other" => Ok(Self::Other),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1682,11 +1717,12 @@ members.
         }
     }
     ///Gender of the person
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1701,13 +1737,17 @@ members.
         Female,
         #[serde(rename = "other")]
         Other,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for Gender {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Male => f.write_str("male"),
                 Self::Female => f.write_str("female"),
                 Self::Other => f.write_str("other"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1720,7 +1760,7 @@ members.
                 "male" => Ok(Self::Male),
                 "female" => Ok(Self::Female),
                 "other" => Ok(Self::Other),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -3354,11 +3394,12 @@ members below (OpenWealth 1.2.1: allOf personDetails and these members).
         }
     }
     ///Type of association
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3377,15 +3418,19 @@ members below (OpenWealth 1.2.1: allOf personDetails and these members).
         LimitedPartnership,
         #[serde(rename = "collectiveProprietorship")]
         CollectiveProprietorship,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for PersonAssociationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::CompteJoint => f.write_str("compteJoint"),
                 Self::JointHeirs => f.write_str("jointHeirs"),
                 Self::UnregisteredPartnership => f.write_str("unregisteredPartnership"),
                 Self::LimitedPartnership => f.write_str("limitedPartnership"),
                 Self::CollectiveProprietorship => f.write_str("collectiveProprietorship"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -3400,7 +3445,7 @@ members below (OpenWealth 1.2.1: allOf personDetails and these members).
                 "unregisteredPartnership" => Ok(Self::UnregisteredPartnership),
                 "limitedPartnership" => Ok(Self::LimitedPartnership),
                 "collectiveProprietorship" => Ok(Self::CollectiveProprietorship),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -3734,11 +3779,12 @@ than personType is kept as it comes; decode it as the schema of its personType.
         }
     }
     ///Indicates what relation this person has to the specified customer.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3759,16 +3805,20 @@ than personType is kept as it comes; decode it as the schema of its personType.
         AuthorisedSignatory,
         #[serde(rename = "other")]
         Other,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for PersonRelation {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::BeneficialOwner => f.write_str("beneficialOwner"),
                 Self::AuthorisedRepresentative => f.write_str("authorisedRepresentative"),
                 Self::AssetManager => f.write_str("assetManager"),
                 Self::AccountOwner => f.write_str("accountOwner"),
                 Self::AuthorisedSignatory => f.write_str("authorisedSignatory"),
                 Self::Other => f.write_str("other"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -3784,7 +3834,7 @@ than personType is kept as it comes; decode it as the schema of its personType.
                 "accountOwner" => Ok(Self::AccountOwner),
                 "authorisedSignatory" => Ok(Self::AuthorisedSignatory),
                 "other" => Ok(Self::Other),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -3805,11 +3855,12 @@ than personType is kept as it comes; decode it as the schema of its personType.
         }
     }
     ///Indicates the type of the person object
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3828,15 +3879,19 @@ than personType is kept as it comes; decode it as the schema of its personType.
         Trust,
         #[serde(rename = "soleProprietorship")]
         SoleProprietorship,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for PersonType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::NaturalPerson => f.write_str("naturalPerson"),
                 Self::LegalPerson => f.write_str("legalPerson"),
                 Self::PersonAssociation => f.write_str("personAssociation"),
                 Self::Trust => f.write_str("trust"),
                 Self::SoleProprietorship => f.write_str("soleProprietorship"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -3851,7 +3906,7 @@ than personType is kept as it comes; decode it as the schema of its personType.
                 "personAssociation" => Ok(Self::PersonAssociation),
                 "trust" => Ok(Self::Trust),
                 "soleProprietorship" => Ok(Self::SoleProprietorship),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -5174,11 +5229,12 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
         }
     }
     ///Specifies the origin of the income
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5199,16 +5255,20 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
         PensionFunds,
         #[serde(rename = "gift")]
         Gift,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for SourceOfIncome {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Income => f.write_str("income"),
                 Self::Savings => f.write_str("savings"),
                 Self::Inheritance => f.write_str("inheritance"),
                 Self::LifeInsurance => f.write_str("lifeInsurance"),
                 Self::PensionFunds => f.write_str("pensionFunds"),
                 Self::Gift => f.write_str("gift"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -5224,7 +5284,7 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
                 "lifeInsurance" => Ok(Self::LifeInsurance),
                 "pensionFunds" => Ok(Self::PensionFunds),
                 "gift" => Ok(Self::Gift),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -5525,11 +5585,12 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
         }
     }
     ///Indicates the type of the sources of wealth
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5570,10 +5631,13 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
         Compensation,
         #[serde(rename = "other")]
         Other,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for SourceOfWealthType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::RetirementPolicy => f.write_str("retirementPolicy"),
                 Self::SelfEmploymentIncome => f.write_str("selfEmploymentIncome"),
                 Self::EmployeeIncome => f.write_str("employeeIncome"),
@@ -5594,6 +5658,7 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
                 Self::Alimony => f.write_str("alimony"),
                 Self::Compensation => f.write_str("compensation"),
                 Self::Other => f.write_str("other"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -5619,7 +5684,7 @@ member below (OpenWealth 1.2.1: allOf personDetails and this member).
                 "alimony" => Ok(Self::Alimony),
                 "compensation" => Ok(Self::Compensation),
                 "other" => Ok(Self::Other),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -5717,11 +5782,12 @@ below (OpenWealth 1.2.1: allOf personDetails and these members).
         }
     }
     ///Type of trust
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5736,13 +5802,17 @@ below (OpenWealth 1.2.1: allOf personDetails and these members).
         ComplexTrust,
         #[serde(rename = "grantorTrust")]
         GrantorTrust,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for TrustType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::SimpleTrust => f.write_str("simpleTrust"),
                 Self::ComplexTrust => f.write_str("complexTrust"),
                 Self::GrantorTrust => f.write_str("grantorTrust"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -5755,7 +5825,7 @@ below (OpenWealth 1.2.1: allOf personDetails and these members).
                 "simpleTrust" => Ok(Self::SimpleTrust),
                 "complexTrust" => Ok(Self::ComplexTrust),
                 "grantorTrust" => Ok(Self::GrantorTrust),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -5776,11 +5846,12 @@ below (OpenWealth 1.2.1: allOf personDetails and these members).
         }
     }
     ///Type of employment of the natural person
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5797,14 +5868,18 @@ below (OpenWealth 1.2.1: allOf personDetails and these members).
         Unemployed,
         #[serde(rename = "retired")]
         Retired,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for TypeOfEmployment {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::SelfEmployed => f.write_str("selfEmployed"),
                 Self::Employed => f.write_str("employed"),
                 Self::Unemployed => f.write_str("unemployed"),
                 Self::Retired => f.write_str("retired"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -5818,7 +5893,7 @@ below (OpenWealth 1.2.1: allOf personDetails and these members).
                 "employed" => Ok(Self::Employed),
                 "unemployed" => Ok(Self::Unemployed),
                 "retired" => Ok(Self::Retired),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }

@@ -116,13 +116,14 @@ or '0999999999'.
     }
     /**A category of information about a person. Values exactly as documented
 for `type_request` and `groupData`. A value outside this list (e.g. one
-added by the vendor later) fails to decode.
+added by the vendor later) decodes to `UnknownValue`.
 */
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -145,10 +146,13 @@ added by the vendor later) fails to decode.
         #[serde(rename = "Socio-Demographic Profile")]
         SocioDemographicProfile,
         Subscription,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for DataCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::AllCategories => f.write_str("All categories"),
                 Self::Address => f.write_str("Address"),
                 Self::ConsumerProfile => f.write_str("Consumer Profile"),
@@ -159,6 +163,7 @@ added by the vendor later) fails to decode.
                 Self::Services => f.write_str("Services"),
                 Self::SocioDemographicProfile => f.write_str("Socio-Demographic Profile"),
                 Self::Subscription => f.write_str("Subscription"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -178,7 +183,7 @@ added by the vendor later) fails to decode.
                 "Services" => Ok(Self::Services),
                 "Socio-Demographic Profile" => Ok(Self::SocioDemographicProfile),
                 "Subscription" => Ok(Self::Subscription),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -306,13 +311,14 @@ or '0999999999'.
     }
     /**Status of a request. The wire value "Panding" is the vendor's spelling of
 "Pending" and is sent as such; its Rust name is `Pending`. A value outside
-this list fails to decode.
+this list decodes to `UnknownValue`.
 */
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -324,12 +330,16 @@ this list fails to decode.
         Done,
         #[serde(rename = "Panding")]
         Pending,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for RequestStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Done => f.write_str("Done"),
                 Self::Pending => f.write_str("Panding"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -341,7 +351,7 @@ this list fails to decode.
             match value {
                 "Done" => Ok(Self::Done),
                 "Panding" => Ok(Self::Pending),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }

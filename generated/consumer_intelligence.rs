@@ -977,11 +977,12 @@ are kept.
         }
     }
     ///Identification state of an uploaded consumer.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -998,14 +999,18 @@ are kept.
         Identified,
         #[serde(rename = "NOT_IDENTIFIED")]
         NotIdentified,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for ConsumerStateTypeDto {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Uploaded => f.write_str("UPLOADED"),
                 Self::Identifying => f.write_str("IDENTIFYING"),
                 Self::Identified => f.write_str("IDENTIFIED"),
                 Self::NotIdentified => f.write_str("NOT_IDENTIFIED"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1019,7 +1024,7 @@ are kept.
                 "IDENTIFYING" => Ok(Self::Identifying),
                 "IDENTIFIED" => Ok(Self::Identified),
                 "NOT_IDENTIFIED" => Ok(Self::NotIdentified),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1124,11 +1129,12 @@ only the item pattern here.
         }
     }
     ///Market value used in webhook event payloads.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1147,15 +1153,19 @@ only the item pattern here.
         Se,
         #[serde(rename = "XX")]
         Xx,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for EventMarket {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Dk => f.write_str("DK"),
                 Self::Fi => f.write_str("FI"),
                 Self::No => f.write_str("NO"),
                 Self::Se => f.write_str("SE"),
                 Self::Xx => f.write_str("XX"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1170,7 +1180,7 @@ only the item pattern here.
                 "NO" => Ok(Self::No),
                 "SE" => Ok(Self::Se),
                 "XX" => Ok(Self::Xx),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1209,11 +1219,12 @@ source"), their types and that neither is required. Other members are kept.
         }
     }
     ///The gender of the consumer. (The schema name is ours; the vendor gives only the enum.)
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1228,13 +1239,17 @@ source"), their types and that neither is required. Other members are kept.
         Female,
         #[serde(rename = "OTHER")]
         Other,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for Gender {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Male => f.write_str("MALE"),
                 Self::Female => f.write_str("FEMALE"),
                 Self::Other => f.write_str("OTHER"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1247,7 +1262,7 @@ source"), their types and that neither is required. Other members are kept.
                 "MALE" => Ok(Self::Male),
                 "FEMALE" => Ok(Self::Female),
                 "OTHER" => Ok(Self::Other),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1299,11 +1314,12 @@ source"), their types and that neither is required. Other members are kept.
         }
     }
     ///The life event trigger.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1322,10 +1338,13 @@ source"), their types and that neither is required. Other members are kept.
         MoveFromHouseToApartment,
         #[serde(rename = "MOVE_URBANIZATION")]
         MoveUrbanization,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for LifeEventTrigger {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::HouseholdMove => f.write_str("HOUSEHOLD_MOVE"),
                 Self::SingleToCouple => f.write_str("SINGLE_TO_COUPLE"),
                 Self::MoveFromApartmentToHouse => {
@@ -1335,6 +1354,7 @@ source"), their types and that neither is required. Other members are kept.
                     f.write_str("MOVE_FROM_HOUSE_TO_APARTMENT")
                 }
                 Self::MoveUrbanization => f.write_str("MOVE_URBANIZATION"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1349,7 +1369,7 @@ source"), their types and that neither is required. Other members are kept.
                 "MOVE_FROM_APARTMENT_TO_HOUSE" => Ok(Self::MoveFromApartmentToHouse),
                 "MOVE_FROM_HOUSE_TO_APARTMENT" => Ok(Self::MoveFromHouseToApartment),
                 "MOVE_URBANIZATION" => Ok(Self::MoveUrbanization),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -1850,11 +1870,12 @@ optional members are by analogy with PERSON_CHANGED. Other members are kept.
         }
     }
     ///A data source used for identification and changes.
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1875,16 +1896,20 @@ optional members are by analogy with PERSON_CHANGED. Other members are kept.
         Freg,
         #[serde(rename = "SPAR")]
         Spar,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for SourceName {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::Cpr => f.write_str("CPR"),
                 Self::CustomSandbox => f.write_str("CUSTOM_SANDBOX"),
                 Self::DunBradstreet => f.write_str("DUN_BRADSTREET"),
                 Self::Dvv => f.write_str("DVV"),
                 Self::Freg => f.write_str("FREG"),
                 Self::Spar => f.write_str("SPAR"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -1900,7 +1925,7 @@ optional members are by analogy with PERSON_CHANGED. Other members are kept.
                 "DVV" => Ok(Self::Dvv),
                 "FREG" => Ok(Self::Freg),
                 "SPAR" => Ok(Self::Spar),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }
@@ -2008,11 +2033,12 @@ Other members are kept.
     /**Webhook / audit event type. `*` is a subscription wildcard (all events)
 used when creating a webhook; it is never delivered as an event of its own.
 */
+    ///
+    ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2045,10 +2071,13 @@ used when creating a webhook; it is never delivered as an event of its own.
         EnrichmentChanged,
         #[serde(rename = "LIFE_EVENT")]
         LifeEvent,
+        /// A value this client does not know (kept as received, and sent back as it is).
+        #[serde(untagged)]
+        UnknownValue(::std::string::String),
     }
     impl ::std::fmt::Display for WebhookEventTypeDto {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
+            match self {
                 Self::X => f.write_str("*"),
                 Self::Ping => f.write_str("PING"),
                 Self::ConsumerUploaded => f.write_str("CONSUMER_UPLOADED"),
@@ -2061,6 +2090,7 @@ used when creating a webhook; it is never delivered as an event of its own.
                 Self::PersonChanged => f.write_str("PERSON_CHANGED"),
                 Self::EnrichmentChanged => f.write_str("ENRICHMENT_CHANGED"),
                 Self::LifeEvent => f.write_str("LIFE_EVENT"),
+                Self::UnknownValue(value) => f.write_str(value),
             }
         }
     }
@@ -2082,7 +2112,7 @@ used when creating a webhook; it is never delivered as an event of its own.
                 "PERSON_CHANGED" => Ok(Self::PersonChanged),
                 "ENRICHMENT_CHANGED" => Ok(Self::EnrichmentChanged),
                 "LIFE_EVENT" => Ok(Self::LifeEvent),
-                _ => Err("invalid value".into()),
+                other => Ok(Self::UnknownValue(other.to_string())),
             }
         }
     }

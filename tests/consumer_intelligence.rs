@@ -360,7 +360,7 @@ fn problem_of<T: std::fmt::Debug>(
 }
 
 fn event_types(page: &types::AuditEventPage) -> Vec<types::WebhookEventTypeDto> {
-    page.data.iter().map(|e| e.type_).collect()
+    page.data.iter().map(|e| e.type_.clone()).collect()
 }
 
 /// Raw request whose answer must be a 400 Constraint Violation; returns its violations.
@@ -527,7 +527,7 @@ async fn twin_identifies_uploaded_consumers_and_the_feeds_follow() {
     let states: Vec<_> = consumers
         .data
         .iter()
-        .map(|c| (c.consumer_id.as_str(), c.state, c.gedi.as_deref()))
+        .map(|c| (c.consumer_id.as_str(), c.state.clone(), c.gedi.as_deref()))
         .collect();
     use types::ConsumerStateTypeDto as S;
     assert_eq!(

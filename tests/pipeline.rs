@@ -107,8 +107,8 @@ fn a_spec_edit_is_a_short_readable_surface_diff() {
     assert_eq!(
         changed,
         vec![(
-            "Gender: enum MALE | FEMALE | OTHER",
-            "Gender: enum MALE | FEMALE | OTHER | UNSPECIFIED"
+            "Gender: enum MALE | FEMALE | OTHER | ..unknown",
+            "Gender: enum MALE | FEMALE | OTHER | UNSPECIFIED | ..unknown"
         )]
     );
     assert_ne!(before.code, after.code);

@@ -207,9 +207,9 @@ pub fn generate(
 }
 
 /// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
-/// for: `x-enum-varnames`, dropping the `api-version` request header, a crypto provider
-/// before `Client::new` builds its HTTP client, and every call routed through the runtime
-/// layer (`layer.rs`).
+/// for: `x-enum-varnames`, open string enums (`open_enums.rs`), dropping the `api-version`
+/// request header, a crypto provider before `Client::new` builds its HTTP client, and every
+/// call routed through the runtime layer (`layer.rs`).
 fn postprocess(
     spec: &NormalisedSpec,
     tokens: TokenStream,
@@ -220,6 +220,11 @@ fn postprocess(
         message: e.to_string(),
     })?;
     crate::varnames::apply(&mut file, &crate::varnames::renames(&spec.document));
+    // After the renames, so a value renamed to `UnknownValue` is refused there too.
+    crate::open_enums::open_string_enums(&mut file).map_err(|message| CodegenError::Generate {
+        path: spec.path.clone(),
+        message,
+    })?;
     syn::visit_mut::VisitMut::visit_file_mut(&mut DropApiVersionHeader, &mut file);
     ensure_crypto_provider_in_new(&mut file, runtime_path);
     crate::layer::route_through_layer(&mut file, runtime_path).map_err(|message| {
@@ -361,6 +366,34 @@ mod tests {
             code.contains("BoundedInt < 1 , 50 >"),
             "bounded page size missing"
         );
+    }
+
+    #[test]
+    fn string_enums_come_out_open() {
+        let spec = normalised(json!({
+            "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "paths": {"/things": {"get": {"operationId": "listThings",
+                "parameters": [{"name": "state", "in": "query", "schema": {"$ref": "#/components/schemas/State"}}],
+                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}}}}},
+            "components": {"schemas": {
+                "State": {"type": "string", "enum": ["NEW", "DONE"]},
+                "Thing": {"type": "object", "properties": {"kind": {"type": "string", "enum": ["a", "b"]}}}
+            }}
+        }));
+        let code = generate(&spec, &GenerateOptions::default())
+            .unwrap()
+            .to_string();
+        // The named enum and the inline one typify names after its property.
+        for name in ["State", "ThingKind"] {
+            assert!(
+                code.contains(&format!(
+                    "# [serde (untagged)] UnknownValue (:: std :: string :: String) }} impl :: std :: fmt :: Display for {name}"
+                )),
+                "{name} is not open: {code}"
+            );
+        }
+        assert!(!code.contains("Copy"), "{code}");
+        assert!(!code.contains("invalid value"), "{code}");
     }
 
     #[test]

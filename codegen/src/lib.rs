@@ -14,6 +14,7 @@ pub mod generate;
 pub mod layer;
 pub mod load;
 pub mod normalise;
+pub mod open_enums;
 pub mod output;
 pub mod patch;
 pub mod services;

@@ -297,7 +297,13 @@ pub fn describe_type(schema: &Value) -> String {
                 }
             })
             .collect();
-        format!("enum {}", values.join(" | "))
+        // Every string enum is generated open (`open_enums.rs`), as the SOAP surface says too.
+        let open = if strings_only(schema) {
+            " | ..unknown"
+        } else {
+            ""
+        };
+        format!("enum {}{open}", values.join(" | "))
     } else if let Some((keyword, parts)) = composite {
         let parts: Vec<String> = parts.iter().map(describe_type).collect();
         format!("{keyword} {}", parts.join(" | "))
@@ -327,6 +333,14 @@ pub fn describe_type(schema: &Value) -> String {
         text.push_str(" | null");
     }
     text
+}
+
+/// Whether the schema's `enum` lists strings only (what typify makes a string enum of).
+fn strings_only(schema: &Value) -> bool {
+    schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|values| !values.is_empty() && values.iter().all(Value::is_string))
 }
 
 fn describe_object(schema: &Value) -> String {
@@ -429,13 +443,17 @@ mod tests {
         );
         assert_eq!(
             describe_type(&json!({"type": "string", "enum": ["A", "*"]})),
-            "enum A | *"
+            "enum A | * | ..unknown"
         );
         assert_eq!(
             describe_type(
                 &json!({"enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]})
             ),
-            "enum Done | Panding (Rust Pending)"
+            "enum Done | Panding (Rust Pending) | ..unknown"
+        );
+        assert_eq!(
+            describe_type(&json!({"type": "integer", "enum": [1, 2]})),
+            "enum 1 | 2"
         );
         assert_eq!(
             describe_type(

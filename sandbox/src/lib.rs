@@ -114,6 +114,10 @@ pub struct SandboxConfig {
     /// Consumer Intelligence requests allowed per second per client (None: unlimited); beyond
     /// it the twin answers 429 with `Retry-After`.
     pub consumer_intelligence_rate_limit: Option<u32>,
+    /// When on, each twin whose answers carry an enum puts a value its spec does not list into
+    /// one enum field of them, as a vendor adding a value would (the field and the value are in
+    /// each twin's module docs, the value as an `UNLISTED_*` constant). Off by default.
+    pub send_unlisted_enum_values: bool,
 }
 
 impl Default for SandboxConfig {
@@ -126,6 +130,7 @@ impl Default for SandboxConfig {
             carmachain_answer_delay: Duration::from_millis(300),
             consumer_intelligence_identify_delay: Duration::from_millis(200),
             consumer_intelligence_rate_limit: None,
+            send_unlisted_enum_values: false,
         }
     }
 }

@@ -46,6 +46,9 @@
 //!   carries no offset.
 //! * `GetNewCustomerFromDefaults` answers a shell with the sandbox entity's defaults (EUR,
 //!   credit term `30`, tax code `STD`, Sales ledger, active), not stored.
+//! * With `config.send_unlisted_enum_values` on, every seeded customer has the `LedgerType`
+//!   [`UNLISTED_LEDGER_TYPE`], which the WSDL's `LedgerType` does not list; both versions read
+//!   it from the shared ledger.
 
 use crate::lock;
 use std::collections::BTreeMap;
@@ -67,6 +70,9 @@ use crate::synthetic::{Person, population};
 pub const NAMESPACE: &str = customer_data::accountsiq_v1_1::NAMESPACE;
 /// How many customers the ledger starts with.
 pub const SEEDED_CUSTOMERS: usize = 24;
+/// The seeded customers' `LedgerType` with `config.send_unlisted_enum_values` on: one the
+/// WSDL's `LedgerType` enumeration does not list.
+pub const UNLISTED_LEDGER_TYPE: &str = "Intercompany";
 
 /// Why a simulated operation failed: its result envelope's `ErrorCode`, `ErrorMessage` and
 /// `HasExpired`.
@@ -170,7 +176,11 @@ pub fn company(config: &Arc<SandboxConfig>) -> Arc<Company> {
     }
     let company = Arc::new(Company {
         config: config.clone(),
-        store: Mutex::new(Store::seeded(config.seed)),
+        store: Mutex::new(if config.send_unlisted_enum_values {
+            Store::seeded(config.seed).with_unlisted_ledger_type()
+        } else {
+            Store::seeded(config.seed)
+        }),
     });
     cache.push((address, Arc::downgrade(&company)));
     company
@@ -378,6 +388,14 @@ fn valid_email(email: &str) -> bool {
 }
 
 impl Store {
+    /// The same ledger with every customer's `LedgerType` [`UNLISTED_LEDGER_TYPE`].
+    fn with_unlisted_ledger_type(mut self) -> Self {
+        for record in self.customers.values_mut() {
+            record.customer.ledger_type = v1::LedgerType::from(UNLISTED_LEDGER_TYPE);
+        }
+        self
+    }
+
     /// The ledger with [`SEEDED_CUSTOMERS`] synthetic customers of `seed`.
     pub fn seeded(seed: u64) -> Self {
         let people = population(seed ^ 0x0A1C_00A7, 2 * SEEDED_CUSTOMERS);

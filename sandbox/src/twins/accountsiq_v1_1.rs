@@ -22,7 +22,8 @@
 //!   `NOT_AUTHORIZED` (the WSDL's `VisorExceptionCodes` has no session code) and
 //!   `HasExpired` true, the flag the wiki says tells the caller to log in again. A missing or
 //!   unknown token: the same code with `HasExpired` false.
-//! * Faults and customer-ledger behaviour: see [`super::accountsiq_shared`].
+//! * Faults and customer-ledger behaviour: see [`super::accountsiq_shared`]. So is what
+//!   `config.send_unlisted_enum_values` does (a `LedgerType` the WSDL does not list).
 
 use std::sync::Arc;
 

@@ -34,6 +34,8 @@
 //!   `OAUTH_INTEGRATION_APPS_REFRESH_TOKEN_EXPIRED`.
 //! * Refresh tokens live [`REFRESH_LIFETIME`] (no `SandboxConfig` knob yet). A refresh does
 //!   not revoke access tokens issued before it: they run out on their own.
+//! * `config.send_unlisted_enum_values`: as in [`super::accountsiq_shared`] (a `LedgerType`
+//!   the WSDL does not list, on the shared ledger).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -46,6 +46,12 @@
 //!   `approvedBy` "BiQ Alert (automatic approval)"; notifications have an id (a uuid, as a
 //!   string), `time` = `committed`, and no `key` (its meaning is not documented).
 //! * Not offered: "subscribe-to-approvedchanges" (path unknown).
+//!
+//! The AlertChanges spec has no enum (event types and customer categories are plain strings,
+//! so that unknown values decode). With `config.send_unlisted_enum_values` on, a
+//! customer-category-change proposes the category [`UNLISTED_CUSTOMER_CATEGORY`], which the
+//! CustomerShadow spec's `CustomerCategoryText` (the one BiQ enum) does not list: the value a
+//! client parses into that enum to apply the change.
 
 use crate::lock;
 use std::sync::Arc;
@@ -97,6 +103,10 @@ const EVENT_TYPES: &[&str] = &[
 ];
 /// The event types that are notifications (the rest are approved changes).
 const NOTIFICATION_TYPES: &[&str] = &["person-deceased", "person-formerly-deceased"];
+/// The category a customer-category-change proposes with `config.send_unlisted_enum_values`
+/// on: one the CustomerShadow spec's `CustomerCategoryText` does not list.
+pub const UNLISTED_CUSTOMER_CATEGORY: &str = "Association";
+
 /// What a script without `eventType` draws from, for persons and for companies.
 const PERSON_MIX: &[&str] = &[
     "name-change",
@@ -412,7 +422,8 @@ fn emit(state: &BiqState, tenant: &str, script: &Script) -> Result<Scripted, Ref
         let committed = next_committed(feed);
         let id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
         let other = &state.pool[rng.random_range(0..state.pool.len())];
-        let payload = payload(event_type, customer, other, committed, &mut rng);
+        let unlisted = state.config.send_unlisted_enum_values;
+        let payload = payload(event_type, customer, other, committed, unlisted, &mut rng);
         let source = if company { "CVR" } else { "CPR" };
         if NOTIFICATION_TYPES.contains(&event_type) {
             let notification = types::Notification {
@@ -492,12 +503,14 @@ fn address(address: &shadow::Address) -> Option<types::Address> {
         .and_then(|v| serde_json::from_value(v).ok())
 }
 
-/// The typed payload of `event_type` for `customer`, proposing values of `other`.
+/// The typed payload of `event_type` for `customer`, proposing values of `other` (and, with
+/// `unlisted_category`, the category [`UNLISTED_CUSTOMER_CATEGORY`]).
 fn payload(
     event_type: &str,
     customer: &shadow::Customer,
     other: &Person,
     committed: DateTime<Utc>,
+    unlisted_category: bool,
     rng: &mut ChaCha8Rng,
 ) -> Map<String, Value> {
     let contact = customer.contact1.as_ref();
@@ -578,12 +591,13 @@ fn payload(
             },
         ),
         "customer-category-change" => {
-            let existing = customer.customer_category_text;
-            let proposed = match existing {
-                Some(shadow::CustomerCategoryText::Enterprise) => {
-                    shadow::CustomerCategoryText::Residential
-                }
-                _ => shadow::CustomerCategoryText::Enterprise,
+            let existing = customer.customer_category_text.clone();
+            let proposed = if unlisted_category {
+                shadow::CustomerCategoryText::UnknownValue(UNLISTED_CUSTOMER_CATEGORY.into())
+            } else if existing == Some(shadow::CustomerCategoryText::Enterprise) {
+                shadow::CustomerCategoryText::Residential
+            } else {
+                shadow::CustomerCategoryText::Enterprise
             };
             wrap(
                 event_type,

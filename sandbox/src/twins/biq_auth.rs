@@ -14,6 +14,7 @@
 //! * Errors (none documented; ASP.NET Core shapes, inferred): a wrong api key is a 401
 //!   problem (`{"type":…,"title":"Unauthorized","status":401}`), a body that is not a
 //!   LoginRequest a 400 validation problem naming the member.
+//! * The spec has no enum, so `config.send_unlisted_enum_values` changes nothing here.
 
 use std::sync::Arc;
 

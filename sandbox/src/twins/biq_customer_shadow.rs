@@ -18,6 +18,11 @@
 //!   always builds the path from the body).
 //! * An unknown shadow source is a 404 problem; a non-integer one a 400 validation problem.
 //! * Deleting customers and listing them are not offered (no known path; see the spec).
+//!
+//! `config.send_unlisted_enum_values` changes nothing here: the spec's one enum,
+//! `CustomerCategoryText`, is only in request bodies (no answer carries a customer), and a new
+//! category reaches a client through the AlertChanges feed instead (see
+//! [`super::biq_alert_changes`]).
 
 use crate::lock;
 use std::sync::Arc;

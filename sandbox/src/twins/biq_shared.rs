@@ -229,11 +229,13 @@ fn seeded_customer(
     category: shadow::CustomerCategoryText,
     now: DateTime<Utc>,
 ) -> shadow::Customer {
-    let name = match category {
-        shadow::CustomerCategoryText::Residential => person.full_name(),
+    let name = match &category {
         shadow::CustomerCategoryText::Enterprise => {
             format!("{} Consulting ApS", person.family_name)
         }
+        // The seeder only makes the two listed categories; a person's name is the neutral one.
+        shadow::CustomerCategoryText::Residential
+        | shadow::CustomerCategoryText::UnknownValue(_) => person.full_name(),
     };
     shadow::Customer {
         active: Some("true".into()),

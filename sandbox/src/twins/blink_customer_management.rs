@@ -79,6 +79,9 @@
 //! * `GET`/`POST /healthcheck` answer `Healthcheck` with the current `timestamp`; the POST's
 //!   body, if any, is ignored ("an empty request"). The health check needs the token too (the
 //!   overlay requires it on every operation).
+//! * With `config.send_unlisted_enum_values` on, every customer (`GET /customers`,
+//!   `GET /customers/{customerId}`, `GET /customers/{customerId}/kyc`) has the `customerStatus` [`UNLISTED_CUSTOMER_STATUS`],
+//!   which the spec's `customerStatus` does not list.
 
 // A refusal is the finished response; it is returned on the error path only, so it is not boxed.
 #![allow(clippy::result_large_err)]
@@ -134,7 +137,13 @@ struct Twin {
     refresh: Tokens,
     code_used: Mutex<bool>,
     book: Mutex<Book>,
+    /// `config.send_unlisted_enum_values`.
+    unlisted_enum_values: bool,
 }
+
+/// The customer status the twin answers with `config.send_unlisted_enum_values` on: one the
+/// spec's `customerStatus` does not list.
+pub const UNLISTED_CUSTOMER_STATUS: &str = "dormant";
 
 type Shared = Arc<Twin>;
 type Reply = Result<Response, Response>;
@@ -145,6 +154,7 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
         refresh: Tokens::new("blink-refresh", REFRESH_LIFETIME),
         code_used: Mutex::new(false),
         book: Mutex::new(seed::book(config.seed)),
+        unlisted_enum_values: config.send_unlisted_enum_values,
     });
     Router::new()
         .route("/oauth/token", post(token))
@@ -609,8 +619,11 @@ fn list_response<T: Serialize>(call: &Call, items: &[T], next: Option<String>) -
 
 // ---- views ---------------------------------------------------------------------------------
 
-fn customer_view(record: &seed::CustomerRecord) -> types::Customer {
+fn customer_view(twin: &Twin, record: &seed::CustomerRecord) -> types::Customer {
     let mut customer = record.customer.clone();
+    if twin.unlisted_enum_values {
+        customer.status = types::CustomerStatus::UnknownValue(UNLISTED_CUSTOMER_STATUS.into());
+    }
     customer.address_list = record
         .addresses
         .iter()
@@ -646,7 +659,7 @@ async fn get_customers(
     let items: Vec<(String, types::Customer)> = lock(&twin.book)
         .customers
         .iter()
-        .map(|(id, record)| (id.clone(), customer_view(record)))
+        .map(|(id, record)| (id.clone(), customer_view(&twin, record)))
         .collect();
     let (items, next) = page(&call, "customers", items, &query)?;
     Ok(list_response(&call, &items, next))
@@ -660,7 +673,10 @@ async fn get_customer(
 ) -> Reply {
     let call = admit(&twin, &uri, &headers)?;
     let id = path_id(&call, path)?;
-    let customer = lock(&twin.book).customers.get(&id).map(customer_view);
+    let customer = lock(&twin.book)
+        .customers
+        .get(&id)
+        .map(|record| customer_view(&twin, record));
     match customer {
         Some(customer) => Ok(call.json(StatusCode::OK, &customer)),
         None => Err(call.not_found(format!("no customer `{id}`"))),
@@ -679,7 +695,7 @@ async fn get_kyc(
         .customers
         .get(&id)
         .map(|record| types::CustomerAndKycResponse {
-            customer: Some(customer_view(record)),
+            customer: Some(customer_view(&twin, record)),
             kyc: Some(record.kyc.clone()),
             extra: Map::new(),
         });

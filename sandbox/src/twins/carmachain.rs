@@ -2,6 +2,10 @@
 //! not documented, so the twin asks for none); `POST /api/createrequest` opens one request per
 //! person queried; `POST /api/respond` answers `Panding` until the configured delay has passed,
 //! then `Done` with synthetic details per requested category.
+//!
+//! With `config.send_unlisted_enum_values` on, every result of `/api/respond` has the `status`
+//! [`UNLISTED_REQUEST_STATUS`], which the spec's `RequestStatus` does not list (its details are
+//! still those of the real status).
 
 use crate::lock;
 use std::collections::BTreeMap;
@@ -35,6 +39,10 @@ struct Twin {
 }
 
 type Shared = Arc<Twin>;
+
+/// The request status `/api/respond` answers with `config.send_unlisted_enum_values` on: one
+/// the spec's `RequestStatus` does not list.
+pub const UNLISTED_REQUEST_STATUS: &str = "Expired";
 
 pub fn router(config: &Arc<SandboxConfig>) -> Router {
     let twin = Arc::new(Twin {
@@ -71,7 +79,7 @@ fn authorised(twin: &Twin, headers: &HeaderMap) -> Result<(), (StatusCode, Strin
 
 fn categories(type_request: &types::TypeRequest) -> Vec<types::DataCategory> {
     match type_request {
-        types::TypeRequest::DataCategory(c) => vec![*c],
+        types::TypeRequest::DataCategory(c) => vec![c.clone()],
         types::TypeRequest::Array(list) => list.clone(),
     }
 }
@@ -189,7 +197,9 @@ async fn respond(
                 id_document: request.query.id_document.clone(),
                 phone_number: request.query.phone_number.clone(),
                 id_request: Some(id.clone()),
-                status: Some(if done {
+                status: Some(if twin.config.send_unlisted_enum_values {
+                    types::RequestStatus::UnknownValue(UNLISTED_REQUEST_STATUS.into())
+                } else if done {
                     types::RequestStatus::Done
                 } else {
                     types::RequestStatus::Pending

@@ -74,6 +74,9 @@
 //! - Sandbox-only `POST /sandbox/tokens/revoke` (no auth, no body): every access token issued
 //!   so far stops working (401 `invalid_token`), as a revocation on the vendor's side would;
 //!   answers 204. Tests use it to see clients renew and replay.
+//! - `config.send_unlisted_enum_values`: listConsumers answers every consumer with the `state`
+//!   [`UNLISTED_CONSUMER_STATE`], which `ConsumerStateTypeDto` does not list (the `state`
+//!   filter still applies to the real state).
 
 // Refusals are finished responses handed straight back to axum; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -163,6 +166,10 @@ struct Twin {
 }
 
 type Shared = Arc<Twin>;
+
+/// The consumer state listConsumers answers with `config.send_unlisted_enum_values` on: one
+/// the spec's `ConsumerStateTypeDto` does not list.
+pub const UNLISTED_CONSUMER_STATE: &str = "ARCHIVED";
 
 pub fn router(config: &Arc<SandboxConfig>) -> Router {
     let people = population(config.seed, POPULATION);
@@ -1083,14 +1090,15 @@ async fn list_consumers(
     };
     let wanted = match query.get("state") {
         None => None,
+        // The client's enum is open (any string parses), the vendor's filter is not.
         Some(raw) => match raw.parse::<types::ConsumerStateTypeDto>() {
-            Ok(state) => Some(state),
-            Err(_) => {
+            Ok(types::ConsumerStateTypeDto::UnknownValue(_)) | Err(_) => {
                 return parameter_violation(
                     "state",
                     "must be one of UPLOADED, IDENTIFYING, IDENTIFIED, NOT_IDENTIFIED",
                 );
             }
+            Ok(state) => Some(state),
         },
     };
     let after = match cursor(List::Consumers, &query) {
@@ -1106,7 +1114,10 @@ async fn list_consumers(
         .consumers
         .iter()
         .filter(|(_, c)| {
-            c.created_seq > after && wanted.is_none_or(|wanted| state_of(c, delay) == wanted)
+            c.created_seq > after
+                && wanted
+                    .as_ref()
+                    .is_none_or(|wanted| state_of(c, delay) == *wanted)
         })
         .collect();
     listed.sort_by_key(|(_, c)| c.created_seq);
@@ -1116,10 +1127,19 @@ async fn list_consumers(
         (true, Some((_, last))) => Some(encode_cursor(List::Consumers, last.created_seq)),
         _ => None,
     };
+    let unlisted = twin.config.send_unlisted_enum_values;
     Json(types::ConsumerPage {
         data: listed
             .into_iter()
-            .map(|(id, c)| consumer_dto(id, c, delay))
+            .map(|(id, c)| {
+                let mut dto = consumer_dto(id, c, delay);
+                if unlisted {
+                    dto.state = Some(types::ConsumerStateTypeDto::UnknownValue(
+                        UNLISTED_CONSUMER_STATE.into(),
+                    ));
+                }
+                dto
+            })
             .collect(),
         next_page_token,
     })

@@ -242,7 +242,8 @@ impl Seeder {
             types::CivilStatus::Married,
             types::CivilStatus::Divorced,
             types::CivilStatus::Widowed,
-        ][self.rng.random_range(0..4)];
+        ][self.rng.random_range(0..4)]
+        .clone();
         let details = types::NaturalPerson {
             civil_status: Some(civil_status),
             dates: vec![types::NaturalPersonDate {
