@@ -1,6 +1,6 @@
 //! What every generated client shares: one place to build HTTP clients, one layer every call
 //! passes through (credentials, fixed headers, 401 replay), one token cache, validated bounded
-//! integers, and helpers for reading results.
+//! integers, helpers for reading results, and one pagination helper every list stream is built on.
 
 pub mod auth;
 pub mod bounded;
@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod layer;
 pub mod oauth2;
 mod open_enum;
+pub mod paginate;
 pub mod response;
 #[cfg(feature = "soap")]
 pub mod soap;
@@ -21,4 +22,5 @@ pub use config::ConfigError;
 pub use connect::{ConnectError, ConnectOptions};
 pub use error::Error;
 pub use layer::Layer;
+pub use paginate::{Cursor, Page, Pages, StreamError};
 pub use response::OptionalResponse;
