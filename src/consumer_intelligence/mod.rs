@@ -14,8 +14,12 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Every list is also a resumable stream of pages and of items: see [`stream`].
 
 generated_module!("consumer_intelligence");
+
+pub mod stream;
 
 use std::sync::Arc;
 
