@@ -114,6 +114,17 @@ pub struct SandboxConfig {
     /// Consumer Intelligence requests allowed per second per client (None: unlimited); beyond
     /// it the twin answers 429 with `Retry-After`.
     pub consumer_intelligence_rate_limit: Option<u32>,
+    /// Big feeds without storing them: every Consumer Intelligence client's subscribed-person
+    /// feed starts with this many synthetic persons, each generated from its position when a
+    /// page asks for it (O(page size) per request: a million cost no memory), before the
+    /// client's own subscriptions. `None` (the default): off. See
+    /// [`twins::consumer_intelligence`].
+    pub consumer_intelligence_synthetic_persons: Option<u64>,
+    /// Big feeds without storing them: every BiQ shadow source that has shadow customers
+    /// carries this many synthetic approved changes, generated from their position when a
+    /// `next-approved-changes` batch asks for them, committed before any scripted change.
+    /// `None` (the default): off. See [`twins::biq_alert_changes`].
+    pub biq_synthetic_changes: Option<u64>,
 }
 
 impl Default for SandboxConfig {
@@ -126,6 +137,8 @@ impl Default for SandboxConfig {
             carmachain_answer_delay: Duration::from_millis(300),
             consumer_intelligence_identify_delay: Duration::from_millis(200),
             consumer_intelligence_rate_limit: None,
+            consumer_intelligence_synthetic_persons: None,
+            biq_synthetic_changes: None,
         }
     }
 }

@@ -74,6 +74,15 @@
 //! - Sandbox-only `POST /sandbox/tokens/revoke` (no auth, no body): every access token issued
 //!   so far stops working (401 `invalid_token`), as a revocation on the vendor's side would;
 //!   answers 204. Tests use it to see clients renew and replay.
+//! - Big feeds without storing them (`config.consumer_intelligence_synthetic_persons =
+//!   Some(n)`, default `None`, off): every client's subscribed-person feed starts with `n`
+//!   synthetic persons at feed positions `1..=n`, followed by the client's own subscriptions
+//!   (at `n` + their feed position). A synthetic person is made from its position alone when a
+//!   page asks for it (`synthetic::person_at`, a population of its own, not the register): gedi
+//!   `gedi-synthetic-<position>`, `consumerIds: ["synthetic-<position>"]`, `changedTimestamp`
+//!   the twin's start. A page costs O(page size) whatever `n` is, so a feed of 1,000,000
+//!   persons costs no memory. `fromDate` after the twin's start leaves them out; getPerson
+//!   does not know them (404), and they never change.
 
 // Refusals are finished responses handed straight back to axum; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -98,7 +107,7 @@ use serde::Serialize;
 use crate::SandboxConfig;
 use crate::auth::{TokenError, Tokens, bearer};
 use crate::credentials::{CONSUMER_INTELLIGENCE_CLIENT_ID, CONSUMER_INTELLIGENCE_CLIENT_SECRET};
-use crate::synthetic::{Person, population};
+use crate::synthetic::{self, Person, population};
 use crate::validate::{Invalid, Valid};
 
 /// Size of the register (the synthetic population the twin identifies consumers against).
@@ -156,6 +165,8 @@ struct World {
 
 struct Twin {
     config: Arc<SandboxConfig>,
+    /// When the twin started: the changed timestamp of the synthetic persons.
+    started: DateTime<Utc>,
     tokens: Tokens,
     world: Mutex<World>,
     /// Per client: start of the current one-second window and the requests counted in it.
@@ -169,6 +180,7 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
     let started = Utc::now();
     let twin = Arc::new(Twin {
         config: config.clone(),
+        started,
         tokens: Tokens::new("ci", config.lifetimes.consumer_intelligence),
         world: Mutex::new(World {
             person_changed: vec![started; people.len()],
@@ -703,8 +715,15 @@ fn person_dto(
     updated: &[DateTime<Utc>],
     index: usize,
 ) -> Option<types::PersonDto> {
-    let person = people.get(index)?;
-    let updated = *updated.get(index)?;
+    person_document(people.get(index)?, gedi(index), *updated.get(index)?)
+}
+
+/// The person document of `person`, known as `gedi`, last updated at `updated`.
+fn person_document(
+    person: &Person,
+    gedi: String,
+    updated: DateTime<Utc>,
+) -> Option<types::PersonDto> {
     let market = person.market.to_string();
     let address = serde_json::json!({
         "streetName": person.street,
@@ -714,7 +733,7 @@ fn person_dto(
         "country": market,
     });
     let phone = serde_json::json!({"number": person.phone});
-    let extra = serde_json::Map::from_iter([("gedi".to_string(), gedi(index).into())]);
+    let extra = serde_json::Map::from_iter([("gedi".to_string(), gedi.into())]);
     let age = estimated_age(person.birth_date);
     types::PersonDto::builder()
         .first_names(vec![person.first_name.clone()])
@@ -870,23 +889,58 @@ fn subscribed_dto(
     index: usize,
     subscription: &Subscription,
 ) -> Option<types::SubscribedPersonDto> {
-    let person =
-        serde_json::to_value(person_dto(&world.people, &world.person_changed, index)?).ok()?;
-    let mut extra = person.as_object().cloned().unwrap_or_default();
-    extra.remove("gedi");
-    extra.insert(
-        "consumerIds".to_string(),
+    feed_item(
+        person_dto(&world.people, &world.person_changed, index)?,
+        gedi(index),
         serde_json::json!(subscription.consumer_ids),
-    );
-    extra.insert("market".to_string(), world.people[index].market.into());
+        world.people[index].market,
+        subscription.changed_at,
+    )
+}
+
+/// A subscribed-feed item: the person document plus `gedi`, `consumerIds`, `market` and
+/// `changedTimestamp`.
+fn feed_item(
+    person: types::PersonDto,
+    gedi: String,
+    consumer_ids: serde_json::Value,
+    market: &str,
+    changed_at: DateTime<Utc>,
+) -> Option<types::SubscribedPersonDto> {
+    let serde_json::Value::Object(mut extra) = serde_json::to_value(person).ok()? else {
+        return None;
+    };
+    extra.remove("gedi");
+    extra.insert("consumerIds".to_string(), consumer_ids);
+    extra.insert("market".to_string(), market.into());
     extra.insert(
         "changedTimestamp".to_string(),
-        serde_json::json!(subscription.changed_at),
+        serde_json::json!(changed_at),
     );
     Some(types::SubscribedPersonDto {
-        gedi: Some(gedi(index)),
+        gedi: Some(gedi),
         extra,
     })
+}
+
+/// Seed salt of the synthetic persons (another population than the register's).
+const SYNTHETIC_PERSONS: u64 = 0x5E4D_1C47;
+
+/// The synthetic person at feed `position` (1-based), made from the position alone.
+fn synthetic_feed_item(
+    seed: u64,
+    position: u64,
+    changed_at: DateTime<Utc>,
+) -> Option<types::SubscribedPersonDto> {
+    let person = synthetic::person_at(seed ^ SYNTHETIC_PERSONS, position);
+    let gedi = format!("gedi-synthetic-{position}");
+    feed_item(
+        person_document(&person, gedi.clone(), changed_at)?,
+        gedi,
+        serde_json::json!([format!("synthetic-{position}")]),
+        person.market,
+        changed_at,
+    )
 }
 
 async fn list_subscribed_persons(
@@ -920,32 +974,56 @@ async fn list_subscribed_persons(
         Ok(after) => after,
         Err(refused) => return refused,
     };
+    let from = from_date
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    // Positions 1..=synthetic are the synthetic persons, made from their position without the
+    // world's lock; the client's own subscriptions follow at synthetic + their feed seq.
+    let synthetic = twin
+        .config
+        .consumer_intelligence_synthetic_persons
+        .unwrap_or(0);
+    let mut data = Vec::with_capacity(size);
+    let mut last_position = None;
+    if after < synthetic && from.is_none_or(|from| twin.started >= from) {
+        let end = synthetic.min(after.saturating_add(size as u64));
+        for position in after + 1..=end {
+            match synthetic_feed_item(twin.config.seed, position, twin.started) {
+                Some(dto) => data.push(dto),
+                None => return internal_error(),
+            }
+        }
+        last_position = Some(end);
+    }
     let world = lock(&twin.world);
     let Some(state) = world.clients.get(&client) else {
         return internal_error();
     };
-    let from = from_date
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc());
-    let mut feed: Vec<(&usize, &Subscription)> = state
-        .subscriptions
-        .iter()
-        .filter(|(_, s)| s.seq > after && from.is_none_or(|from| s.changed_at >= from))
-        .collect();
-    feed.sort_by_key(|(_, s)| s.seq);
-    feed.truncate(size);
-    let mut data = Vec::with_capacity(feed.len());
-    for (index, subscription) in &feed {
-        match subscribed_dto(&world, **index, subscription) {
-            Some(dto) => data.push(dto),
-            None => return internal_error(),
+    let room = size - data.len();
+    if room > 0 {
+        let real_after = after.saturating_sub(synthetic);
+        let mut feed: Vec<(&usize, &Subscription)> = state
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.seq > real_after && from.is_none_or(|from| s.changed_at >= from))
+            .collect();
+        feed.sort_by_key(|(_, s)| s.seq);
+        feed.truncate(room);
+        for (index, subscription) in &feed {
+            match subscribed_dto(&world, **index, subscription) {
+                Some(dto) => data.push(dto),
+                None => return internal_error(),
+            }
+        }
+        if let Some((_, s)) = feed.last() {
+            last_position = Some(synthetic + s.seq);
         }
     }
     // Always a token: after the last item, or (empty page) where the caller stands, so that
     // it yields what changes later.
-    let position = match (feed.last(), from) {
-        (Some((_, s)), _) => s.seq,
-        (None, Some(_)) => state.feed_seq,
+    let position = match (last_position, from) {
+        (Some(position), _) => position,
+        (None, Some(_)) => synthetic + state.feed_seq,
         (None, None) => after,
     };
     Json(types::SubscribedPersonPage {
