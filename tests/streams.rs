@@ -819,7 +819,7 @@ mod carmachain {
                 polls,
                 waited,
             } => {
-                assert_eq!(pending, &[id.clone()]);
+                assert_eq!(pending, std::slice::from_ref(&id));
                 assert!(*polls >= 2, "{polls}");
                 assert!(*waited >= Duration::from_millis(300), "{waited:?}");
             }

@@ -17,10 +17,14 @@
 //!
 //! let mut all = customers(&client, Limit::new(100).unwrap(), None).items();
 //! while let Some(customer) = all.try_next().await? {
-//!     println!("{:?}", customer.customer_id);
+//!     println!("{:?}", customer.customer_identification);
 //! }
 //! # Ok(()) }
 //! ```
+
+// `StreamError::Call` carries the generated client's error (with the whole answer) unchanged,
+// as the client's own calls return it; boxing it would only add an allocation per error.
+#![allow(clippy::result_large_err)]
 
 use super::{Client, Error, ResponseValue, types};
 use crate::runtime::paginate::{self, Cursor, Page};
