@@ -118,6 +118,17 @@ pub struct SandboxConfig {
     /// one enum field of them, as a vendor adding a value would (the field and the value are in
     /// each twin's module docs, the value as an `UNLISTED_*` constant). Off by default.
     pub send_unlisted_enum_values: bool,
+    /// Big feeds without storing them: every Consumer Intelligence client's subscribed-person
+    /// feed starts with this many synthetic persons, each generated from its position when a
+    /// page asks for it (O(page size) per request: a million cost no memory), before the
+    /// client's own subscriptions. `None` (the default): off. See
+    /// [`twins::consumer_intelligence`].
+    pub consumer_intelligence_synthetic_persons: Option<u64>,
+    /// Big feeds without storing them: every BiQ shadow source that has shadow customers
+    /// carries this many synthetic approved changes, generated from their position when a
+    /// `next-approved-changes` batch asks for them, committed before any scripted change.
+    /// `None` (the default): off. See [`twins::biq_alert_changes`].
+    pub biq_synthetic_changes: Option<u64>,
 }
 
 impl Default for SandboxConfig {
@@ -131,6 +142,8 @@ impl Default for SandboxConfig {
             consumer_intelligence_identify_delay: Duration::from_millis(200),
             consumer_intelligence_rate_limit: None,
             send_unlisted_enum_values: false,
+            consumer_intelligence_synthetic_persons: None,
+            biq_synthetic_changes: None,
         }
     }
 }

@@ -122,6 +122,15 @@ pub fn population(seed: u64, size: usize) -> Vec<Person> {
     (0..size).map(|index| person(&mut rng, index)).collect()
 }
 
+/// Person `index` of an endless synthetic population of `seed`, drawn on its own (its own
+/// ChaCha stream, no other person generated): for feeds too big to keep in memory. The same
+/// `(seed, index)` gives the same person; it is not `population(seed, n)[index]`.
+pub fn person_at(seed: u64, index: u64) -> Person {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    person(&mut rng, usize::try_from(index).unwrap_or(usize::MAX))
+}
+
 fn person(rng: &mut ChaCha8Rng, index: usize) -> Person {
     let first = FIRST[rng.random_range(0..FIRST.len())];
     let family = FAMILY[rng.random_range(0..FAMILY.len())];
@@ -175,5 +184,13 @@ mod tests {
         let people = population(3, 200);
         assert!(people.iter().all(|p| p.email.ends_with("@example.invalid")));
         assert!(people.iter().any(|p| p.market == "CH") && people.iter().any(|p| p.market == "SE"));
+    }
+
+    #[test]
+    fn a_person_at_a_position_is_drawn_alone_and_always_the_same() {
+        assert_eq!(person_at(7, 999_999), person_at(7, 999_999));
+        assert_ne!(person_at(7, 1).legal_id, person_at(7, 2).legal_id);
+        assert_eq!(person_at(7, 123).index, 123);
+        assert!(person_at(7, 5).email.ends_with("5@example.invalid"));
     }
 }

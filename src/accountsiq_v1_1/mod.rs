@@ -4,13 +4,19 @@
 //! `token` element of every other request. Results wrapped in AccountsIQ's `WSResult*`
 //! envelope come back as `Result<T, AccountsIqError>` with the vendor's codes kept; a session
 //! that expired reports [`AccountsIqError::is_expired`].
+//!
+//! [`stream`] reads the customers changed since a persisted instant (`GetCustomersBy` with
+//! `FromLastModifiedDateInUTC`) as a resumable stream.
 
 generated_module!("accountsiq_v1_1");
+
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource};
+use crate::runtime::layer::BoxFuture;
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, config, soap};
 
 /// The error of every AccountsIQ call: transport, SOAP Fault, undecodable body, or a result
@@ -253,6 +259,28 @@ impl Session {
             call(&self.client, token).await
         })
         .await
+    }
+
+    /// [`Session::call`] for a call that takes the client and the token by value and returns
+    /// a boxed `Send` future: the whole call is then `Send` (a stream's page, a spawned task).
+    /// An async closure handed to [`Session::call`] makes a future the compiler cannot prove
+    /// `Send` (rust-lang/rust#110338), though nothing in it is shared.
+    pub fn call_send<T: Send + 'static>(
+        &self,
+        call: impl Fn(Client, String) -> BoxFuture<'static, Result<T, AccountsIqError>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> BoxFuture<'static, Result<T, AccountsIqError>> {
+        // Owned, not borrowed: a borrow held by the closure is what defeats the `Send` proof.
+        let client = self.client.clone();
+        let cache = self.cache.clone();
+        Box::pin(async move {
+            soap::with_token(&cache, AccountsIqError::is_expired, move |token: &str| {
+                call(client.clone(), token.to_string())
+            })
+            .await
+        })
     }
 }
 

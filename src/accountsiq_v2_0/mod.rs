@@ -2,13 +2,19 @@
 //! (`specs/accountsiq_v2_0.wsdl`, every operation). Authenticate with [`Client::token_get`]
 //! (client id and secret), renew with [`Client::token_refresh`]; every call then carries the
 //! `AiqSoapHeader` (entity and access token) set with [`Client::set_soap_header`].
+//!
+//! [`stream`] reads the customers changed since a persisted instant (`GetCustomersBy` with
+//! `FromLastModifiedDateInUTC`) as a resumable stream.
 
 generated_module!("accountsiq_v2_0");
+
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource};
+use crate::runtime::layer::BoxFuture;
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, config, soap};
 
 pub use crate::accountsiq_v1_1::{AccountsIqError, Endpoint, Region};
@@ -224,14 +230,38 @@ impl Session {
         mut call: impl AsyncFnMut(&Client) -> Result<T, AccountsIqError>,
     ) -> Result<T, AccountsIqError> {
         soap::with_token(&self.cache, needs_new_token, async |token| {
-            let mut client = self.client.clone();
-            client.set_soap_header(Some(types::AiqSoapHeader {
-                entity: Some(self.entity.clone()),
-                access_token: Some(token.to_string()),
-            }));
-            call(&client).await
+            call(&self.authorised_client(token)).await
         })
         .await
+    }
+
+    /// [`Session::call`] for a call that takes the client (its `AiqSoapHeader` set) by value
+    /// and returns a boxed `Send` future: the whole call is then `Send` (a stream's page, a
+    /// spawned task). An async closure handed to [`Session::call`] makes a future the compiler
+    /// cannot prove `Send` (rust-lang/rust#110338), though nothing in it is shared.
+    pub fn call_send<T: Send + 'static>(
+        &self,
+        call: impl Fn(Client) -> BoxFuture<'static, Result<T, AccountsIqError>> + Send + Sync + 'static,
+    ) -> BoxFuture<'static, Result<T, AccountsIqError>> {
+        // Owned, not borrowed: a borrow held by the closure is what defeats the `Send` proof.
+        let session = self.clone();
+        let cache = self.cache.clone();
+        Box::pin(async move {
+            soap::with_token(&cache, needs_new_token, move |token: &str| {
+                call(session.authorised_client(token))
+            })
+            .await
+        })
+    }
+
+    /// The client with the `AiqSoapHeader` for `token`.
+    fn authorised_client(&self, token: &str) -> Client {
+        let mut client = self.client.clone();
+        client.set_soap_header(Some(types::AiqSoapHeader {
+            entity: Some(self.entity.clone()),
+            access_token: Some(token.to_string()),
+        }));
+        client
     }
 }
 

@@ -4,10 +4,13 @@
 //! [`EventPayload::decode`] (or `.typed_payload()` on an item) turns that into a typed value;
 //! an event type this crate does not know, or a payload that does not fit, is kept as raw JSON
 //! in [`EventPayload::Unknown`]: a feed never fails because BiQ added something.
+//!
+//! [`stream`] reads a feed (from/more, and the server-side bookmark) as a resumable stream.
 
 generated_module!("biq_alert_changes");
 
 mod payload;
+pub mod stream;
 
 pub use payload::{EVENT_PAYLOADS, EventPayload, TypedPayload};
 

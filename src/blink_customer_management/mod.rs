@@ -8,9 +8,12 @@
 //! call (`X-Correlation-ID` fresh per call, `User-Agent`, `X-CorAPI-Target-ID`,
 //! `X-PSU-IP-Address`, `X-PSU-User-Agent` from [`Config`]); a call may still set any of them
 //! itself. List operations page with `cursor`/`limit`, and the next cursor is the
-//! `nextCursor` response header ([`next_cursor`]).
+//! `nextCursor` response header ([`next_cursor`]); [`stream`] reads a whole list as a
+//! resumable stream of pages or items.
 
 generated_module!("blink_customer_management");
+
+pub mod stream;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -16,8 +16,13 @@
 //! println!("{:?}", created.parametr_request);
 //! # Ok(()) }
 //! ```
+//!
+//! [`wait::wait_until_done`] polls for the answers with backoff until they are done or a
+//! deadline passes.
 
 generated_module!("carmachain");
+
+pub mod wait;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

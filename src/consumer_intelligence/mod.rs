@@ -14,10 +14,13 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Every list is also a resumable stream of pages and of items: see [`stream`].
 
 generated_module!("consumer_intelligence");
 
 pub mod bulk;
+pub mod stream;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! What every generated client shares: one place to build HTTP clients, one layer every call
 //! passes through (credentials, fixed headers, 401 replay), one token cache, validated bounded
-//! integers, and helpers for reading results.
+//! integers, helpers for reading results, and one pagination helper every list stream is built on.
 
 pub mod auth;
 pub mod bounded;
@@ -13,6 +13,7 @@ pub mod jwt;
 pub mod layer;
 pub mod oauth2;
 mod open_enum;
+pub mod paginate;
 pub mod response;
 pub mod retry;
 #[cfg(feature = "soap")]
@@ -23,4 +24,5 @@ pub use config::ConfigError;
 pub use connect::{ConnectError, ConnectOptions};
 pub use error::Error;
 pub use layer::Layer;
+pub use paginate::{Cursor, Page, Pages, StreamError};
 pub use response::OptionalResponse;

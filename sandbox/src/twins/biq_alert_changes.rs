@@ -52,6 +52,17 @@
 //! customer-category-change proposes the category [`UNLISTED_CUSTOMER_CATEGORY`], which the
 //! CustomerShadow spec's `CustomerCategoryText` (the one BiQ enum) does not list: the value a
 //! client parses into that enum to apply the change.
+//!
+//! Big feeds without storing them (`config.biq_synthetic_changes = Some(n)`, default `None`,
+//! off): every shadow source that has shadow customers carries `n` synthetic approved changes,
+//! numbered `1..=n`, committed one per millisecond per source before the twin started (so
+//! before any scripted change; `from` still finds them by `committed`). `next-approved-changes`
+//! makes the ones a batch needs from their number alone (their own ChaCha stream: customer,
+//! event type from name-change, address-change, name-and-address-change, email-change and
+//! phone-change, id, payload), so a batch costs O(batch size) and a feed of 100,000 changes
+//! costs no memory. Scripted changes follow them. Only `next-approved-changes` serves them:
+//! `GET .../approved-changes` lists the scripted changes only, and there are no synthetic
+//! notifications.
 
 use crate::lock;
 use std::sync::Arc;
@@ -66,7 +77,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use customer_data::biq_alert_changes::{EVENT_PAYLOADS, types};
 use customer_data::biq_customer_shadow::types as shadow;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -225,18 +236,19 @@ fn next_request(
     Ok((tenant, source_id, body.from))
 }
 
-/// The items of `source` committed after `from`: at most a page, and whether more wait.
+/// The items of `source` committed after `from`: at most `limit`, and whether more wait.
 fn page<T: Clone>(
     items: &[T],
     position: impl Fn(&T) -> (Option<i32>, Option<DateTime<Utc>>),
     source: i32,
     from: DateTime<Utc>,
+    limit: usize,
 ) -> (Vec<T>, bool) {
     let mut after = items.iter().filter(|item| {
         let (item_source, committed) = position(item);
         item_source == Some(source) && committed.is_some_and(|c| c > from)
     });
-    let batch: Vec<T> = after.by_ref().take(PAGE_SIZE).cloned().collect();
+    let batch: Vec<T> = after.by_ref().take(limit).cloned().collect();
     let more = after.next().is_some();
     (batch, more)
 }
@@ -251,12 +263,24 @@ async fn next_approved_changes(
         Ok(request) => request,
         Err(refused) => return refused.into_response(),
     };
+    // The synthetic changes, all committed before any scripted one, come first.
+    let (mut approved_changes, synthetic_more) =
+        synthetic_changes(&state, &tenant, source, from, PAGE_SIZE);
     let feeds = lock(&state.feeds);
     let items = feeds
         .get(&tenant)
         .map(|f| f.approved_changes.as_slice())
         .unwrap_or_default();
-    let (approved_changes, more) = page(items, |c| (c.shadow_source_id, c.committed), source, from);
+    let room = PAGE_SIZE - approved_changes.len();
+    let (scripted, scripted_more) = page(
+        items,
+        |c| (c.shadow_source_id, c.committed),
+        source,
+        from,
+        room,
+    );
+    approved_changes.extend(scripted);
+    let more = synthetic_more || scripted_more;
     Json(types::ApprovedChangesBatch {
         approved_changes,
         more,
@@ -280,7 +304,13 @@ async fn next_notifications(
         .get(&tenant)
         .map(|f| f.notifications.as_slice())
         .unwrap_or_default();
-    let (notifications, more) = page(items, |n| (n.shadow_source_id, n.committed), source, from);
+    let (notifications, more) = page(
+        items,
+        |n| (n.shadow_source_id, n.committed),
+        source,
+        from,
+        PAGE_SIZE,
+    );
     Json(types::NotificationsBatch {
         notifications,
         more,
@@ -443,27 +473,107 @@ fn emit(state: &BiqState, tenant: &str, script: &Script) -> Result<Scripted, Ref
             feed.notifications.push(notification.clone());
             scripted.notifications.push(notification);
         } else {
-            let change = types::ApprovedChange {
-                anonymized: Some(false),
-                approved: Some(timestamp(committed)),
-                approved_by: Some("BiQ Alert (automatic approval)".into()),
-                committed: Some(committed),
-                created: Some(timestamp(committed - Duration::hours(1))),
-                created_by: Some("BiQ Alert".into()),
-                customer_number: Some(customer.customer_number.clone()),
-                event_type: Some(event_type.to_string()),
-                id: Some(id),
-                payload,
-                payload_version: Some(1),
-                shadow_source_id: Some(*source_id),
-                source: Some(source.to_string()),
-                extra: Default::default(),
-            };
+            let change = approved_change(customer, *source_id, event_type, id, committed, payload);
             feed.approved_changes.push(change.clone());
             scripted.approved_changes.push(change);
         }
     }
     Ok(scripted)
+}
+
+/// An approved change of `customer` (of shadow source `source_id`), as the generator emits it.
+fn approved_change(
+    customer: &shadow::Customer,
+    source_id: i32,
+    event_type: &str,
+    id: uuid::Uuid,
+    committed: DateTime<Utc>,
+    payload: Map<String, Value>,
+) -> types::ApprovedChange {
+    let company = customer.customer_category_text == Some(shadow::CustomerCategoryText::Enterprise);
+    types::ApprovedChange {
+        anonymized: Some(false),
+        approved: Some(timestamp(committed)),
+        approved_by: Some("BiQ Alert (automatic approval)".into()),
+        committed: Some(committed),
+        created: Some(timestamp(committed - Duration::hours(1))),
+        created_by: Some("BiQ Alert".into()),
+        customer_number: Some(customer.customer_number.clone()),
+        event_type: Some(event_type.to_string()),
+        id: Some(id),
+        payload,
+        payload_version: Some(1),
+        shadow_source_id: Some(source_id),
+        source: Some(if company { "CVR" } else { "CPR" }.to_string()),
+        extra: Default::default(),
+    }
+}
+
+/// Seed salt of the synthetic approved changes.
+const SYNTHETIC_CHANGES: u64 = 0x5E4D_C4A6;
+
+/// The synthetic approved changes (`config.biq_synthetic_changes`) of `source` committed
+/// after `from`: at most `limit`, and whether more are left. Change `g` (1-based) of the
+/// source in slot `s` of the shadow sources is committed at `synthetic_base + g * sources + s`
+/// milliseconds, so each is found from `from` by arithmetic and made from its number alone.
+fn synthetic_changes(
+    state: &BiqState,
+    tenant: &str,
+    source: i32,
+    from: DateTime<Utc>,
+    limit: usize,
+) -> (Vec<types::ApprovedChange>, bool) {
+    let total = state.config.biq_synthetic_changes.unwrap_or(0);
+    let slot = state.sources.iter().position(|s| s.id == Some(source));
+    let (Some(slot), true) = (slot, total > 0) else {
+        return (Vec::new(), false);
+    };
+    let customers: Vec<shadow::Customer> = lock(&state.customers)
+        .iter()
+        .filter(|((t, s, _), _)| t == tenant && *s == source)
+        .map(|(_, stored)| stored.customer.clone())
+        .collect();
+    if customers.is_empty() {
+        return (Vec::new(), false);
+    }
+    let sources = state.sources.len() as i64;
+    let after = (from - state.synthetic_base).num_milliseconds();
+    let first = (after.saturating_sub(slot as i64).div_euclid(sources) + 1).max(1) as u64;
+    if first > total {
+        return (Vec::new(), false);
+    }
+    if limit == 0 {
+        return (Vec::new(), true);
+    }
+    let last = total.min(first.saturating_add(limit as u64 - 1));
+    let changes = (first..=last)
+        .map(|number| synthetic_change(state, &customers, source, slot, number))
+        .collect();
+    (changes, last < total)
+}
+
+/// Synthetic approved change `number` of `source` (in `slot`), drawn from its own ChaCha
+/// stream: the same number gives the same change.
+fn synthetic_change(
+    state: &BiqState,
+    customers: &[shadow::Customer],
+    source: i32,
+    slot: usize,
+    number: u64,
+) -> types::ApprovedChange {
+    let sources = state.sources.len() as u64;
+    let offset = number.saturating_mul(sources).saturating_add(slot as u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(state.config.seed ^ SYNTHETIC_CHANGES);
+    rng.set_stream(offset);
+    let customer = &customers[rng.random_range(0..customers.len())];
+    // Approved-change event types only (the company mix has no notification).
+    let event_type = COMPANY_MIX[rng.random_range(0..COMPANY_MIX.len())];
+    let committed =
+        state.synthetic_base + Duration::milliseconds(i64::try_from(offset).unwrap_or(i64::MAX));
+    let id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+    let other = &state.pool[rng.random_range(0..state.pool.len())];
+    let payload = payload(event_type, customer, other, committed, false, &mut rng);
+    approved_change(customer, source, event_type, id, committed, payload)
 }
 
 /// Now, in whole milliseconds, strictly after the feed's last `committed`.

@@ -71,6 +71,9 @@ pub struct BiqState {
     pub rng: Mutex<ChaCha8Rng>,
     /// Synthetic people the generator takes proposed names, addresses, e-mails from.
     pub pool: Vec<Person>,
+    /// The instant the synthetic approved changes (`config.biq_synthetic_changes`) count
+    /// from: far enough before the start that all of them are committed before it.
+    pub synthetic_base: DateTime<Utc>,
 }
 
 static SHARED: Mutex<Vec<(usize, Weak<BiqState>)>> = Mutex::new(Vec::new());
@@ -104,6 +107,7 @@ impl BiqState {
             source(first_id + 1, "Sandbox business customers"),
         ];
         let now = Utc::now();
+        let synthetic_base = synthetic_base(&config, now, sources.len() as i64);
         let people = population(seed ^ 0xB105_AD00, 100);
         let danish = people
             .iter()
@@ -137,6 +141,7 @@ impl BiqState {
             bookmarks: Mutex::new(HashMap::new()),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0xB1A1_E270)),
             pool: population(seed ^ 0xB19E_0F1E, 200),
+            synthetic_base,
             config,
         }
     }
@@ -197,6 +202,18 @@ impl BiqState {
             Err(StatusCode::FORBIDDEN.into_response().into())
         }
     }
+}
+
+/// Whole milliseconds before `now` such that `changes` synthetic changes on each of `sources`
+/// shadow sources, one millisecond apart, are all committed before `now`.
+fn synthetic_base(config: &SandboxConfig, now: DateTime<Utc>, sources: i64) -> DateTime<Utc> {
+    let changes = i64::try_from(config.biq_synthetic_changes.unwrap_or(0)).unwrap_or(i64::MAX);
+    let span = changes
+        .saturating_add(1)
+        .saturating_mul(sources)
+        .saturating_add(1);
+    let now_ms = now.timestamp_millis();
+    DateTime::<Utc>::from_timestamp_millis(now_ms.saturating_sub(span)).unwrap_or(now)
 }
 
 /// An error answer, boxed (a `Response` is too large to be an `Err` cheaply).

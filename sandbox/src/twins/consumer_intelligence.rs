@@ -77,6 +77,15 @@
 //! - `config.send_unlisted_enum_values`: listConsumers answers every consumer with the `state`
 //!   [`UNLISTED_CONSUMER_STATE`], which `ConsumerStateTypeDto` does not list (the `state`
 //!   filter still applies to the real state).
+//! - Big feeds without storing them (`config.consumer_intelligence_synthetic_persons =
+//!   Some(n)`, default `None`, off): every client's subscribed-person feed starts with `n`
+//!   synthetic persons at feed positions `1..=n`, followed by the client's own subscriptions
+//!   (at `n` + their feed position). A synthetic person is made from its position alone when a
+//!   page asks for it (`synthetic::person_at`, a population of its own, not the register): gedi
+//!   `gedi-synthetic-<position>`, `consumerIds: ["synthetic-<position>"]`, `changedTimestamp`
+//!   the twin's start. A page costs O(page size) whatever `n` is, so a feed of 1,000,000
+//!   persons costs no memory. `fromDate` after the twin's start leaves them out; getPerson
+//!   does not know them (404), and they never change.
 
 // Refusals are finished responses handed straight back to axum; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -101,7 +110,7 @@ use serde::Serialize;
 use crate::SandboxConfig;
 use crate::auth::{TokenError, Tokens, bearer};
 use crate::credentials::{CONSUMER_INTELLIGENCE_CLIENT_ID, CONSUMER_INTELLIGENCE_CLIENT_SECRET};
-use crate::synthetic::{Person, population};
+use crate::synthetic::{self, Person, population};
 use crate::validate::{Invalid, Valid};
 
 /// Size of the register (the synthetic population the twin identifies consumers against).
@@ -159,6 +168,8 @@ struct World {
 
 struct Twin {
     config: Arc<SandboxConfig>,
+    /// When the twin started: the changed timestamp of the synthetic persons.
+    started: DateTime<Utc>,
     tokens: Tokens,
     world: Mutex<World>,
     /// Per client: start of the current one-second window and the requests counted in it.
@@ -176,6 +187,7 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
     let started = Utc::now();
     let twin = Arc::new(Twin {
         config: config.clone(),
+        started,
         tokens: Tokens::new("ci", config.lifetimes.consumer_intelligence),
         world: Mutex::new(World {
             person_changed: vec![started; people.len()],
@@ -710,8 +722,14 @@ fn person_dto(
     updated: &[DateTime<Utc>],
     index: usize,
 ) -> Option<types::PersonDto> {
-    let person = people.get(index)?;
-    let updated = *updated.get(index)?;
+    let mut dto = person_document(people.get(index)?, *updated.get(index)?)?;
+    dto.extra.insert("gedi".to_string(), gedi(index).into());
+    Some(dto)
+}
+
+/// The person document of `person`, last updated at `updated` (without its gedi: the person
+/// and feed answers each put it where they carry it).
+fn person_document(person: &Person, updated: DateTime<Utc>) -> Option<types::PersonDto> {
     let market = person.market.to_string();
     let address = serde_json::json!({
         "streetName": person.street,
@@ -721,7 +739,6 @@ fn person_dto(
         "country": market,
     });
     let phone = serde_json::json!({"number": person.phone});
-    let extra = serde_json::Map::from_iter([("gedi".to_string(), gedi(index).into())]);
     let age = estimated_age(person.birth_date);
     types::PersonDto::builder()
         .first_names(vec![person.first_name.clone()])
@@ -736,8 +753,8 @@ fn person_dto(
             identity_number: Some(person.legal_id.clone()),
             extra: Default::default(),
         }))
-        .addresses(vec![address.as_object().cloned().unwrap_or_default()])
-        .phone_numbers(vec![phone.as_object().cloned().unwrap_or_default()])
+        .addresses(vec![into_object(address)])
+        .phone_numbers(vec![into_object(phone)])
         .metadata(Some(types::PersonMetadata {
             sources: vec![types::PersonMetadataSource {
                 market: Some(market.clone()),
@@ -748,9 +765,16 @@ fn person_dto(
             updated_timestamp: Some(updated),
             extra: Default::default(),
         }))
-        .extra(extra)
+        .extra(serde_json::Map::new())
         .try_into()
         .ok()
+}
+
+fn into_object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(object) => object,
+        _ => serde_json::Map::new(),
+    }
 }
 
 fn person_response(world: &World, index: usize) -> Response {
@@ -877,10 +901,10 @@ fn subscribed_dto(
     index: usize,
     subscription: &Subscription,
 ) -> Option<types::SubscribedPersonDto> {
-    let person =
-        serde_json::to_value(person_dto(&world.people, &world.person_changed, index)?).ok()?;
-    let mut extra = person.as_object().cloned().unwrap_or_default();
-    extra.remove("gedi");
+    let person = person_document(world.people.get(index)?, *world.person_changed.get(index)?)?;
+    let serde_json::Value::Object(mut extra) = serde_json::to_value(person).ok()? else {
+        return None;
+    };
     extra.insert(
         "consumerIds".to_string(),
         serde_json::json!(subscription.consumer_ids),
@@ -894,6 +918,51 @@ fn subscribed_dto(
         gedi: Some(gedi(index)),
         extra,
     })
+}
+
+/// A synthetic subscribed person as served: the members of a `SubscribedPersonDto` (the person
+/// document flattened beside the feed's own), serialized straight from the typed document
+/// because a million of them pass through a benchmark.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyntheticFeedItem {
+    gedi: String,
+    #[serde(flatten)]
+    person: types::PersonDto,
+    consumer_ids: [String; 1],
+    market: &'static str,
+    changed_timestamp: DateTime<Utc>,
+}
+
+/// One item of a subscribed-person page.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FeedEntry {
+    Synthetic(Box<SyntheticFeedItem>),
+    Subscribed(types::SubscribedPersonDto),
+}
+
+/// A subscribed-person page (`SubscribedPersonPage` on the wire).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedPage {
+    data: Vec<FeedEntry>,
+    next_page_token: String,
+}
+
+/// Seed salt of the synthetic persons (another population than the register's).
+const SYNTHETIC_PERSONS: u64 = 0x5E4D_1C47;
+
+/// The synthetic person at feed `position` (1-based), made from the position alone.
+fn synthetic_feed_item(seed: u64, position: u64, changed_at: DateTime<Utc>) -> Option<FeedEntry> {
+    let person = synthetic::person_at(seed ^ SYNTHETIC_PERSONS, position);
+    Some(FeedEntry::Synthetic(Box::new(SyntheticFeedItem {
+        gedi: format!("gedi-synthetic-{position}"),
+        person: person_document(&person, changed_at)?,
+        consumer_ids: [format!("synthetic-{position}")],
+        market: person.market,
+        changed_timestamp: changed_at,
+    })))
 }
 
 async fn list_subscribed_persons(
@@ -927,37 +996,61 @@ async fn list_subscribed_persons(
         Ok(after) => after,
         Err(refused) => return refused,
     };
+    let from = from_date
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    // Positions 1..=synthetic are the synthetic persons, made from their position without the
+    // world's lock; the client's own subscriptions follow at synthetic + their feed seq.
+    let synthetic = twin
+        .config
+        .consumer_intelligence_synthetic_persons
+        .unwrap_or(0);
+    let mut data = Vec::with_capacity(size);
+    let mut last_position = None;
+    if after < synthetic && from.is_none_or(|from| twin.started >= from) {
+        let end = synthetic.min(after.saturating_add(size as u64));
+        for position in after + 1..=end {
+            match synthetic_feed_item(twin.config.seed, position, twin.started) {
+                Some(dto) => data.push(dto),
+                None => return internal_error(),
+            }
+        }
+        last_position = Some(end);
+    }
     let world = lock(&twin.world);
     let Some(state) = world.clients.get(&client) else {
         return internal_error();
     };
-    let from = from_date
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc());
-    let mut feed: Vec<(&usize, &Subscription)> = state
-        .subscriptions
-        .iter()
-        .filter(|(_, s)| s.seq > after && from.is_none_or(|from| s.changed_at >= from))
-        .collect();
-    feed.sort_by_key(|(_, s)| s.seq);
-    feed.truncate(size);
-    let mut data = Vec::with_capacity(feed.len());
-    for (index, subscription) in &feed {
-        match subscribed_dto(&world, **index, subscription) {
-            Some(dto) => data.push(dto),
-            None => return internal_error(),
+    let room = size - data.len();
+    if room > 0 {
+        let real_after = after.saturating_sub(synthetic);
+        let mut feed: Vec<(&usize, &Subscription)> = state
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.seq > real_after && from.is_none_or(|from| s.changed_at >= from))
+            .collect();
+        feed.sort_by_key(|(_, s)| s.seq);
+        feed.truncate(room);
+        for (index, subscription) in &feed {
+            match subscribed_dto(&world, **index, subscription) {
+                Some(dto) => data.push(FeedEntry::Subscribed(dto)),
+                None => return internal_error(),
+            }
+        }
+        if let Some((_, s)) = feed.last() {
+            last_position = Some(synthetic + s.seq);
         }
     }
     // Always a token: after the last item, or (empty page) where the caller stands, so that
     // it yields what changes later.
-    let position = match (feed.last(), from) {
-        (Some((_, s)), _) => s.seq,
-        (None, Some(_)) => state.feed_seq,
+    let position = match (last_position, from) {
+        (Some(position), _) => position,
+        (None, Some(_)) => synthetic + state.feed_seq,
         (None, None) => after,
     };
-    Json(types::SubscribedPersonPage {
+    Json(FeedPage {
         data,
-        next_page_token: Some(encode_cursor(List::Persons, position)),
+        next_page_token: encode_cursor(List::Persons, position),
     })
     .into_response()
 }
@@ -1447,6 +1540,32 @@ mod tests {
         assert!(cursor(List::AuditEvents, &query).is_err());
         let garbled = HashMap::from([("pageToken".to_string(), "%%%".to_string())]);
         assert!(cursor(List::Persons, &garbled).is_err());
+    }
+
+    #[test]
+    fn a_synthetic_feed_item_is_a_subscribed_person_made_from_its_position() {
+        let at = Utc::now();
+        let item = |position| match synthetic_feed_item(42, position, at) {
+            Some(FeedEntry::Synthetic(item)) => serde_json::to_value(item).unwrap(),
+            _ => panic!("no synthetic item at {position}"),
+        };
+        let dto: types::SubscribedPersonDto = serde_json::from_value(item(7)).unwrap();
+        assert_eq!(dto.gedi.as_deref(), Some("gedi-synthetic-7"));
+        for member in [
+            "consumerIds",
+            "market",
+            "changedTimestamp",
+            "addresses",
+            "metadata",
+        ] {
+            assert!(dto.extra.contains_key(member), "{member} missing");
+        }
+        assert!(
+            !dto.extra.contains_key("gedi"),
+            "the gedi once, as the member"
+        );
+        assert_eq!(item(7), item(7), "the same position, the same person");
+        assert_ne!(item(7)["legalId"], item(8)["legalId"]);
     }
 
     #[test]
