@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use super::{Client, Error, types};
 use crate::runtime::bulk::{self, BulkError, BulkOptions, BulkReport, ChunkOutcome, Progress};
-use crate::runtime::layer::{ATTEMPTS_HEADER, RATE_LIMITED_HEADER};
+use crate::runtime::layer::{attempts_of, rate_limited_of};
 
 /// The most consumers one upload takes (vendor guide; the spec's `maxItems`).
 pub const UPLOAD_BATCH: usize = 100;
@@ -101,18 +101,13 @@ fn capped(options: &BulkOptions, limit: usize) -> BulkOptions {
 fn outcome(
     result: Result<progenitor_client::ResponseValue<()>, BulkCallError>,
 ) -> ChunkOutcome<BulkCallError> {
-    let count = |headers: &reqwest::header::HeaderMap, name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok()?.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
     match result {
         Ok(answer) => {
             let headers = answer.headers();
-            let failed_attempts = count(headers, ATTEMPTS_HEADER)
+            let failed_attempts = attempts_of(headers)
+                .unwrap_or(1)
                 .saturating_sub(1)
-                .saturating_sub(count(headers, RATE_LIMITED_HEADER));
+                .saturating_sub(rate_limited_of(headers));
             ChunkOutcome::Sent {
                 congested: failed_attempts > 0,
             }

@@ -10,7 +10,7 @@ use std::fmt;
 use progenitor_client::ResponseValue;
 
 use super::auth::AuthError;
-use super::layer::{ATTEMPTS_HEADER, RawBody};
+use super::layer::RawBody;
 
 /// What went wrong in a call. `E` is the operation's documented error body.
 pub enum Error<E = ()> {
@@ -116,7 +116,7 @@ impl<E> Error<E> {
             Error::UnexpectedResponse(r) => r.headers(),
             _ => return None,
         };
-        headers.get(ATTEMPTS_HEADER)?.to_str().ok()?.parse().ok()
+        super::layer::attempts_of(headers)
     }
 
     /// The raw body of the answer, when it was not decoded into a documented type: an
@@ -297,19 +297,22 @@ fn truncated(body: &str) -> String {
 pub async fn from_response<T: serde::de::DeserializeOwned, E>(
     response: reqwest::Response,
 ) -> Result<ResponseValue<T>, Error<E>> {
-    let status = response.status();
-    let version = response.version();
-    let headers = response.headers().clone();
-    // The layer has read the body already; reading it again would copy it for nothing.
-    let body = match response.extensions().get::<RawBody>() {
+    use http_body_util::BodyExt;
+    // The parts are moved (no header copy), and the body the layer read is reused.
+    let (parts, stream) = ::http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = match parts.extensions.get::<RawBody>() {
         Some(RawBody(body)) => body.clone(),
-        None => response.bytes().await.map_err(Error::ResponseBodyError)?,
+        None => stream
+            .collect()
+            .await
+            .map_err(Error::ResponseBodyError)?
+            .to_bytes(),
     };
     match serde_json::from_slice(&body) {
-        Ok(inner) => Ok(ResponseValue::new(inner, status, headers)),
-        Err(_) if !status.is_success() => Err(Error::UnexpectedResponse(super::layer::rebuilt(
-            status, version, headers, body,
-        ))),
+        Ok(inner) => Ok(ResponseValue::new(inner, parts.status, parts.headers)),
+        Err(_) if !parts.status.is_success() => Err(Error::UnexpectedResponse(
+            super::layer::answer_from_parts(parts, body),
+        )),
         Err(e) => Err(Error::InvalidResponsePayload(body, e)),
     }
 }

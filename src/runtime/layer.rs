@@ -640,27 +640,32 @@ impl Layer {
 /// on every call.
 async fn whole(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
     use http_body_util::BodyExt;
-    let (mut parts, body) = ::http::Response::<reqwest::Body>::from(response).into_parts();
+    let (parts, body) = ::http::Response::<reqwest::Body>::from(response).into_parts();
     let body = body.collect().await?.to_bytes();
-    parts.extensions.insert(RawBody(body.clone()));
-    Ok(reqwest::Response::from(::http::Response::from_parts(
-        parts, body,
-    )))
+    Ok(answer_from_parts(parts, body))
 }
 
 /// An answer made from its parts and whole body, the body also kept as [`RawBody`].
-pub(crate) fn rebuilt(
-    status: reqwest::StatusCode,
-    version: reqwest::Version,
-    headers: HeaderMap,
+pub(crate) fn answer_from_parts(
+    mut parts: ::http::response::Parts,
     body: bytes::Bytes,
 ) -> reqwest::Response {
-    let mut answer = ::http::Response::new(body.clone());
-    *answer.status_mut() = status;
-    *answer.version_mut() = version;
-    *answer.headers_mut() = headers;
-    answer.extensions_mut().insert(RawBody(body));
-    reqwest::Response::from(answer)
+    parts.extensions.insert(RawBody(body.clone()));
+    reqwest::Response::from(::http::Response::from_parts(parts, body))
+}
+
+/// The number of attempts the layer recorded on an answer ([`ATTEMPTS_HEADER`]).
+pub fn attempts_of(headers: &HeaderMap) -> Option<u32> {
+    count_header(headers, ATTEMPTS_HEADER)
+}
+
+/// How many attempts of an answer met a rate limit ([`RATE_LIMITED_HEADER`]; absent: none).
+pub fn rate_limited_of(headers: &HeaderMap) -> u32 {
+    count_header(headers, RATE_LIMITED_HEADER).unwrap_or(0)
+}
+
+fn count_header(headers: &HeaderMap, name: &str) -> Option<u32> {
+    headers.get(name)?.to_str().ok()?.parse().ok()
 }
 
 fn raw_body(response: &reqwest::Response) -> &[u8] {

@@ -393,20 +393,12 @@ pub async fn call<Resp: DeserializeOwned>(
                 }
             })?;
     let status = response.status().as_u16();
-    let attempts = response
-        .headers()
-        .get(crate::runtime::layer::ATTEMPTS_HEADER)
-        .cloned();
+    let attempts = crate::runtime::layer::attempts_of(response.headers()).unwrap_or(1);
     // The layer has read the whole body; this cannot fail short of a bug in reqwest.
     let body = response
         .text()
         .await
-        .map_err(|source| SoapError::Transport {
-            attempts: attempts
-                .and_then(|v| v.to_str().ok()?.parse().ok())
-                .unwrap_or(1),
-            source,
-        })?;
+        .map_err(|source| SoapError::Transport { attempts, source })?;
     decode_response(status, &body)
 }
 
