@@ -21,6 +21,7 @@ generated_module!("consumer_intelligence");
 
 pub mod bulk;
 pub mod stream;
+pub mod webhook;
 
 use std::sync::Arc;
 

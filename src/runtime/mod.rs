@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod bulk;
 pub mod config;
 pub mod connect;
+pub mod dedup;
 pub mod error;
 pub mod http;
 pub mod jwt;
