@@ -9,6 +9,7 @@
 
 generated_module!("biq_alert_changes");
 
+pub mod callback;
 mod payload;
 pub mod stream;
 

@@ -15,6 +15,7 @@ pub mod layer;
 pub mod oauth2;
 mod open_enum;
 pub mod paginate;
+pub mod receive;
 pub mod response;
 pub mod retry;
 #[cfg(feature = "soap")]

@@ -20,6 +20,7 @@ pub mod event;
 mod receiver;
 pub mod signature;
 
+pub use crate::runtime::receive::HandlerError;
 pub use event::{
     DecodeError, EventError, TYPED_EVENT_TYPES, UnknownEvent, WebhookEvent, decode_events,
 };

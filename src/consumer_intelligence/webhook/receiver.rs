@@ -1,21 +1,14 @@
 //! One webhook endpoint: verify, decode, de-duplicate, hand over, and answer.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 
 use super::event::{DecodeError, WebhookEvent, decode_events};
 use super::signature::{Rejection, Verifier};
 use crate::runtime::dedup::{Dedup, Once, OnceError, SeenStore};
+use crate::runtime::receive::{Handler, HandlerError};
 
-type HandlerError = Box<dyn StdError + Send + Sync>;
-type Handler =
-    Arc<dyn Fn(WebhookEvent) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
 type RefusalHook = Arc<dyn Fn(&Refusal) + Send + Sync>;
 
 /// Why a delivery was refused before any event reached the handler.
@@ -60,7 +53,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-impl StdError for Refusal {}
+impl std::error::Error for Refusal {}
 
 /// What became of one delivery.
 #[derive(Debug)]
@@ -157,7 +150,7 @@ impl Outcome {
 pub struct Receiver {
     verifier: Verifier,
     dedup: Dedup,
-    handler: Handler,
+    handler: Handler<WebhookEvent>,
     body_limit: usize,
     on_refusal: Option<RefusalHook>,
 }
@@ -182,14 +175,10 @@ impl Receiver {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<HandlerError>,
     {
-        let handler: Handler = Arc::new(move |event| {
-            let work = handler(event);
-            Box::pin(async move { work.await.map_err(Into::into) })
-        });
         Self {
             verifier,
             dedup: Dedup::in_memory(),
-            handler,
+            handler: Handler::new(handler),
             body_limit: Self::DEFAULT_BODY_LIMIT,
             on_refusal: None,
         }
@@ -242,16 +231,11 @@ impl Receiver {
         let (mut handled, mut duplicates) = (0, 0);
         for event in events {
             let event_id = event.id().to_string();
-            let handler = self.handler.clone();
+            // A panicking handler is a failed one: the id is released, the delivery answered
+            // 500, and the process goes on.
             let done = self
                 .dedup
-                .once(&event_id, || {
-                    // A panicking handler is a failed one: the key is released, the delivery
-                    // answered 500, and the process goes on.
-                    AssertUnwindSafe(handler(event))
-                        .catch_unwind()
-                        .map(|result| result.unwrap_or_else(|panic| Err(panic_error(panic))))
-                })
+                .once(&event_id, || self.handler.call(event))
                 .await;
             match done {
                 Ok(Once::Ran(())) => handled += 1,
@@ -288,19 +272,10 @@ impl Receiver {
     }
 }
 
-fn panic_error(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic".to_string());
-    format!("the handler panicked: {message}").into()
-}
-
 #[cfg(feature = "webhooks")]
 mod axum_route {
     use axum::extract::Request;
-    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use axum::routing::{MethodRouter, post};
 
@@ -339,12 +314,11 @@ mod axum_route {
     }
 
     fn respond(outcome: &Outcome) -> Response {
-        let mut response = (outcome.status(), outcome.message()).into_response();
-        if matches!(outcome, Outcome::Busy { .. } | Outcome::StoreFailed { .. }) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        response
+        let retry_after = matches!(outcome, Outcome::Busy { .. } | Outcome::StoreFailed { .. });
+        crate::runtime::receive::answer(
+            outcome.status(),
+            outcome.message(),
+            retry_after.then_some(5),
+        )
     }
 }

@@ -1,0 +1,92 @@
+//! What the push receivers share (Consumer Intelligence webhooks, BiQ approved-changes
+//! callbacks): the user's handler, called so that a panic is a failure like any other, and
+//! (with the `webhooks` feature) how an outcome becomes an HTTP answer.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+/// The error a receiver's handler returns (any error type converts into it).
+pub type HandlerError = Box<dyn StdError + Send + Sync>;
+
+/// A user handler of `T`, boxed once so receivers can be cloned and shared.
+pub(crate) struct Handler<T>(
+    Arc<dyn Fn(T) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>,
+);
+
+impl<T> Clone for Handler<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: Send + 'static> Handler<T> {
+    pub(crate) fn new<H, Fut, E>(handler: H) -> Self
+    where
+        H: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<HandlerError>,
+    {
+        Self(Arc::new(move |item| {
+            let work = handler(item);
+            Box::pin(async move { work.await.map_err(Into::into) })
+        }))
+    }
+
+    /// Runs the handler on `item`; a panic becomes an error (the process goes on, and the
+    /// item is released for the next delivery).
+    pub(crate) async fn call(&self, item: T) -> Result<(), HandlerError> {
+        match AssertUnwindSafe((self.0)(item)).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => Err(panic_error(panic)),
+        }
+    }
+}
+
+fn panic_error(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_string());
+    format!("the handler panicked: {message}").into()
+}
+
+/// An answer: status, a short text body, and `Retry-After` seconds for "try later" answers.
+#[cfg(feature = "webhooks")]
+pub(crate) fn answer(
+    status: http::StatusCode,
+    message: String,
+    retry_after: Option<u32>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (status, message).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_an_error_with_its_message() {
+        let handler = Handler::new(|n: u32| async move {
+            if n == 0 {
+                panic!("zero is not allowed");
+            }
+            Ok::<(), std::io::Error>(())
+        });
+        assert!(handler.call(1).await.is_ok());
+        let error = handler.call(0).await.unwrap_err();
+        assert!(error.to_string().contains("zero is not allowed"), "{error}");
+    }
+}
