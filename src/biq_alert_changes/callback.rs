@@ -26,7 +26,7 @@
 //!     println!("{:?} for {:?}", change.event_type, change.customer_number);
 //!     Ok::<(), std::io::Error>(())
 //! });
-//! let app = axum::Router::new()
+//! let app: axum::Router = axum::Router::new()
 //!     .route("/biq-callback/3f0c9a6e-4d55-4f0e-9b8e-0d7c2a1e5b11", receiver.into_route());
 //! # let _ = app;
 //! # Ok(()) }

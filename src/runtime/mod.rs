@@ -15,6 +15,11 @@ pub mod layer;
 pub mod oauth2;
 mod open_enum;
 pub mod paginate;
+// Used by the services that receive pushes (Consumer Intelligence, BiQ).
+#[cfg_attr(
+    not(any(feature = "consumer-intelligence", feature = "biq")),
+    allow(dead_code)
+)]
 pub mod receive;
 pub mod response;
 pub mod retry;
