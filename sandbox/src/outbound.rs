@@ -224,6 +224,11 @@ impl<T: Clone> Sender<T> {
         self.in_flight
     }
 
+    /// Nothing in flight, waiting for a retry, or scheduled.
+    pub(crate) fn idle(&self) -> bool {
+        !self.in_flight && self.current.is_none() && self.resends.is_empty()
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
@@ -289,7 +294,7 @@ mod tests {
         sender.finish(true, t1, policy(10), &mut resends);
         assert_eq!(sender.next(t1, || Some(("b", 1))), Some("b"));
         sender.finish(true, t1, policy(10), &mut resends);
-        assert!(sender.waiting_units() == 0 && !sender.in_flight());
+        assert!(sender.idle());
         let stats = sender.stats();
         assert_eq!(
             (stats.attempts, stats.delivered, stats.units_delivered),
@@ -308,7 +313,7 @@ mod tests {
             assert_eq!(sender.next(now, || fill.take()), Some(()));
             sender.finish(false, now, policy(3), &mut resends);
         }
-        assert!(sender.waiting_units() == 0 && !sender.in_flight());
+        assert!(sender.idle());
         assert_eq!(sender.stats().failed, 1);
         assert_eq!(sender.stats().attempts, 3);
     }
@@ -329,7 +334,7 @@ mod tests {
         let later = now + Duration::from_millis(MAX_RESEND_DELAY_MS);
         assert_eq!(sender.next(later, || None), Some("a"));
         sender.finish(true, later, policy(10), &mut resends);
-        assert!(sender.waiting_units() == 0 && !sender.in_flight());
+        assert!(sender.idle());
         assert_eq!(sender.stats().resent, 1);
         assert_eq!(sender.stats().delivered, 2);
     }

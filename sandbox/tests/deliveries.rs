@@ -1,5 +1,5 @@
 //! Calls the twins make: Consumer Intelligence webhook deliveries (signed, batched, retried,
-//! resent at random), received by a tiny axum server.
+//! resent at random) and BiQ approved-changes callbacks, received by a tiny axum server.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use customer_data_sandbox::{Faults, Sandbox, SandboxConfig, credentials, synthet
 use serde_json::{Value, json};
 
 const CI: &str = "consumer_intelligence";
+const BIQ: &str = "biq_alert_changes";
 /// How long a test waits for the sandbox's calls before it fails.
 const PATIENCE: Duration = Duration::from_secs(4);
 
@@ -517,4 +518,197 @@ async fn the_delivery_status_of_an_unknown_webhook_is_a_404_problem() {
     let problem: Value = answer.json().await.unwrap();
     assert_eq!(problem["title"], "Not Found");
     ci.sandbox.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BiQ approved-changes callbacks
+
+struct Biq {
+    sandbox: Sandbox,
+    http: reqwest::Client,
+}
+
+impl Biq {
+    async fn start(config: SandboxConfig) -> Biq {
+        Biq {
+            sandbox: Sandbox::start(config).await.unwrap(),
+            http: http(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/sandbox/tenants/{}{path}",
+            self.sandbox.url(BIQ),
+            credentials::BIQ_TENANT_ID
+        )
+    }
+
+    async fn register(&self, url: &str) -> String {
+        let answer = self
+            .http
+            .post(self.url("/callbacks"))
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 201);
+        let registered: Value = answer.json().await.unwrap();
+        assert_eq!(registered["url"], url);
+        registered["id"].as_str().unwrap().to_string()
+    }
+
+    async fn script(&self, script: Value) -> Value {
+        let answer = self
+            .http
+            .post(self.url("/script"))
+            .json(&script)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        answer.json().await.unwrap()
+    }
+
+    /// Waits until the callback has nothing pending and `done` holds; its status.
+    async fn settled(&self, callback: &str, done: impl Fn(&Value) -> bool) -> Value {
+        poll(&self.url(&format!("/callbacks/{callback}/calls")), |s| {
+            s["pending"] == false && done(s)
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_callback_is_called_with_get_after_approved_changes() {
+    let biq = Biq::start(config()).await;
+    let (url, inbox) = receiver(&[], 200).await;
+    let id = biq.register(&url).await;
+    let idle = biq.settled(&id, |_| true).await;
+    assert_eq!(idle["calls"], 0, "nothing called before a change: {idle}");
+    let scripted = biq
+        .script(json!({"count": 3, "eventType": "name-change"}))
+        .await;
+    assert_eq!(scripted["approvedChanges"].as_array().unwrap().len(), 3);
+    let status = biq.settled(&id, |s| s["succeeded"] == 1).await;
+    assert_eq!(
+        status["calls"], 1,
+        "one call for the three changes: {status}"
+    );
+    assert_eq!(status["failed"], 0);
+    let received = inbox.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].method, Method::GET);
+    assert!(received[0].body.is_empty());
+    // A notification alone calls nothing.
+    biq.script(json!({"count": 1, "eventType": "person-deceased"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = biq.settled(&id, |_| true).await;
+    assert_eq!(status["calls"], 1, "{status}");
+    biq.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_callback_is_retried() {
+    let biq = Biq::start(config()).await;
+    let (url, inbox) = receiver(&[500, 502], 200).await;
+    let id = biq.register(&url).await;
+    biq.script(json!({"count": 1, "eventType": "address-change"}))
+        .await;
+    let status = biq.settled(&id, |s| s["succeeded"] == 1).await;
+    assert_eq!(status["calls"], 3, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    assert!(inbox.received().iter().all(|r| r.method == Method::GET));
+    biq.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_callback_that_keeps_failing_is_dropped_after_the_last_attempt() {
+    let biq = Biq::start(SandboxConfig {
+        webhook_max_attempts: 2,
+        ..config()
+    })
+    .await;
+    let (url, inbox) = receiver(&[], 503).await;
+    let id = biq.register(&url).await;
+    biq.script(json!({"count": 2, "eventType": "email-change"}))
+        .await;
+    let status = biq.settled(&id, |s| s["failed"] == 1).await;
+    assert_eq!(status["calls"], 2, "{status}");
+    assert_eq!(status["succeeded"], 0, "{status}");
+    assert_eq!(inbox.received().len(), 2);
+    biq.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_injected_resends_call_a_callback_once_more() {
+    let biq = Biq::start(resending(BIQ)).await;
+    let (url, inbox) = receiver(&[], 200).await;
+    let id = biq.register(&url).await;
+    biq.script(json!({"count": 3, "eventType": "phone-change"}))
+        .await;
+    let status = biq.settled(&id, |s| s["succeeded"] == 2).await;
+    assert_eq!(status["resent"], 1, "{status}");
+    assert_eq!(status["calls"], 2, "{status}");
+    assert_eq!(inbox.received().len(), 2);
+    biq.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn callbacks_are_registered_and_deleted_per_tenant() {
+    let biq = Biq::start(config()).await;
+    let bad = biq
+        .http
+        .post(biq.url("/callbacks"))
+        .json(&json!({"url": "ftp://example.invalid/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let garbled = biq
+        .http
+        .post(biq.url("/callbacks"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status().as_u16(), 400);
+    let (url, inbox) = receiver(&[], 200).await;
+    let id = biq.register(&url).await;
+    let other_tenant = format!(
+        "{}/sandbox/tenants/another-tenant/callbacks/{id}",
+        biq.sandbox.url(BIQ)
+    );
+    let refused = biq.http.delete(&other_tenant).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 404);
+    let deleted = biq
+        .http
+        .delete(biq.url(&format!("/callbacks/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let again = biq
+        .http
+        .delete(biq.url(&format!("/callbacks/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+    let calls = biq
+        .http
+        .get(biq.url(&format!("/callbacks/{id}/calls")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(calls.status().as_u16(), 404);
+    biq.script(json!({"count": 1, "eventType": "name-change"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        inbox.received().is_empty(),
+        "a deleted callback is not called"
+    );
+    biq.sandbox.shutdown().await;
 }
