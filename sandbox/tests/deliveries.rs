@@ -506,6 +506,20 @@ async fn a_deleted_webhook_gets_nothing_more() {
 }
 
 #[tokio::test]
+async fn deliveries_stop_with_the_sandbox() {
+    let ci = Ci::start(config()).await;
+    let (url, inbox) = receiver(&[], 500).await;
+    let (id, _) = ci.create_webhook(&url, &["*"]).await;
+    ci.first_attempt(&id).await;
+    ci.sandbox.shutdown().await;
+    // A retry already in flight may still land; nothing after it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopped = inbox.received().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(inbox.received().len(), stopped);
+}
+
+#[tokio::test]
 async fn the_delivery_status_of_an_unknown_webhook_is_a_404_problem() {
     let ci = Ci::start(config()).await;
     let answer = ci
