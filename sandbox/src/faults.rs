@@ -28,6 +28,12 @@ pub struct Faults {
     pub reset: f64,
     /// Send the real answer's headers, then only half its body, then drop the connection.
     pub truncated: f64,
+    /// Not per request but per outgoing call the twin makes (Consumer Intelligence webhook
+    /// deliveries, BiQ approved-changes callbacks): after a call was answered 200, make the
+    /// same call once more, 0-200 ms later, as vendors that deliver "at least once" do (a
+    /// webhook resend carries the same events, ids included, freshly signed). Drawn from its
+    /// own generator seeded from `seed`.
+    pub webhook_resend: f64,
 }
 
 impl Default for Faults {
@@ -41,6 +47,7 @@ impl Default for Faults {
             latency: Duration::from_millis(200),
             reset: 0.0,
             truncated: 0.0,
+            webhook_resend: 0.0,
         }
     }
 }

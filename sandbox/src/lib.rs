@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod faults;
+pub(crate) mod outbound;
 pub mod requests;
 pub mod synthetic;
 pub mod twins;
@@ -129,6 +130,14 @@ pub struct SandboxConfig {
     /// `next-approved-changes` batch asks for them, committed before any scripted change.
     /// `None` (the default): off. See [`twins::biq_alert_changes`].
     pub biq_synthetic_changes: Option<u64>,
+    /// Outgoing calls (Consumer Intelligence webhook deliveries, BiQ approved-changes
+    /// callbacks): the wait before the first retry of a call that was not answered 200 (or
+    /// failed, or took more than 5 s); it doubles for each further retry, up to 2 s. Default
+    /// 100 ms.
+    pub webhook_retry_delay: Duration,
+    /// Outgoing calls: attempts per call, the first included (0 counts as 1); after the last
+    /// failed attempt the call is dropped and counted as failed. Default 10.
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for SandboxConfig {
@@ -144,6 +153,8 @@ impl Default for SandboxConfig {
             send_unlisted_enum_values: false,
             consumer_intelligence_synthetic_persons: None,
             biq_synthetic_changes: None,
+            webhook_retry_delay: Duration::from_millis(100),
+            webhook_max_attempts: 10,
         }
     }
 }

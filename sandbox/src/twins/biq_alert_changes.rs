@@ -22,6 +22,31 @@
 //!   tenant's shadow customers (those matching the optional filters; 404 problem when none
 //!   does) and answers `{"approvedChanges": [...], "notifications": [...]}` with what it
 //!   emitted.
+//! * **Sandbox only**, approved-changes callbacks. BiQ's "subscribe-to-approvedchanges"
+//!   (known only from the demo's README) registers a URL that BiQ calls with `GET` (no body)
+//!   when changes are approved; the receiver then reads `next-approved-changes` from its
+//!   bookmark. The vendor's path and body for the registration are unknown, so it is not
+//!   imitated; these sandbox routes (no auth, like `script`) stand in for it:
+//!   - `POST /sandbox/tenants/{tenantId}/callbacks` with `{"url": "http(s)://..."}`: 201
+//!     `{"id": "<uuid>", "url": "..."}` (400 validation problem for a body without a valid
+//!     absolute http(s) `url`).
+//!   - `DELETE /sandbox/tenants/{tenantId}/callbacks/{id}`: 204; nothing more is called,
+//!     retries included (404 problem for an id the tenant does not have).
+//!   - `GET /sandbox/tenants/{tenantId}/callbacks/{id}/calls`: `{"pending": bool, "calls": n,
+//!     "succeeded": n, "failed": n, "resent": n}`: `pending` while a call is wanted, in
+//!     flight, waiting for a retry or a scheduled resend; `calls` the GETs sent (every
+//!     attempt), `succeeded` those answered 200, `failed` the calls dropped after the last
+//!     attempt, `resent` the fault-injected extra calls (404 problem as for `DELETE`).
+//!
+//!   After each `script` call that emitted at least one approved change for the tenant (a
+//!   notification alone calls nothing), every callback of the tenant is called with `GET`,
+//!   5 s timeout. Calls are coalesced: while one is wanted, in flight or waiting for a retry,
+//!   further changes only make sure one more call follows it. Only 200 succeeds; anything
+//!   else is retried as Consumer Intelligence webhook deliveries are
+//!   (`config.webhook_retry_delay`, default 100 ms, doubling up to 2 s, at most
+//!   `config.webhook_max_attempts`, default 10, attempts; then the call is dropped and counted
+//!   as failed). Fault injection: with this twin's `Faults::webhook_resend`, a call answered
+//!   200 is made once more 0-200 ms later (counted in `resent`).
 //!
 //! The generator (choices of ours; the sources only name the event types and the
 //! `Existing*`/`Proposed*` pattern):
@@ -45,7 +70,6 @@
 //!   "CPR" for residential and "CVR" for enterprise customers, `createdBy` "BiQ Alert",
 //!   `approvedBy` "BiQ Alert (automatic approval)"; notifications have an id (a uuid, as a
 //!   string), `time` = `committed`, and no `key` (its meaning is not documented).
-//! * Not offered: "subscribe-to-approvedchanges" (path unknown).
 //!
 //! The AlertChanges spec has no enum (event types and customer categories are plain strings,
 //! so that unknown values decode). With `config.send_unlisted_enum_values` on, a
@@ -65,14 +89,16 @@
 //! notifications.
 
 use crate::lock;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use customer_data::biq_alert_changes::{EVENT_PAYLOADS, types};
@@ -86,6 +112,7 @@ use super::biq_shared::{
     BiqState, Feed, Refusal, invalid_body, problem, shadow_address, shared, validation_problem,
 };
 use crate::SandboxConfig;
+use crate::outbound::{self, Resends, RetryPolicy, Sender};
 use crate::synthetic::Person;
 use crate::validate::{Invalid, Valid, decode};
 
@@ -135,7 +162,40 @@ const COMPANY_MIX: &[&str] = &[
     "phone-change",
 ];
 
+/// The router's state: the BiQ state shared with the other BiQ twins, and this twin's
+/// approved-changes callbacks.
+#[derive(Clone)]
+struct AlertTwin {
+    biq: Shared,
+    callbacks: Arc<Callbacks>,
+}
+
+impl FromRef<AlertTwin> for Shared {
+    fn from_ref(twin: &AlertTwin) -> Shared {
+        twin.biq.clone()
+    }
+}
+
+impl FromRef<AlertTwin> for Arc<Callbacks> {
+    fn from_ref(twin: &AlertTwin) -> Arc<Callbacks> {
+        twin.callbacks.clone()
+    }
+}
+
 pub fn router(config: &Arc<SandboxConfig>) -> Router {
+    let callbacks = Arc::new(Callbacks {
+        policy: RetryPolicy::from_config(config),
+        world: Mutex::new(CallbackWorld {
+            callbacks: BTreeMap::new(),
+            resends: Resends::new(config.faults.get("biq_alert_changes")),
+        }),
+    });
+    // Callbacks are called beside the routes, for as long as the router (the twin) lives.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current()
+        && let Some(http) = outbound::http_client("biq_alert_changes")
+    {
+        runtime.spawn(call_back(Arc::downgrade(&callbacks), http));
+    }
     let changes_path =
         "/tenants/{tenant_id}/shadowsources/{shadow_source_id}/next-approved-changes";
     let notifications_path =
@@ -158,7 +218,22 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
             get(get_bookmark).put(put_bookmark),
         )
         .route("/sandbox/tenants/{tenant_id}/script", post(script))
-        .with_state(shared(config))
+        .route(
+            "/sandbox/tenants/{tenant_id}/callbacks",
+            post(register_callback),
+        )
+        .route(
+            "/sandbox/tenants/{tenant_id}/callbacks/{id}",
+            delete(delete_callback),
+        )
+        .route(
+            "/sandbox/tenants/{tenant_id}/callbacks/{id}/calls",
+            get(callback_calls),
+        )
+        .with_state(AlertTwin {
+            biq: shared(config),
+            callbacks,
+        })
 }
 
 async fn list_approved_changes(
@@ -377,6 +452,7 @@ struct Scripted {
 
 async fn script(
     State(state): State<Shared>,
+    State(callbacks): State<Arc<Callbacks>>,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
@@ -411,9 +487,203 @@ async fn script(
         );
     }
     match emit(&state, &tenant, &script) {
-        Ok(scripted) => Json(scripted).into_response(),
+        Ok(scripted) => {
+            if !scripted.approved_changes.is_empty() {
+                callbacks.approved(&tenant);
+            }
+            Json(scripted).into_response()
+        }
         Err(refused) => refused.into_response(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approved-changes callbacks (sandbox-only registration; see the module docs)
+
+/// The approved-changes callbacks of every tenant.
+struct Callbacks {
+    policy: RetryPolicy,
+    world: Mutex<CallbackWorld>,
+}
+
+struct CallbackWorld {
+    /// By callback id.
+    callbacks: BTreeMap<String, Callback>,
+    /// Fault-injected extra calls (`Faults::webhook_resend` of this twin).
+    resends: Resends,
+}
+
+/// One registered URL of a tenant.
+struct Callback {
+    tenant: String,
+    url: String,
+    /// Approved changes came since the last call was made: one (more) call is wanted.
+    wanted: bool,
+    sender: Sender<()>,
+}
+
+/// Body of the sandbox-only registration route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackRequest {
+    url: String,
+}
+
+/// Answer of the registration route.
+#[derive(Debug, Serialize)]
+struct RegisteredCallback {
+    id: String,
+    url: String,
+}
+
+impl Callbacks {
+    /// Approved changes were committed for `tenant`: every callback of the tenant wants a call
+    /// (one call, however many changes come before it is made).
+    fn approved(&self, tenant: &str) {
+        let mut world = lock(&self.world);
+        for callback in world.callbacks.values_mut() {
+            if callback.tenant == tenant {
+                callback.wanted = true;
+            }
+        }
+    }
+
+    /// The callbacks due now: (id, url) of each, now in flight.
+    fn due_calls(&self) -> Vec<(String, String)> {
+        let now = Instant::now();
+        let mut world = lock(&self.world);
+        let mut due = Vec::new();
+        for (id, callback) in &mut world.callbacks {
+            let Callback { wanted, sender, .. } = callback;
+            let fill = || std::mem::take(wanted).then_some(((), 1));
+            if sender.next(now, fill).is_some() {
+                due.push((id.clone(), callback.url.clone()));
+            }
+        }
+        due
+    }
+
+    /// The outcome of a call (`succeeded`: answered 200). A callback deleted meanwhile is
+    /// gone, and so is its outcome.
+    fn call_done(&self, id: &str, succeeded: bool) {
+        let mut world = lock(&self.world);
+        let CallbackWorld { callbacks, resends } = &mut *world;
+        if let Some(callback) = callbacks.get_mut(id) {
+            callback
+                .sender
+                .finish(succeeded, Instant::now(), self.policy, resends);
+        }
+    }
+}
+
+/// The callback task: every tick, makes each callback's due call. Ends with the twin.
+async fn call_back(callbacks: Weak<Callbacks>, http: reqwest::Client) {
+    let mut tick = tokio::time::interval(outbound::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(strong) = callbacks.upgrade() else {
+            return;
+        };
+        for (id, url) in strong.due_calls() {
+            let callbacks = callbacks.clone();
+            let http = http.clone();
+            tokio::spawn(async move {
+                let answer = http.get(&url).timeout(outbound::CALL_TIMEOUT).send().await;
+                let succeeded =
+                    matches!(&answer, Ok(response) if response.status() == StatusCode::OK);
+                drop(answer);
+                if let Some(callbacks) = callbacks.upgrade() {
+                    callbacks.call_done(&id, succeeded);
+                }
+            });
+        }
+    }
+}
+
+fn no_callback(id: &str) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        Some(&format!("No callback {id} for this tenant")),
+    )
+}
+
+/// Sandbox only: registers a URL to call (GET) when approved changes are committed.
+async fn register_callback(
+    State(callbacks): State<Arc<Callbacks>>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Path(tenant)) = path else {
+        return problem(StatusCode::NOT_FOUND, None);
+    };
+    let request: CallbackRequest = match decode(&body) {
+        Ok(request) => request,
+        Err(invalid) => return invalid_body(&invalid),
+    };
+    let http_url = request.url.starts_with("http://") || request.url.starts_with("https://");
+    if !http_url || reqwest::Url::parse(&request.url).is_err() {
+        return validation_problem("$.url", "Must be an absolute http(s) URL.");
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    lock(&callbacks.world).callbacks.insert(
+        id.clone(),
+        Callback {
+            tenant,
+            url: request.url.clone(),
+            wanted: false,
+            sender: Sender::default(),
+        },
+    );
+    (
+        StatusCode::CREATED,
+        Json(RegisteredCallback {
+            id,
+            url: request.url,
+        }),
+    )
+        .into_response()
+}
+
+/// Sandbox only: forgets a callback (nothing more is called, retries included).
+async fn delete_callback(
+    State(callbacks): State<Arc<Callbacks>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((tenant, id))) = path else {
+        return problem(StatusCode::NOT_FOUND, None);
+    };
+    let mut world = lock(&callbacks.world);
+    match world.callbacks.get(&id) {
+        Some(callback) if callback.tenant == tenant => {
+            world.callbacks.remove(&id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => no_callback(&id),
+    }
+}
+
+/// Sandbox only: where the calls of a callback stand (see the module docs).
+async fn callback_calls(
+    State(callbacks): State<Arc<Callbacks>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((tenant, id))) = path else {
+        return problem(StatusCode::NOT_FOUND, None);
+    };
+    let world = lock(&callbacks.world);
+    let Some(callback) = world.callbacks.get(&id).filter(|c| c.tenant == tenant) else {
+        return no_callback(&id);
+    };
+    let stats = callback.sender.stats();
+    Json(serde_json::json!({
+        "pending": callback.wanted || !callback.sender.idle(),
+        "calls": stats.attempts,
+        "succeeded": stats.delivered,
+        "failed": stats.failed,
+        "resent": stats.resent,
+    }))
+    .into_response()
 }
 
 /// Emits the scripted changes into the tenant's feeds.

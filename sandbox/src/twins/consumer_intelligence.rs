@@ -12,8 +12,10 @@
 //! | `GET /consumers`, `POST /consumers` | listConsumers, uploadConsumers (202) |
 //! | `POST /consumers/_delete` | deleteConsumers (204) |
 //! | `GET /audit-events` | listAuditEvents (resumable feed) |
-//! | `GET /webhooks`, `POST /webhooks`, `DELETE /webhooks/{id}` | webhook CRUD |
+//! | `GET /webhooks`, `POST /webhooks`, `DELETE /webhooks/{id}` | webhook CRUD; deliveries: see below |
 //! | `POST /sandbox/persons/{gedi}/change` | **sandbox only, not in the vendor API**: see below |
+//! | `POST /sandbox/tokens/revoke` | **sandbox only**: see below |
+//! | `GET /sandbox/webhooks/{id}/deliveries` | **sandbox only**, no auth: a webhook's delivery status, see below |
 //!
 //! Documented behaviour followed: client credentials with HTTP Basic client authentication and
 //! `grant_type=client_credentials&scope=bci`, answered with `{access_token, expires_in, scope:
@@ -63,8 +65,46 @@
 //!   client, counted after authentication; beyond it 429 "Too Many Requests" with
 //!   `Retry-After: 1`.
 //! - Delete consumers answers 204; unknown consumerIds in the batch are ignored. Create webhook
-//!   answers 201; the url must be http(s); no PING and no deliveries yet (store only), so
-//!   webhooks do not add audit events.
+//!   answers 201; the url must be http(s). Webhooks do not add audit events.
+//! - Webhook deliveries (the vendor documents signed POSTs of event arrays, a PING on create,
+//!   and resends; the rest is ours):
+//!   - Create webhook queues a `PING` (`PingEvent`: a fresh id, now, type PING) to that
+//!     webhook only, whatever its `events`; it is not an audit event. Every audit event is
+//!     queued, as its webhook payload (the audit item), to each of the client's webhooks whose
+//!     `events` holds `*` or the event's type. Deleting a webhook drops its queue, retries and
+//!     resends: it gets nothing more.
+//!   - A background task (spawned with the router, ending with it) works every ~20 ms: it
+//!     settles identification for every client (when any client has a webhook), so
+//!     CONSUMER_IDENTIFIED / NOT_IDENTIFIED / PERSON_SUBSCRIBED are delivered without the
+//!     client making requests; then each webhook with no delivery in flight sends one: a
+//!     retry when due, else a due fault-injected resend, else the next up to
+//!     [`MAX_EVENTS_PER_DELIVERY`] (10) queued events in record order.
+//!   - A delivery is `POST <url>` with `content-type: application/json`, the JSON array of its
+//!     events as body (serialized once, the same bytes on every attempt),
+//!     `ci-signature-timestamp` (now, epoch seconds) and `ci-signature-sha256` =
+//!     `customer_data::consumer_intelligence::webhook::sign(secret, timestamp, body)`
+//!     (HMAC-SHA256 of `{timestamp}.{body}` with the secret create answered, lowercase hex),
+//!     with a 5 s timeout.
+//!   - Only 200 delivers. Anything else (another status, no connection, a timeout) sends the
+//!     same events again (same ids, a fresh timestamp and signature) after
+//!     `config.webhook_retry_delay` (default 100 ms), doubling up to 2 s, at most
+//!     `config.webhook_max_attempts` (default 10) attempts; then the delivery is dropped and
+//!     counted as failed. One delivery at a time per webhook, and one being retried holds the
+//!     later events back (a sequential sender): a webhook's events arrive in order.
+//!   - Fault injection "resends at random": with the twin's `Faults::webhook_resend` (its own
+//!     generator, seeded from `Faults::seed`), a delivery answered 200 is sent once more
+//!     0-200 ms later, as a separate delivery with the same events (freshly signed; a resend
+//!     is not resent itself). Later deliveries do not wait for it, so the same events can
+//!     arrive again after newer ones: receivers de-duplicate by event id.
+//!   - Sandbox-only `GET /sandbox/webhooks/{id}/deliveries` (no auth): `{"queued": n,
+//!     "inFlight": bool, "delivered": n, "attempts": n, "resent": n, "failed": n,
+//!     "eventsDelivered": n}`: `queued` the events waiting for a delivery (queued, waiting
+//!     for a retry, or in a scheduled resend; not those in flight), `delivered` the
+//!     deliveries answered 200 (resends included), `attempts` the POSTs sent, `resent` the
+//!     fault-injected extra deliveries, `failed` the deliveries dropped after the last
+//!     attempt, `eventsDelivered` the events of the deliveries answered 200 (duplicates
+//!     included). Everything is delivered when `queued` is 0 and `inFlight` false. 404
+//!     problem for an unknown (or deleted) webhook.
 //! - Sandbox-only `POST /sandbox/persons/{gedi}/change` (bearer token required, no body): moves
 //!   the person to a synthetic address taken from another person of the same market, answers
 //!   200 with the changed `PersonDto`, and for every client subscribed to the person appends a
@@ -91,8 +131,8 @@
 #![allow(clippy::result_large_err)]
 
 use crate::lock;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -103,13 +143,18 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use customer_data::consumer_intelligence::types;
+use customer_data::consumer_intelligence::webhook::{
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSecret, sign,
+};
 use serde::Serialize;
 
 use crate::SandboxConfig;
 use crate::auth::{TokenError, Tokens, bearer};
 use crate::credentials::{CONSUMER_INTELLIGENCE_CLIENT_ID, CONSUMER_INTELLIGENCE_CLIENT_SECRET};
+use crate::outbound::{self, Resends, RetryPolicy, Sender};
 use crate::synthetic::{self, Person, population};
 use crate::validate::{Invalid, Valid};
 
@@ -124,6 +169,8 @@ const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: i64 = 1000;
 const MAX_UPLOAD: usize = 100;
 const MAX_DELETE: usize = 250;
+/// The most events one webhook delivery carries.
+pub const MAX_EVENTS_PER_DELIVERY: usize = 10;
 const BODY_ERRORS: &str = "Request body contains one or more errors";
 const PARAMETER_ERRORS: &str = "Request parameters contain one or more errors";
 
@@ -155,6 +202,27 @@ struct ClientState {
     feed_seq: u64,
     events: Vec<types::AuditEventDto>,
     webhooks: Vec<types::Webhook>,
+    /// The delivery side of each webhook, by webhook id.
+    hooks: HashMap<String, Hook>,
+}
+
+/// A webhook's deliveries: its secret, the events not yet in a delivery, its sender.
+struct Hook {
+    url: String,
+    secret: String,
+    events: Vec<types::WebhookEventTypeDto>,
+    /// Events (as delivered, in record order) waiting for a delivery.
+    queue: VecDeque<serde_json::Value>,
+    /// Deliveries: a JSON array of up to [`MAX_EVENTS_PER_DELIVERY`] events, serialized once.
+    sender: Sender<Bytes>,
+}
+
+impl Hook {
+    fn wants(&self, event_type: &types::WebhookEventTypeDto) -> bool {
+        self.events
+            .iter()
+            .any(|e| *e == types::WebhookEventTypeDto::X || e == event_type)
+    }
 }
 
 struct World {
@@ -164,6 +232,8 @@ struct World {
     /// How many scripted changes each person has had.
     changes: Vec<usize>,
     clients: HashMap<String, ClientState>,
+    /// Fault-injected webhook resends (`Faults::webhook_resend` of this twin).
+    resends: Resends,
 }
 
 struct Twin {
@@ -171,6 +241,8 @@ struct Twin {
     /// When the twin started: the changed timestamp of the synthetic persons.
     started: DateTime<Utc>,
     tokens: Tokens,
+    /// Retries of webhook deliveries.
+    policy: RetryPolicy,
     world: Mutex<World>,
     /// Per client: start of the current one-second window and the requests counted in it.
     rate: Mutex<HashMap<String, (Instant, u32)>>,
@@ -189,14 +261,22 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
         config: config.clone(),
         started,
         tokens: Tokens::new("ci", config.lifetimes.consumer_intelligence),
+        policy: RetryPolicy::from_config(config),
         world: Mutex::new(World {
             person_changed: vec![started; people.len()],
             changes: vec![0; people.len()],
             people,
             clients: HashMap::new(),
+            resends: Resends::new(config.faults.get("consumer_intelligence")),
         }),
         rate: Mutex::new(HashMap::new()),
     });
+    // Webhook deliveries run beside the routes, for as long as the router (the twin) lives.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current()
+        && let Some(http) = outbound::http_client("consumer_intelligence")
+    {
+        runtime.spawn(deliver(Arc::downgrade(&twin), http));
+    }
     Router::new()
         .route(TOKEN_PATH, post(token))
         .route("/markets/{market}/persons/_find", post(find_person))
@@ -209,6 +289,7 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
         .route("/webhooks/{id}", delete(delete_webhook))
         .route("/sandbox/persons/{gedi}/change", post(change_person))
         .route("/sandbox/tokens/revoke", post(revoke_tokens))
+        .route("/sandbox/webhooks/{id}/deliveries", get(webhook_deliveries))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(twin)
@@ -553,11 +634,21 @@ fn state_of(consumer: &Consumer, delay: Duration) -> types::ConsumerStateTypeDto
 // Per-client state changes (each records its audit events)
 
 impl ClientState {
-    /// Appends an event, typed as its webhook payload, to the audit feed.
+    /// Appends an event, typed as its webhook payload, to the audit feed, and queues it for
+    /// every webhook that wants its type.
     fn record<E: Serialize>(&mut self, event: &E) {
-        if let Ok(dto) = serde_json::to_value(event).and_then(serde_json::from_value) {
-            self.events.push(dto);
+        let Ok(value) = serde_json::to_value(event) else {
+            return;
+        };
+        let Ok(dto) = serde_json::from_value::<types::AuditEventDto>(value.clone()) else {
+            return;
+        };
+        for hook in self.hooks.values_mut() {
+            if hook.wants(&dto.type_) {
+                hook.queue.push_back(value.clone());
+            }
         }
+        self.events.push(dto);
     }
 
     fn next_feed_seq(&mut self) -> u64 {
@@ -1393,7 +1484,7 @@ async fn list_audit_events(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Webhooks (stored only; deliveries come later)
+// Webhooks
 
 async fn list_webhooks(State(twin): State<Shared>, headers: HeaderMap) -> Response {
     let client = match twin.enter(&headers) {
@@ -1443,11 +1534,30 @@ async fn create_webhook(
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
+    // A PING to this webhook only (whatever its events), first of its deliveries.
+    let ping = serde_json::to_value(types::PingEvent {
+        id: event_id(),
+        timestamp: Utc::now(),
+        type_: types::WebhookEventTypeDto::Ping,
+    });
+    let Ok(ping) = ping else {
+        return internal_error();
+    };
     let mut world = lock(&twin.world);
     let Some(state) = world.clients.get_mut(&client) else {
         return internal_error();
     };
     state.webhooks.push(webhook.clone());
+    state.hooks.insert(
+        webhook.id.clone(),
+        Hook {
+            url: webhook.url.clone(),
+            secret: secret.clone(),
+            events: webhook.events.clone(),
+            queue: VecDeque::from([ping]),
+            sender: Sender::default(),
+        },
+    );
     (
         StatusCode::CREATED,
         Json(types::CreatedWebhook {
@@ -1475,13 +1585,147 @@ async fn delete_webhook(
         return internal_error();
     };
     match state.webhooks.iter().position(|w| w.id == id) {
-        Some(at) => Json(state.webhooks.remove(at)).into_response(),
+        Some(at) => {
+            // Nothing more for it: its queue, retries and resends go with it.
+            state.hooks.remove(&id);
+            Json(state.webhooks.remove(at)).into_response()
+        }
         None => problem(
             StatusCode::NOT_FOUND,
             "Not Found",
             format!("No webhook with id {id}"),
             vec![],
         ),
+    }
+}
+
+/// Sandbox only: where the deliveries of webhook `id` stand (see the module docs).
+async fn webhook_deliveries(State(twin): State<Shared>, Path(id): Path<String>) -> Response {
+    let world = lock(&twin.world);
+    let Some(hook) = world.clients.values().find_map(|c| c.hooks.get(&id)) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            format!("No webhook with id {id}"),
+            vec![],
+        );
+    };
+    let stats = hook.sender.stats();
+    Json(serde_json::json!({
+        "queued": hook.queue.len() as u64 + hook.sender.waiting_units(),
+        "inFlight": hook.sender.in_flight(),
+        "delivered": stats.delivered,
+        "attempts": stats.attempts,
+        "resent": stats.resent,
+        "failed": stats.failed,
+        "eventsDelivered": stats.units_delivered,
+    }))
+    .into_response()
+}
+
+/// One webhook delivery about to be sent.
+struct Outgoing {
+    client: String,
+    webhook: String,
+    url: String,
+    secret: String,
+    body: Bytes,
+}
+
+/// The delivery task: every tick, settles identification (so its events are delivered without
+/// the client asking) and sends each webhook's due delivery. Ends with the twin.
+async fn deliver(twin: Weak<Twin>, http: reqwest::Client) {
+    let mut tick = tokio::time::interval(outbound::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(strong) = twin.upgrade() else {
+            return;
+        };
+        for outgoing in strong.due_deliveries() {
+            tokio::spawn(send_delivery(twin.clone(), http.clone(), outgoing));
+        }
+    }
+}
+
+impl Twin {
+    /// Settles identification for every client, then takes each webhook's due delivery (a
+    /// retry, a due resend, or the next up to ten queued events).
+    fn due_deliveries(&self) -> Vec<Outgoing> {
+        let now = Instant::now();
+        let mut world = lock(&self.world);
+        // Only webhooks need identification settled before a client asks (a scan of every
+        // consumer each tick would otherwise burden big registers for nothing).
+        if world.clients.values().any(|c| !c.hooks.is_empty()) {
+            settle(&mut world, self.config.consumer_intelligence_identify_delay);
+        }
+        let mut due = Vec::new();
+        for (client, state) in &mut world.clients {
+            for (id, hook) in &mut state.hooks {
+                let Hook { queue, sender, .. } = hook;
+                if let Some(body) = sender.next(now, || next_batch(queue)) {
+                    due.push(Outgoing {
+                        client: client.clone(),
+                        webhook: id.clone(),
+                        url: hook.url.clone(),
+                        secret: hook.secret.clone(),
+                        body,
+                    });
+                }
+            }
+        }
+        due
+    }
+
+    /// The outcome of a delivery (`delivered`: answered 200). A webhook deleted meanwhile
+    /// is gone, and so is its outcome.
+    fn delivery_done(&self, client: &str, webhook: &str, delivered: bool) {
+        let mut world = lock(&self.world);
+        let World {
+            clients, resends, ..
+        } = &mut *world;
+        if let Some(hook) = clients
+            .get_mut(client)
+            .and_then(|state| state.hooks.get_mut(webhook))
+        {
+            hook.sender
+                .finish(delivered, Instant::now(), self.policy, resends);
+        }
+    }
+}
+
+/// The next delivery of a queue: its first (up to) ten events as a JSON array, and how many.
+fn next_batch(queue: &mut VecDeque<serde_json::Value>) -> Option<(Bytes, u64)> {
+    if queue.is_empty() {
+        return None;
+    }
+    let take = queue.len().min(MAX_EVENTS_PER_DELIVERY);
+    let events: Vec<serde_json::Value> = queue.drain(..take).collect();
+    let body = serde_json::to_vec(&events).ok()?;
+    Some((Bytes::from(body), take as u64))
+}
+
+/// POSTs one delivery, signed now, and reports whether it was answered 200.
+async fn send_delivery(twin: Weak<Twin>, http: reqwest::Client, outgoing: Outgoing) {
+    let timestamp = outbound::unix_seconds();
+    let signature = sign(
+        &WebhookSecret::new(outgoing.secret.as_str()),
+        &timestamp,
+        &outgoing.body,
+    );
+    let answer = http
+        .post(&outgoing.url)
+        .timeout(outbound::CALL_TIMEOUT)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(TIMESTAMP_HEADER, timestamp)
+        .header(SIGNATURE_HEADER, signature)
+        .body(outgoing.body)
+        .send()
+        .await;
+    let delivered = matches!(&answer, Ok(response) if response.status() == StatusCode::OK);
+    drop(answer);
+    if let Some(twin) = twin.upgrade() {
+        twin.delivery_done(&outgoing.client, &outgoing.webhook, delivered);
     }
 }
 
