@@ -110,9 +110,18 @@ async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
             )
         }
     };
+    let local =
+        matches!(environment, Environment::Custom { .. }) && Credentials::from_env().is_err();
     let mut report = Report::new("Consumer Intelligence V3", environment.base_url());
     // Tokens (client credentials, scope bci) are fetched, cached and renewed by the client.
     let client = connect(environment, credentials)?;
+
+    // Against the sandbox, also receive its webhooks (a real account needs a public URL).
+    let webhook = if local {
+        Some(webhook::listen(&client).await?)
+    } else {
+        None
+    };
 
     // Upload two known people of the register and one unknown, then watch them identify.
     let register = customer_data_sandbox::synthetic::population(SandboxConfig::default().seed, 3);
@@ -154,7 +163,129 @@ async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
         persons.data.len(),
         persons.next_page_token.as_deref().unwrap_or("none")
     ));
+    if let Some(webhook) = webhook {
+        for line in webhook.settle(sandbox).await? {
+            report.line(line);
+        }
+    }
     Ok(report)
+}
+
+/// The sandbox's signed webhook deliveries, received with `consumer_intelligence::webhook`.
+mod webhook {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use customer_data::consumer_intelligence::webhook::{
+        ConstructionCheck, Receiver, Verifier, WebhookEvent, WebhookSecret, check_construction,
+    };
+    use customer_data::consumer_intelligence::{Client, types};
+    use customer_data_sandbox::Sandbox;
+
+    use super::Result;
+
+    pub struct Listening {
+        id: String,
+        events: Arc<Mutex<BTreeMap<String, usize>>>,
+        check: Arc<Mutex<Option<ConstructionCheck>>>,
+    }
+
+    /// Serves a receiver on a loopback port and registers it for every event type.
+    pub async fn listen(client: &Client) -> Result<Listening> {
+        let receiver: Arc<OnceLock<Receiver>> = Arc::default();
+        let secret: Arc<OnceLock<WebhookSecret>> = Arc::default();
+        let check: Arc<Mutex<Option<ConstructionCheck>>> = Arc::default();
+        let (slot, key, checked) = (receiver.clone(), secret.clone(), check.clone());
+        // Until create_webhook has answered, the secret is unknown: answer 503 and the
+        // delivery (the PING) is resent.
+        let route =
+            axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let (slot, key, checked) = (slot.clone(), key.clone(), checked.clone());
+                async move {
+                    let (Some(receiver), Some(secret)) = (slot.get(), key.get()) else {
+                        return (http::StatusCode::SERVICE_UNAVAILABLE, String::new());
+                    };
+                    if body.windows(6).any(|w| w == b"\"PING\"") {
+                        let found = check_construction(secret, &headers, &body);
+                        checked
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(found);
+                    }
+                    let outcome = receiver.receive(&headers, &body).await;
+                    (outcome.status(), outcome.message())
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/ci-webhook", listener.local_addr()?);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, axum::Router::new().route("/ci-webhook", route)).await;
+        });
+        let created = client
+            .create_webhook()
+            .body(types::CreateWebhookDto {
+                url,
+                events: vec![types::WebhookEventTypeDto::X],
+                description: Some("quickstart".into()),
+            })
+            .send()
+            .await?
+            .into_inner();
+        let events: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+        let seen = events.clone();
+        let handler = move |event: WebhookEvent| {
+            let seen = seen.clone();
+            async move {
+                *seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(event.event_type().to_string())
+                    .or_default() += 1;
+                Ok::<(), std::io::Error>(())
+            }
+        };
+        let _ = secret.set(WebhookSecret::new(created.secret.clone()));
+        let _ = receiver.set(Receiver::new(Verifier::new(created.secret), handler));
+        Ok(Listening {
+            id: created.id,
+            events,
+            check,
+        })
+    }
+
+    impl Listening {
+        /// Waits until the sandbox has delivered everything; reports what arrived.
+        pub async fn settle(self, sandbox: &Sandbox) -> Result<Vec<String>> {
+            let status_url = format!(
+                "{}/sandbox/webhooks/{}/deliveries",
+                sandbox.url("consumer_intelligence"),
+                self.id
+            );
+            let http = customer_data::runtime::http::default_client()?;
+            for _ in 0..200 {
+                let status: serde_json::Value = http.get(&status_url).send().await?.json().await?;
+                if status["queued"] == 0 && status["inFlight"] == false {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let check = self.check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let events = self
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if check != Some(ConstructionCheck::Default) {
+                return Err(format!("the PING did not verify as expected: {check:?}").into());
+            }
+            let summary: Vec<String> = events.iter().map(|(t, n)| format!("{t} x{n}")).collect();
+            Ok(vec![
+                "webhook: PING received, signature verified (default construction)".to_string(),
+                format!("webhook events, each handled once: {}", summary.join(", ")),
+            ])
+        }
+    }
 }
 
 async fn biq(sandbox: &Sandbox) -> Result<Report> {

@@ -307,3 +307,513 @@ async fn an_oversized_delivery_is_refused_before_it_is_read_whole() {
         (413, Some("too_large"))
     );
 }
+
+/// End to end with the sandbox: it delivers real signed webhooks (PING on creation, then
+/// events as consumers are identified and persons change) and BiQ callbacks, resends on
+/// non-200, and with fault injection resends deliveries at random.
+mod sandbox_e2e {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::sync::OnceLock;
+
+    use customer_data::consumer_intelligence::webhook::{ConstructionCheck, check_construction};
+    use customer_data::consumer_intelligence::{
+        Client, Credentials, Environment, SLUG, connect, types,
+    };
+    use customer_data_sandbox::synthetic::population;
+    use customer_data_sandbox::{Faults, Sandbox, SandboxConfig, credentials};
+    use futures_util::TryStreamExt;
+
+    fn ci_client(sandbox: &Sandbox) -> Client {
+        let base_url = sandbox.url(SLUG);
+        connect(
+            Environment::Custom {
+                token_url: format!("{base_url}/oauth/token"),
+                base_url,
+            },
+            Credentials::new(
+                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+                credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
+            ),
+        )
+        .expect("client")
+    }
+
+    async fn ci_token(sandbox: &Sandbox) -> String {
+        let http = customer_data::runtime::http::default_client().expect("http");
+        let token: serde_json::Value = http
+            .post(format!("{}/oauth/token", sandbox.url(SLUG)))
+            .basic_auth(
+                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+                Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
+            )
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token json");
+        token["access_token"].as_str().expect("a token").to_string()
+    }
+
+    /// The sandbox's delivery counters of one webhook.
+    async fn deliveries(sandbox: &Sandbox, webhook: &str) -> serde_json::Value {
+        customer_data::runtime::http::default_client()
+            .expect("http")
+            .get(format!(
+                "{}/sandbox/webhooks/{webhook}/deliveries",
+                sandbox.url(SLUG)
+            ))
+            .send()
+            .await
+            .expect("status route")
+            .json()
+            .await
+            .expect("status json")
+    }
+
+    /// Waits until the sandbox has nothing queued or in flight for `webhook`.
+    async fn wait_delivered(sandbox: &Sandbox, webhook: &str) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = deliveries(sandbox, webhook).await;
+            if status["queued"] == 0 && status["inFlight"] == false {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "deliveries never settled: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A delivery as received: headers and raw body.
+    type Delivery = (http::HeaderMap, Vec<u8>);
+
+    /// A receiver whose secret is only known once the webhook exists (the PING may come first:
+    /// answered 503 until then, and resent by the sandbox).
+    struct LateReceiver {
+        receiver: Arc<OnceLock<Receiver>>,
+        handled: Arc<Mutex<HashMap<String, u32>>>,
+        types: Arc<Mutex<HashMap<String, String>>>,
+        pings: Arc<Mutex<Vec<Delivery>>>,
+        url: String,
+    }
+
+    async fn late_receiver() -> LateReceiver {
+        let receiver: Arc<OnceLock<Receiver>> = Arc::default();
+        let pings: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        let (slot, seen) = (receiver.clone(), pings.clone());
+        let route =
+            axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let (slot, seen) = (slot.clone(), seen.clone());
+                async move {
+                    let Some(receiver) = slot.get() else {
+                        return (
+                            http::StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready".to_string(),
+                        );
+                    };
+                    if body.windows(6).any(|w| w == b"\"PING\"") {
+                        seen.lock().unwrap().push((headers.clone(), body.to_vec()));
+                    }
+                    let outcome = receiver.receive(&headers, &body).await;
+                    (outcome.status(), outcome.message())
+                }
+            });
+        let url = format!(
+            "{}/ci-hook",
+            serve(axum::Router::new().route("/ci-hook", route)).await
+        );
+        LateReceiver {
+            receiver,
+            handled: Arc::default(),
+            types: Arc::default(),
+            pings,
+            url,
+        }
+    }
+
+    impl LateReceiver {
+        /// Installs the receiver for `secret`; its handler fails the first attempt of every
+        /// fifth event, so the sandbox has to resend those deliveries.
+        fn arm(&self, secret: &str) {
+            let (handled, types) = (self.handled.clone(), self.types.clone());
+            let attempts: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+            let receiver = Receiver::new(Verifier::new(secret), move |event: WebhookEvent| {
+                let (handled, types, attempts) = (handled.clone(), types.clone(), attempts.clone());
+                async move {
+                    let id = event.id().to_string();
+                    let attempt = {
+                        let mut attempts = attempts.lock().unwrap();
+                        let n = attempts.entry(id.clone()).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    let unlucky = id.bytes().map(u32::from).sum::<u32>() % 5 == 0;
+                    if unlucky && attempt == 1 {
+                        return Err(std::io::Error::other("first attempt fails"));
+                    }
+                    types
+                        .lock()
+                        .unwrap()
+                        .insert(id.clone(), event.event_type().to_string());
+                    *handled.lock().unwrap().entry(id).or_default() += 1;
+                    Ok(())
+                }
+            });
+            assert!(self.receiver.set(receiver).is_ok(), "armed twice");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_event_reaches_the_handler_exactly_once_despite_resends() {
+        let faults = Faults {
+            seed: 8,
+            webhook_resend: 0.3,
+            ..Faults::none()
+        };
+        let config = SandboxConfig {
+            consumer_intelligence_identify_delay: Duration::from_millis(100),
+            ..SandboxConfig::default()
+        }
+        .with_faults(SLUG, faults);
+        let sandbox = Sandbox::start(config.clone()).await.expect("sandbox");
+        let client = ci_client(&sandbox);
+        let hook = late_receiver().await;
+
+        let created = client
+            .create_webhook()
+            .body(types::CreateWebhookDto {
+                url: hook.url.clone(),
+                events: vec![types::WebhookEventTypeDto::X],
+                description: Some("e2e".into()),
+            })
+            .send()
+            .await
+            .expect("create webhook")
+            .into_inner();
+        hook.arm(&created.secret);
+
+        // Consumers: 24 of the register (identified, subscribed) and 6 unknown.
+        let people = population(config.seed, 24);
+        let mut batch: Vec<types::UploadConsumerDto> = people
+            .iter()
+            .enumerate()
+            .map(|(i, person)| types::UploadConsumerDto {
+                consumer_id: format!("known-{i}").parse().unwrap(),
+                market: person.market.parse().unwrap(),
+                data: types::ConsumerDataDto::builder()
+                    .legal_id(Some(person.legal_id.parse().unwrap()))
+                    .try_into()
+                    .unwrap(),
+            })
+            .collect();
+        for i in 0..6 {
+            batch.push(types::UploadConsumerDto {
+                consumer_id: format!("unknown-{i}").parse().unwrap(),
+                market: "SE".parse().unwrap(),
+                data: types::ConsumerDataDto::builder()
+                    .legal_id(Some(format!("19000101{i:04}").parse().unwrap()))
+                    .try_into()
+                    .unwrap(),
+            });
+        }
+        client
+            .upload_consumers()
+            .body(batch)
+            .send()
+            .await
+            .expect("upload");
+
+        // Wait for identification (the sandbox settles it by itself and delivers the events).
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Persons change; a consumer is deleted (unsubscribing its person).
+        let token = ci_token(&sandbox).await;
+        let http = customer_data::runtime::http::default_client().expect("http");
+        for gedi in ["gedi-0", "gedi-1", "gedi-2"] {
+            let moved = http
+                .post(format!(
+                    "{}/sandbox/persons/{gedi}/change",
+                    sandbox.url(SLUG)
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("change");
+            assert_eq!(moved.status().as_u16(), 200);
+        }
+        client
+            .delete_consumers()
+            .body(types::DeleteConsumersDto {
+                consumer_ids: vec!["known-5".parse().unwrap()],
+            })
+            .send()
+            .await
+            .expect("delete");
+
+        let status = wait_delivered(&sandbox, &created.id).await;
+
+        // What the vendor recorded: the audit feed (every event but the PING).
+        let audit: Vec<types::AuditEventDto> =
+            customer_data::consumer_intelligence::stream::audit_events(
+                &client,
+                customer_data::consumer_intelligence::stream::PageSize::new(1000)
+                    .expect("a page size"),
+                None,
+            )
+            .items()
+            .try_collect()
+            .await
+            .expect("audit feed");
+        let mut expected: BTreeSet<String> = audit.iter().map(|e| e.id.clone()).collect();
+        let handled = hook.handled.lock().unwrap().clone();
+        let types = hook.types.lock().unwrap().clone();
+        let pings: Vec<&String> = types
+            .iter()
+            .filter(|(_, t)| *t == "PING")
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(pings.len(), 1, "one PING: {types:?}");
+        expected.insert(pings[0].clone());
+
+        assert_eq!(handled.keys().cloned().collect::<BTreeSet<_>>(), expected);
+        assert!(
+            handled.values().all(|n| *n == 1),
+            "an event was handled twice: {handled:?}"
+        );
+        for kind in [
+            "CONSUMER_UPLOADED",
+            "CONSUMER_IDENTIFIED",
+            "CONSUMER_NOT_IDENTIFIED",
+            "PERSON_SUBSCRIBED",
+            "PERSON_CHANGED",
+            "CONSUMER_DELETED",
+            "PERSON_UNSUBSCRIBED",
+        ] {
+            assert!(
+                types.values().any(|t| t == kind),
+                "no {kind} arrived: {types:?}"
+            );
+        }
+        let count = |kind: &str| types.values().filter(|t| *t == kind).count();
+        assert_eq!(count("CONSUMER_UPLOADED"), 30);
+        assert_eq!(
+            count("CONSUMER_IDENTIFIED") + count("CONSUMER_NOT_IDENTIFIED"),
+            30
+        );
+        assert_eq!(count("CONSUMER_NOT_IDENTIFIED"), 6);
+        assert_eq!((count("PERSON_CHANGED"), count("CONSUMER_DELETED")), (3, 1));
+        // Resends did happen: injected ones, and the ones the failing handler caused.
+        let delivered_events = status["eventsDelivered"].as_u64().unwrap_or(0);
+        assert!(status["resent"].as_u64().unwrap_or(0) > 0, "{status}");
+        assert!(
+            delivered_events > expected.len() as u64,
+            "no duplicate arrived: {status}"
+        );
+        assert!(
+            status["attempts"].as_u64().unwrap_or(0) > status["delivered"].as_u64().unwrap_or(0),
+            "no delivery was refused and resent: {status}"
+        );
+
+        // The PING checks out against the construction this crate uses.
+        let (headers, body) = hook.pings.lock().unwrap().first().cloned().expect("a PING");
+        assert_eq!(
+            check_construction(&WebhookSecret::new(created.secret.clone()), &headers, &body),
+            ConstructionCheck::Default
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receiver_with_the_wrong_secret_refuses_every_delivery_and_handles_nothing() {
+        let sandbox = Sandbox::start(SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        let client = ci_client(&sandbox);
+        let refusals: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+        let handled: Arc<Mutex<u32>> = Arc::default();
+        let (seen, count) = (refusals.clone(), handled.clone());
+        let receiver = Receiver::new(
+            Verifier::new("not-the-webhook-secret"),
+            move |_e: WebhookEvent| {
+                let count = count.clone();
+                async move {
+                    *count.lock().unwrap() += 1;
+                    Ok::<(), std::io::Error>(())
+                }
+            },
+        )
+        .on_refusal(move |refusal: &Refusal| seen.lock().unwrap().push(refusal.reason()));
+        let url = format!(
+            "{}/hook",
+            serve(axum::Router::new().route("/hook", receiver.into_route())).await
+        );
+        let created = client
+            .create_webhook()
+            .body(types::CreateWebhookDto {
+                url,
+                events: vec![types::WebhookEventTypeDto::Ping],
+                description: None,
+            })
+            .send()
+            .await
+            .expect("create webhook")
+            .into_inner();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while refusals.lock().unwrap().len() < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the PING was not resent"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            refusals
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|r| *r == "signature_mismatch")
+        );
+        assert_eq!(*handled.lock().unwrap(), 0);
+        let status = deliveries(&sandbox, &created.id).await;
+        assert_eq!(status["delivered"], 0, "{status}");
+        assert!(status["attempts"].as_u64().unwrap_or(0) >= 2, "{status}");
+    }
+
+    mod biq {
+        use super::*;
+        use customer_data::biq_alert_changes::callback::CallbackReceiver;
+        use customer_data::biq_alert_changes::{connect, types as biq_types};
+        use customer_data::biq_auth::{Environment as BiqEnvironment, Session};
+
+        const SLUG: &str = "biq_alert_changes";
+
+        /// Every scripted change reaches the handler once although BiQ calls back after every
+        /// script, a handler failure makes a drain fail (500) and the sandbox calls again, and
+        /// fault injection adds calls at random.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_approved_change_reaches_the_callback_handler_once() {
+            let faults = Faults {
+                seed: 3,
+                webhook_resend: 0.5,
+                ..Faults::none()
+            };
+            let sandbox = Sandbox::start(SandboxConfig::default().with_faults(SLUG, faults))
+                .await
+                .expect("sandbox");
+            let session = Session::new(
+                BiqEnvironment::Custom {
+                    auth: sandbox.url("biq_auth"),
+                    customer_shadow: sandbox.url("biq_customer_shadow"),
+                    alert_changes: sandbox.url(SLUG),
+                },
+                credentials::BIQ_API_KEY,
+            )
+            .expect("session");
+            let tenant = session.tenant_id().await.expect("tenant");
+            let source = session
+                .customer_shadow()
+                .expect("shadow client")
+                .list_shadow_sources()
+                .tenant_id(&tenant)
+                .send()
+                .await
+                .expect("sources")
+                .into_inner()[0]
+                .id
+                .expect("source id");
+
+            let handled: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+            let failures: Arc<Mutex<u32>> = Arc::default();
+            let (seen, failed) = (handled.clone(), failures.clone());
+            let receiver = CallbackReceiver::new(
+                connect(&session).expect("client"),
+                tenant.clone(),
+                source,
+                move |change: biq_types::ApprovedChange| {
+                    let (seen, failed) = (seen.clone(), failed.clone());
+                    async move {
+                        let id = change.id.expect("an id").to_string();
+                        // The 7th change fails once: the drain stops there and answers 500.
+                        if seen.lock().unwrap().len() == 6 && *failed.lock().unwrap() == 0 {
+                            *failed.lock().unwrap() += 1;
+                            return Err(std::io::Error::other("transient"));
+                        }
+                        *seen.lock().unwrap().entry(id).or_default() += 1;
+                        Ok(())
+                    }
+                },
+            );
+            let url = format!(
+                "{}/biq-callback/0d4b1a2e",
+                serve(axum::Router::new().route("/biq-callback/0d4b1a2e", receiver.into_route()))
+                    .await
+            );
+            let http = customer_data::runtime::http::default_client().expect("http");
+            let registered: serde_json::Value = http
+                .post(format!(
+                    "{}/sandbox/tenants/{tenant}/callbacks",
+                    sandbox.url(SLUG)
+                ))
+                .json(&serde_json::json!({"url": url}))
+                .send()
+                .await
+                .expect("register")
+                .json()
+                .await
+                .expect("registered json");
+            let callback = registered["id"].as_str().expect("an id").to_string();
+
+            let mut scripted = BTreeSet::new();
+            for _ in 0..4 {
+                let emitted: serde_json::Value = http
+                    .post(format!(
+                        "{}/sandbox/tenants/{tenant}/script",
+                        sandbox.url(SLUG)
+                    ))
+                    .json(&serde_json::json!({"count": 5, "shadowSourceId": source}))
+                    .send()
+                    .await
+                    .expect("script")
+                    .json()
+                    .await
+                    .expect("script json");
+                for change in emitted["approvedChanges"].as_array().expect("changes") {
+                    scripted.insert(change["id"].as_str().expect("id").to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let calls: serde_json::Value = http
+                    .get(format!(
+                        "{}/sandbox/tenants/{tenant}/callbacks/{callback}/calls",
+                        sandbox.url(SLUG)
+                    ))
+                    .send()
+                    .await
+                    .expect("calls")
+                    .json()
+                    .await
+                    .expect("calls json");
+                let settled =
+                    calls["pending"] == false && handled.lock().unwrap().len() == scripted.len();
+                if settled {
+                    assert!(calls["failed"].as_u64().unwrap_or(0) == 0, "{calls}");
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "callbacks never settled: {calls}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let handled = handled.lock().unwrap();
+            assert_eq!(handled.keys().cloned().collect::<BTreeSet<_>>(), scripted);
+            assert!(handled.values().all(|n| *n == 1), "{handled:?}");
+            assert_eq!(*failures.lock().unwrap(), 1);
+        }
+    }
+}

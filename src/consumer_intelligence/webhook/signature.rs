@@ -481,6 +481,7 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 
 /// What [`check_construction`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConstructionCheck {
     /// The delivery verifies with the default construction: nothing to configure.
     Default,
