@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use customer_data::runtime::paginate::{Cursor, CursorError, StreamError};
 use customer_data_sandbox::{Sandbox, SandboxConfig, credentials};
+
+mod common;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 async fn start(config: SandboxConfig) -> Sandbox {
@@ -31,24 +33,11 @@ mod consumer_intelligence {
     use customer_data::consumer_intelligence::stream::{
         self as ci, PageSize, consumers, subscribed_persons, subscribed_persons_since,
     };
-    use customer_data::consumer_intelligence::{
-        Client, Credentials, Environment, SLUG, connect, types,
-    };
+    use customer_data::consumer_intelligence::{Client, SLUG, types};
     use customer_data_sandbox::synthetic::{Person, population};
 
     fn client(sandbox: &Sandbox) -> Client {
-        let base_url = sandbox.url(SLUG);
-        connect(
-            Environment::Custom {
-                token_url: format!("{base_url}/oauth/token"),
-                base_url,
-            },
-            Credentials::new(
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
-            ),
-        )
-        .unwrap()
+        crate::common::ci_client(sandbox)
     }
 
     fn size(n: i64) -> PageSize {
@@ -94,25 +83,13 @@ mod consumer_intelligence {
     /// The sandbox-only route: person `gedi` moves to another address.
     async fn move_person(sandbox: &Sandbox, gedi: &str) {
         let http = customer_data::runtime::http::default_client().unwrap();
-        let token: serde_json::Value = http
-            .post(format!("{}/oauth/token", sandbox.url(SLUG)))
-            .basic_auth(
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-                Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
-            )
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::common::ci_token(sandbox).await;
         let moved = http
             .post(format!(
                 "{}/sandbox/persons/{gedi}/change",
                 sandbox.url(SLUG)
             ))
-            .bearer_auth(token["access_token"].as_str().unwrap())
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod common;
+
 use customer_data::consumer_intelligence::webhook::{
     Receiver, Refusal, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier, WebhookEvent, WebhookSecret,
     sign,
@@ -317,45 +319,12 @@ mod sandbox_e2e {
     use std::sync::OnceLock;
 
     use customer_data::consumer_intelligence::webhook::{ConstructionCheck, check_construction};
-    use customer_data::consumer_intelligence::{
-        Client, Credentials, Environment, SLUG, connect, types,
-    };
+    use customer_data::consumer_intelligence::{SLUG, types};
     use customer_data_sandbox::synthetic::population;
     use customer_data_sandbox::{Faults, Sandbox, SandboxConfig, credentials};
     use futures_util::TryStreamExt;
 
-    fn ci_client(sandbox: &Sandbox) -> Client {
-        let base_url = sandbox.url(SLUG);
-        connect(
-            Environment::Custom {
-                token_url: format!("{base_url}/oauth/token"),
-                base_url,
-            },
-            Credentials::new(
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
-            ),
-        )
-        .expect("client")
-    }
-
-    async fn ci_token(sandbox: &Sandbox) -> String {
-        let http = customer_data::runtime::http::default_client().expect("http");
-        let token: serde_json::Value = http
-            .post(format!("{}/oauth/token", sandbox.url(SLUG)))
-            .basic_auth(
-                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-                Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
-            )
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("token json");
-        token["access_token"].as_str().expect("a token").to_string()
-    }
+    use crate::common::{ci_client, ci_token};
 
     /// The sandbox's delivery counters of one webhook.
     async fn deliveries(sandbox: &Sandbox, webhook: &str) -> serde_json::Value {

@@ -292,7 +292,7 @@ mod axum_route {
     use axum::routing::{MethodRouter, get};
 
     use super::CallbackReceiver;
-    use crate::runtime::receive::answer;
+    use crate::runtime::receive::{answer, detached};
 
     impl CallbackReceiver {
         /// This receiver as an axum `GET` route (BiQ calls the URL with GET): each call drains
@@ -310,7 +310,7 @@ mod axum_route {
         }
 
         async fn answer(self) -> Response {
-            let drained = tokio::spawn(async move { self.drain().await }).await;
+            let drained = detached(async move { self.drain().await }).await;
             match drained {
                 Ok(Ok(drained)) => answer(
                     http::StatusCode::OK,
@@ -331,11 +331,7 @@ mod axum_route {
                     );
                     answer(error.status(), error.reason().to_string(), retry)
                 }
-                Err(_) => answer(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "the drain task failed".to_string(),
-                    None,
-                ),
+                Err(failed) => failed,
             }
         }
     }

@@ -73,6 +73,21 @@ pub(crate) fn answer(
     response
 }
 
+/// Runs `work` in its own task, so that a caller hanging up (axum then drops the request's
+/// future) does not cut a handler short; a task that dies anyway is answered 500.
+#[cfg(feature = "webhooks")]
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, axum::response::Response> {
+    tokio::spawn(work).await.map_err(|_| {
+        answer(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the receiving task failed".to_string(),
+            None,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,3 +211,49 @@ pub fn http(status: &str, content_type: &str, body: &str) -> String {
         body.len()
     )
 }
+
+/// A Consumer Intelligence client of the sandbox's twin, with the sandbox's credentials.
+pub fn ci_client(
+    sandbox: &customer_data_sandbox::Sandbox,
+) -> customer_data::consumer_intelligence::Client {
+    use customer_data::consumer_intelligence::{Credentials, Environment, SLUG, connect};
+    use customer_data_sandbox::credentials;
+    let base_url = sandbox.url(SLUG);
+    connect(
+        Environment::Custom {
+            token_url: format!("{base_url}/oauth/token"),
+            base_url,
+        },
+        Credentials::new(
+            credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+            credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
+        ),
+    )
+    .expect("the client builds")
+}
+
+/// A bearer token from the Consumer Intelligence twin (for its sandbox-only routes).
+pub async fn ci_token(sandbox: &customer_data_sandbox::Sandbox) -> String {
+    use customer_data_sandbox::credentials;
+    let token: Value = customer_data::runtime::http::default_client()
+        .expect("the HTTP client builds")
+        .post(format!(
+            "{}/oauth/token",
+            sandbox.url(customer_data::consumer_intelligence::SLUG)
+        ))
+        .basic_auth(
+            credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+            Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the token endpoint answers")
+        .json()
+        .await
+        .expect("a token answer");
+    token["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
+}

@@ -275,11 +275,11 @@ impl Receiver {
 #[cfg(feature = "webhooks")]
 mod axum_route {
     use axum::extract::Request;
-    use axum::http::StatusCode;
-    use axum::response::{IntoResponse, Response};
+    use axum::response::Response;
     use axum::routing::{MethodRouter, post};
 
     use super::{Outcome, Receiver, Refusal};
+    use crate::runtime::receive::{answer, detached};
 
     impl Receiver {
         /// This receiver as an axum `POST` route. The delivery is handled in its own task,
@@ -303,19 +303,17 @@ mod axum_route {
                     return respond(&self.refuse(Refusal::TooLarge { limit }));
                 }
             };
-            let task = tokio::spawn(async move { self.receive(&parts.headers, &body).await });
-            match task.await {
+            let received = detached(async move { self.receive(&parts.headers, &body).await });
+            match received.await {
                 Ok(outcome) => respond(&outcome),
-                Err(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "handler task failed").into_response()
-                }
+                Err(failed) => failed,
             }
         }
     }
 
     fn respond(outcome: &Outcome) -> Response {
         let retry_after = matches!(outcome, Outcome::Busy { .. } | Outcome::StoreFailed { .. });
-        crate::runtime::receive::answer(
+        answer(
             outcome.status(),
             outcome.message(),
             retry_after.then_some(5),
