@@ -8,6 +8,8 @@
 //! The senders are plain state; each twin runs a background task that asks them every [`TICK`]
 //! for the calls due, sends those without holding its lock, and hands each answer back.
 
+use std::future::Future;
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -232,6 +234,40 @@ impl<T: Clone> Sender<T> {
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
+}
+
+/// A twin's calling task: every [`TICK`], as long as `owner` lives, takes the calls due
+/// (`due`, under the owner's lock) and makes each in its own task (`send`, its answer handed
+/// back by the caller through [`answered`] and the owner's `finish`).
+pub(crate) async fn run<O, C, Fut>(
+    owner: Weak<O>,
+    due: impl Fn(&O) -> Vec<C>,
+    send: impl Fn(Weak<O>, C) -> Fut,
+) where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(strong) = owner.upgrade() else {
+            return;
+        };
+        let calls = due(&strong);
+        drop(strong);
+        for call in calls {
+            tokio::spawn(send(owner.clone(), call));
+        }
+    }
+}
+
+/// Sends `request` with [`CALL_TIMEOUT`]; whether it was answered 200 (the only answer that
+/// counts as delivered).
+pub(crate) async fn answered(request: reqwest::RequestBuilder) -> bool {
+    matches!(
+        request.timeout(CALL_TIMEOUT).send().await,
+        Ok(response) if response.status() == reqwest::StatusCode::OK
+    )
 }
 
 /// The HTTP client of a twin's outgoing calls (`None`, with a message, if none can be built:

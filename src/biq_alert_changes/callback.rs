@@ -86,7 +86,8 @@ impl BookmarkStore for InMemoryBookmark {
     }
 }
 
-impl BookmarkStore for Arc<InMemoryBookmark> {
+/// A shared store (keep a handle to read the bookmark, or share it between receivers).
+impl<S: BookmarkStore> BookmarkStore for Arc<S> {
     fn load(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         (**self).load()
     }

@@ -288,12 +288,8 @@ impl Dedup {
 mod tests {
     use super::*;
 
-    fn block_on<F: Future>(future: F) -> F::Output {
-        futures_executor_lite(future)
-    }
-
     /// A minimal executor: the in-memory store never pends, so one poll loop suffices.
-    fn futures_executor_lite<F: Future>(future: F) -> F::Output {
+    fn block_on<F: Future>(future: F) -> F::Output {
         use std::task::{Context, Poll, Waker};
         let mut future = std::pin::pin!(future);
         let mut cx = Context::from_waker(Waker::noop());

@@ -194,7 +194,11 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
     if let Ok(runtime) = tokio::runtime::Handle::try_current()
         && let Some(http) = outbound::http_client("biq_alert_changes")
     {
-        runtime.spawn(call_back(Arc::downgrade(&callbacks), http));
+        runtime.spawn(outbound::run(
+            Arc::downgrade(&callbacks),
+            Callbacks::due_calls,
+            move |callbacks, call| call_back(callbacks, http.clone(), call),
+        ));
     }
     let changes_path =
         "/tenants/{tenant_id}/shadowsources/{shadow_source_id}/next-approved-changes";
@@ -576,28 +580,11 @@ impl Callbacks {
     }
 }
 
-/// The callback task: every tick, makes each callback's due call. Ends with the twin.
-async fn call_back(callbacks: Weak<Callbacks>, http: reqwest::Client) {
-    let mut tick = tokio::time::interval(outbound::TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(strong) = callbacks.upgrade() else {
-            return;
-        };
-        for (id, url) in strong.due_calls() {
-            let callbacks = callbacks.clone();
-            let http = http.clone();
-            tokio::spawn(async move {
-                let answer = http.get(&url).timeout(outbound::CALL_TIMEOUT).send().await;
-                let succeeded =
-                    matches!(&answer, Ok(response) if response.status() == StatusCode::OK);
-                drop(answer);
-                if let Some(callbacks) = callbacks.upgrade() {
-                    callbacks.call_done(&id, succeeded);
-                }
-            });
-        }
+/// Makes one callback call (GET, no body) and hands its outcome back.
+async fn call_back(callbacks: Weak<Callbacks>, http: reqwest::Client, (id, url): (String, String)) {
+    let succeeded = outbound::answered(http.get(&url)).await;
+    if let Some(callbacks) = callbacks.upgrade() {
+        callbacks.call_done(&id, succeeded);
     }
 }
 

@@ -275,7 +275,13 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
     if let Ok(runtime) = tokio::runtime::Handle::try_current()
         && let Some(http) = outbound::http_client("consumer_intelligence")
     {
-        runtime.spawn(deliver(Arc::downgrade(&twin), http));
+        // Every tick: settle identification (so its events are delivered without the client
+        // asking) and send each webhook's due delivery.
+        runtime.spawn(outbound::run(
+            Arc::downgrade(&twin),
+            Twin::due_deliveries,
+            move |twin, outgoing| send_delivery(twin, http.clone(), outgoing),
+        ));
     }
     Router::new()
         .route(TOKEN_PATH, post(token))
@@ -1632,22 +1638,6 @@ struct Outgoing {
     body: Bytes,
 }
 
-/// The delivery task: every tick, settles identification (so its events are delivered without
-/// the client asking) and sends each webhook's due delivery. Ends with the twin.
-async fn deliver(twin: Weak<Twin>, http: reqwest::Client) {
-    let mut tick = tokio::time::interval(outbound::TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(strong) = twin.upgrade() else {
-            return;
-        };
-        for outgoing in strong.due_deliveries() {
-            tokio::spawn(send_delivery(twin.clone(), http.clone(), outgoing));
-        }
-    }
-}
-
 impl Twin {
     /// Settles identification for every client, then takes each webhook's due delivery (a
     /// retry, a due resend, or the next up to ten queued events).
@@ -1713,17 +1703,13 @@ async fn send_delivery(twin: Weak<Twin>, http: reqwest::Client, outgoing: Outgoi
         &timestamp,
         &outgoing.body,
     );
-    let answer = http
+    let request = http
         .post(&outgoing.url)
-        .timeout(outbound::CALL_TIMEOUT)
         .header(header::CONTENT_TYPE, "application/json")
         .header(TIMESTAMP_HEADER, timestamp)
         .header(SIGNATURE_HEADER, signature)
-        .body(outgoing.body)
-        .send()
-        .await;
-    let delivered = matches!(&answer, Ok(response) if response.status() == StatusCode::OK);
-    drop(answer);
+        .body(outgoing.body);
+    let delivered = outbound::answered(request).await;
     if let Some(twin) = twin.upgrade() {
         twin.delivery_done(&outgoing.client, &outgoing.webhook, delivered);
     }
