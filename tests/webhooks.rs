@@ -653,25 +653,15 @@ mod sandbox_e2e {
 
     mod biq {
         use super::*;
-        use customer_data::biq_alert_changes::callback::CallbackReceiver;
+        use customer_data::biq_alert_changes::callback::{CallbackReceiver, FailureRetry};
         use customer_data::biq_alert_changes::{connect, types as biq_types};
         use customer_data::biq_auth::{Environment as BiqEnvironment, Session};
+        use std::sync::atomic::{AtomicUsize, Ordering};
 
         const SLUG: &str = "biq_alert_changes";
 
-        /// Every scripted change reaches the handler once although BiQ calls back after every
-        /// script, a handler failure makes a drain fail (500) and the sandbox calls again, and
-        /// fault injection adds calls at random.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn every_approved_change_reaches_the_callback_handler_once() {
-            let faults = Faults {
-                seed: 3,
-                webhook_resend: 0.5,
-                ..Faults::none()
-            };
-            let sandbox = Sandbox::start(SandboxConfig::default().with_faults(SLUG, faults))
-                .await
-                .expect("sandbox");
+        /// A BiQ session against `sandbox`, its tenant and first shadow source.
+        async fn biq_setup(sandbox: &Sandbox) -> (Session, String, i32) {
             let session = Session::new(
                 BiqEnvironment::Custom {
                     auth: sandbox.url("biq_auth"),
@@ -693,10 +683,53 @@ mod sandbox_e2e {
                 .into_inner()[0]
                 .id
                 .expect("source id");
+            (session, tenant, source)
+        }
+
+        /// Has the twin approve `count` changes for `source`; returns their ids.
+        async fn script(sandbox: &Sandbox, tenant: &str, source: i32, count: u32) -> Vec<String> {
+            let http = customer_data::runtime::http::default_client().expect("http");
+            let emitted: serde_json::Value = http
+                .post(format!(
+                    "{}/sandbox/tenants/{tenant}/script",
+                    sandbox.url(SLUG)
+                ))
+                .json(&serde_json::json!({"count": count, "shadowSourceId": source}))
+                .send()
+                .await
+                .expect("script")
+                .json()
+                .await
+                .expect("script json");
+            emitted["approvedChanges"]
+                .as_array()
+                .expect("changes")
+                .iter()
+                .map(|change| change["id"].as_str().expect("id").to_string())
+                .collect()
+        }
+
+        /// Every scripted change reaches the handler once although BiQ calls back after every
+        /// script, fault injection adds calls at random, and a handler failure makes a
+        /// background drain fail (the route has answered 200 already, so the receiver itself
+        /// tries again).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_approved_change_reaches_the_callback_handler_once() {
+            let faults = Faults {
+                seed: 3,
+                webhook_resend: 0.5,
+                ..Faults::none()
+            };
+            let sandbox = Sandbox::start(SandboxConfig::default().with_faults(SLUG, faults))
+                .await
+                .expect("sandbox");
+            let (session, tenant, source) = biq_setup(&sandbox).await;
 
             let handled: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
             let failures: Arc<Mutex<u32>> = Arc::default();
+            let failed_drains = Arc::new(AtomicUsize::new(0));
             let (seen, failed) = (handled.clone(), failures.clone());
+            let counted = failed_drains.clone();
             let receiver = CallbackReceiver::new(
                 connect(&session).expect("client"),
                 tenant.clone(),
@@ -705,7 +738,7 @@ mod sandbox_e2e {
                     let (seen, failed) = (seen.clone(), failed.clone());
                     async move {
                         let id = change.id.expect("an id").to_string();
-                        // The 7th change fails once: the drain stops there and answers 500.
+                        // The 7th change fails once: that drain stops there and is retried.
                         if seen.lock().unwrap().len() == 6 && *failed.lock().unwrap() == 0 {
                             *failed.lock().unwrap() += 1;
                             return Err(std::io::Error::other("transient"));
@@ -714,11 +747,23 @@ mod sandbox_e2e {
                         Ok(())
                     }
                 },
-            );
+            )
+            .with_failure_retry(FailureRetry {
+                initial: Duration::from_millis(50),
+                ..FailureRetry::default()
+            })
+            .on_drain(move |result| {
+                if result.is_err() {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+            });
             let url = format!(
                 "{}/biq-callback/0d4b1a2e",
-                serve(axum::Router::new().route("/biq-callback/0d4b1a2e", receiver.into_route()))
-                    .await
+                serve(
+                    axum::Router::new()
+                        .route("/biq-callback/0d4b1a2e", receiver.clone().into_route())
+                )
+                .await
             );
             let http = customer_data::runtime::http::default_client().expect("http");
             let registered: serde_json::Value = http
@@ -737,21 +782,7 @@ mod sandbox_e2e {
 
             let mut scripted = BTreeSet::new();
             for _ in 0..4 {
-                let emitted: serde_json::Value = http
-                    .post(format!(
-                        "{}/sandbox/tenants/{tenant}/script",
-                        sandbox.url(SLUG)
-                    ))
-                    .json(&serde_json::json!({"count": 5, "shadowSourceId": source}))
-                    .send()
-                    .await
-                    .expect("script")
-                    .json()
-                    .await
-                    .expect("script json");
-                for change in emitted["approvedChanges"].as_array().expect("changes") {
-                    scripted.insert(change["id"].as_str().expect("id").to_string());
-                }
+                scripted.extend(script(&sandbox, &tenant, source, 5).await);
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -770,6 +801,7 @@ mod sandbox_e2e {
                 let settled =
                     calls["pending"] == false && handled.lock().unwrap().len() == scripted.len();
                 if settled {
+                    // Every callback was answered 200, the failed drain included.
                     assert!(calls["failed"].as_u64().unwrap_or(0) == 0, "{calls}");
                     break;
                 }
@@ -779,10 +811,102 @@ mod sandbox_e2e {
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            receiver.idle().await;
             let handled = handled.lock().unwrap();
             assert_eq!(handled.keys().cloned().collect::<BTreeSet<_>>(), scripted);
             assert!(handled.values().all(|n| *n == 1), "{handled:?}");
             assert_eq!(*failures.lock().unwrap(), 1);
+            assert_eq!(failed_drains.load(Ordering::SeqCst), 1, "one failed drain");
+        }
+
+        /// While a drain is stuck in the handler, 50 callbacks are each answered 200 at once
+        /// and fold into one more drain: two drains in all, every change once, including the
+        /// changes approved during the stuck drain.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn callbacks_are_answered_at_once_and_fold_into_one_pending_drain() {
+            let sandbox = Sandbox::start(SandboxConfig::default())
+                .await
+                .expect("sandbox");
+            let (session, tenant, source) = biq_setup(&sandbox).await;
+            let mut scripted: BTreeSet<String> = script(&sandbox, &tenant, source, 5)
+                .await
+                .into_iter()
+                .collect();
+
+            let gate = Arc::new(tokio::sync::Semaphore::new(0));
+            let entered = Arc::new(tokio::sync::Notify::new());
+            let handled: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+            let drains = Arc::new(AtomicUsize::new(0));
+            let (gate_in, entered_in, seen, counted) = (
+                gate.clone(),
+                entered.clone(),
+                handled.clone(),
+                drains.clone(),
+            );
+            let receiver = CallbackReceiver::new(
+                connect(&session).expect("client"),
+                tenant.clone(),
+                source,
+                move |change: biq_types::ApprovedChange| {
+                    let (gate, entered, seen) = (gate_in.clone(), entered_in.clone(), seen.clone());
+                    async move {
+                        entered.notify_one();
+                        gate.acquire().await.expect("gate open").forget();
+                        *seen
+                            .lock()
+                            .unwrap()
+                            .entry(change.id.expect("an id").to_string())
+                            .or_default() += 1;
+                        Ok::<(), std::io::Error>(())
+                    }
+                },
+            )
+            .on_drain(move |result| {
+                assert!(result.is_ok(), "{result:?}");
+                counted.fetch_add(1, Ordering::SeqCst);
+            });
+            let url = format!(
+                "{}/cb",
+                serve(axum::Router::new().route("/cb", receiver.clone().into_route())).await
+            );
+            let http = customer_data::runtime::http::default_client().expect("http");
+            let first = http.get(&url).send().await.expect("first call");
+            assert_eq!(first.status(), 200);
+            assert_eq!(first.text().await.expect("text"), "drain started");
+            tokio::time::timeout(Duration::from_secs(10), entered.notified())
+                .await
+                .expect("the drain reached the handler");
+
+            // The drain is stuck in the handler; changes approved now come after its page.
+            scripted.extend(script(&sandbox, &tenant, source, 5).await);
+            let calls = (0..50).map(|_| {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let answer =
+                        tokio::time::timeout(Duration::from_secs(5), http.get(&url).send())
+                            .await
+                            .expect("answered at once, not after the drain")
+                            .expect("answered");
+                    (answer.status().as_u16(), answer.text().await.expect("text"))
+                }
+            });
+            for (status, text) in futures_util::future::join_all(calls).await {
+                assert_eq!((status, text.as_str()), (200, "drain already running"));
+            }
+            assert_eq!(drains.load(Ordering::SeqCst), 0, "still stuck");
+
+            gate.add_permits(1_000);
+            tokio::time::timeout(Duration::from_secs(20), receiver.idle())
+                .await
+                .expect("drains settle");
+            assert_eq!(
+                drains.load(Ordering::SeqCst),
+                2,
+                "the stuck drain + one for 50 calls"
+            );
+            let handled = handled.lock().unwrap();
+            assert_eq!(handled.keys().cloned().collect::<BTreeSet<_>>(), scripted);
+            assert!(handled.values().all(|n| *n == 1), "{handled:?}");
         }
     }
 }

@@ -10,10 +10,15 @@
 //!
 //! [`CallbackReceiver`] does the reading: on every callback it drains the feed of one shadow
 //! source from the stored bookmark, hands each change to your handler once (de-duplicated by
-//! change id), stores the bookmark after each handled change, and (with the `webhooks`
-//! feature, [`CallbackReceiver::into_route`]) answers 200 only when the drain succeeded. One
-//! drain runs at a time; a callback arriving during a drain waits for it and then drains again,
-//! so a change approved mid-drain is never left for a callback that may not come.
+//! change id) and stores the bookmark after each handled change. As BiQ's own receiver does
+//! (demo revision ced18a1, `ChangeCallbackReceiver`), the route
+//! ([`CallbackReceiver::into_route`], feature `webhooks`) answers 200 at once and drains in the
+//! background ([`CallbackReceiver::trigger`]): BiQ never waits on your handler. One drain runs
+//! at a time, and callbacks that arrive during a drain fold into at most one more drain after
+//! it (one background task, never a task per call), so a change approved mid-drain is never
+//! left for a callback that may not come. A drain that fails is retried in the background
+//! with backoff ([`CallbackReceiver::with_failure_retry`]), since BiQ, answered 200, will not
+//! call again for it; [`CallbackReceiver::on_drain`] reports every background drain.
 //!
 //! ```no_run
 //! # #[cfg(feature = "webhooks")]
@@ -42,7 +47,7 @@ use futures_util::future::BoxFuture;
 
 use super::{Client, stream, types};
 use crate::runtime::dedup::{Dedup, Once, OnceError, SeenStore, StoreError};
-use crate::runtime::receive::{Handler, HandlerError};
+use crate::runtime::receive::{Coalescer, Handler, HandlerError};
 
 /// Where the approved-changes bookmark (the `committed` of the last handled change) is kept
 /// between drains. Implement it over your database to resume after a restart; BiQ's own
@@ -189,14 +194,45 @@ pub struct CallbackReceiver {
     dedup: Dedup,
     handler: Handler<types::ApprovedChange>,
     draining: Arc<tokio::sync::Mutex<()>>,
+    background: Arc<Coalescer>,
+    failure_retry: FailureRetry,
+    on_drain: Option<DrainObserver>,
 }
 
-impl fmt::Debug for CallbackReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallbackReceiver")
-            .field("tenant_id", &self.tenant_id)
-            .field("shadow_source_id", &self.shadow_source_id)
-            .finish_non_exhaustive()
+/// Reports each background drain's result.
+type DrainObserver = Arc<dyn Fn(&Result<Drained, DrainError>) + Send + Sync>;
+
+/// How a failed background drain is tried again: after `initial`, doubling up to `max`, at
+/// most `attempts` times in a row; then the receiver waits for the next callback (or a
+/// [`CallbackReceiver::drain`] on your timer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureRetry {
+    pub initial: std::time::Duration,
+    pub max: std::time::Duration,
+    pub attempts: u32,
+}
+
+impl Default for FailureRetry {
+    /// 1 s doubling to 60 s, 10 times (about 7 minutes in all).
+    fn default() -> Self {
+        Self {
+            initial: std::time::Duration::from_secs(1),
+            max: std::time::Duration::from_secs(60),
+            attempts: 10,
+        }
+    }
+}
+
+impl FailureRetry {
+    /// The wait before retry number `failures` (1-based), or `None` when retries are spent.
+    pub fn delay(&self, failures: u32) -> Option<std::time::Duration> {
+        if failures == 0 || failures > self.attempts {
+            return None;
+        }
+        let doubled = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(31)));
+        Some(doubled.min(self.max))
     }
 }
 
@@ -222,6 +258,83 @@ impl CallbackReceiver {
             dedup: Dedup::in_memory(),
             handler: Handler::new(handler),
             draining: Arc::new(tokio::sync::Mutex::new(())),
+            background: Arc::new(Coalescer::default()),
+            failure_retry: FailureRetry::default(),
+            on_drain: None,
+        }
+    }
+
+    /// How a failed background drain is tried again (default [`FailureRetry::default`]).
+    pub fn with_failure_retry(mut self, retry: FailureRetry) -> Self {
+        self.failure_retry = retry;
+        self
+    }
+
+    /// Calls `observer` with the result of every background drain (metrics, alerts).
+    pub fn on_drain(
+        mut self,
+        observer: impl Fn(&Result<Drained, DrainError>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_drain = Some(Arc::new(observer));
+        self
+    }
+
+    /// What a callback does: asks for a background drain and returns at once. `true` when a
+    /// drain task starts now; `false` when the request folded into the drain going on (one
+    /// more drain follows it, however many callbacks came). Needs a tokio runtime.
+    pub fn trigger(&self) -> bool {
+        if !self.background.request() {
+            return false;
+        }
+        let receiver = self.clone();
+        tokio::spawn(async move { receiver.drain_in_background().await });
+        true
+    }
+
+    /// Waits until no background drain runs or is pending (graceful shutdown, tests).
+    pub async fn idle(&self) {
+        self.background.wait_idle().await;
+    }
+
+    /// The background worker: drains until no callback is pending, retrying a failed drain
+    /// with backoff (a retry counts as a pending request).
+    async fn drain_in_background(self) {
+        use futures_util::FutureExt;
+        let mut failures = 0u32;
+        loop {
+            let result = match std::panic::AssertUnwindSafe(self.drain())
+                .catch_unwind()
+                .await
+            {
+                Ok(result) => result,
+                // A drain never panics (the handler's panics are caught); if it did, the
+                // worker must still end its run, or no drain would ever start again.
+                Err(_) => Err(DrainError::Handler {
+                    change: String::new(),
+                    error: "the drain panicked".into(),
+                }),
+            };
+            match &result {
+                Ok(_) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(
+                        reason = error.reason(),
+                        failures,
+                        "BiQ callback drain failed: {error}"
+                    );
+                }
+            }
+            if let Some(observer) = &self.on_drain {
+                observer(&result);
+            }
+            if let (Err(_), Some(delay)) = (&result, self.failure_retry.delay(failures)) {
+                tokio::time::sleep(delay).await;
+                self.background.request();
+            }
+            if !self.background.finished() {
+                return;
+            }
         }
     }
 
@@ -289,51 +402,76 @@ impl CallbackReceiver {
 
 #[cfg(feature = "webhooks")]
 mod axum_route {
-    use axum::response::Response;
     use axum::routing::{MethodRouter, get};
 
     use super::CallbackReceiver;
-    use crate::runtime::receive::{answer, detached};
+    use crate::runtime::receive::answer;
 
     impl CallbackReceiver {
-        /// This receiver as an axum `GET` route (BiQ calls the URL with GET): each call drains
-        /// the feed (in its own task, so a caller hanging up does not cut it short) and is
-        /// answered 200 when the drain succeeded, otherwise with [`super::DrainError::status`]
-        /// so that BiQ may call again.
+        /// This receiver as an axum `GET` route (BiQ calls the URL with GET): each call is
+        /// answered 200 at once and starts or joins a background drain
+        /// ([`CallbackReceiver::trigger`]), as BiQ's own receiver does. The answer says only
+        /// whether a drain started or was already running, nothing of the feed.
         pub fn into_route<S>(self) -> MethodRouter<S>
         where
             S: Clone + Send + Sync + 'static,
         {
             get(move || {
-                let receiver = self.clone();
-                async move { receiver.answer().await }
+                let started = self.trigger();
+                async move {
+                    answer(
+                        http::StatusCode::OK,
+                        if started {
+                            "drain started"
+                        } else {
+                            "drain already running"
+                        }
+                        .to_string(),
+                        None,
+                    )
+                }
             })
         }
+    }
+}
 
-        async fn answer(self) -> Response {
-            let drained = detached(async move { self.drain().await }).await;
-            match drained {
-                Ok(Ok(drained)) => answer(
-                    http::StatusCode::OK,
-                    format!(
-                        "drained: {} handled, {} already handled",
-                        drained.handled, drained.duplicates
-                    ),
-                    None,
-                ),
-                Ok(Err(error)) => {
-                    let retry =
-                        (error.status() == http::StatusCode::SERVICE_UNAVAILABLE).then_some(5);
-                    // The reason only: the handler's and the feed's errors stay in this
-                    // process's logs, not in an answer to whoever called the URL.
-                    tracing::warn!(
-                        reason = error.reason(),
-                        "BiQ callback drain failed: {error}"
-                    );
-                    answer(error.status(), error.reason().to_string(), retry)
-                }
-                Err(failed) => failed,
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn failed_drains_are_retried_with_doubling_capped_waits_then_left_for_the_next_callback() {
+        let retry = FailureRetry {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(350),
+            attempts: 4,
+        };
+        let waits: Vec<_> = (0..=5).map(|failures| retry.delay(failures)).collect();
+        assert_eq!(
+            waits,
+            [
+                None,
+                Some(Duration::from_millis(100)),
+                Some(Duration::from_millis(200)),
+                Some(Duration::from_millis(350)),
+                Some(Duration::from_millis(350)),
+                None,
+            ]
+        );
+        assert_eq!(
+            FailureRetry::default().delay(u32::MAX),
+            None,
+            "no overflow past the last attempt"
+        );
+        let huge = FailureRetry {
+            attempts: u32::MAX,
+            ..FailureRetry::default()
+        };
+        assert_eq!(
+            huge.delay(200),
+            Some(huge.max),
+            "no overflow in the doubling"
+        );
     }
 }

@@ -56,6 +56,90 @@ fn panic_error(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
     format!("the handler panicked: {message}").into()
 }
 
+/// Coalesces requests for one piece of background work (a drain): at most one run at a time,
+/// and requests that arrive during a run fold into at most one run after it. A receiver that
+/// answers at once and works in the background keeps one worker, never a task per request.
+///
+/// The decisions are pure ([`Coalescer::request`], [`Coalescer::finished`]); the caller
+/// spawns the worker when `request` says so and loops while `finished` says so.
+#[derive(Debug, Default)]
+pub(crate) struct Coalescer {
+    state: std::sync::Mutex<Coalesce>,
+    idle: tokio::sync::Notify,
+}
+
+/// Where the coalesced work stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Coalesce {
+    /// Nothing runs.
+    #[default]
+    Idle,
+    /// A run is going on; no request came in since it started.
+    Running,
+    /// A run is going on and at least one request came in since it started.
+    RunningWithPending,
+}
+
+impl Coalescer {
+    fn state(&self) -> std::sync::MutexGuard<'_, Coalesce> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A request for the work: `true` when the caller must start the worker (nothing ran),
+    /// `false` when it folded into the run going on (or the one already pending).
+    pub(crate) fn request(&self) -> bool {
+        let mut state = self.state();
+        match *state {
+            Coalesce::Idle => {
+                *state = Coalesce::Running;
+                true
+            }
+            Coalesce::Running | Coalesce::RunningWithPending => {
+                *state = Coalesce::RunningWithPending;
+                false
+            }
+        }
+    }
+
+    /// The worker finished a run: `true` when it must run once more (requests came in),
+    /// `false` when it stops (the state is idle again and waiters are woken).
+    pub(crate) fn finished(&self) -> bool {
+        let mut state = self.state();
+        match *state {
+            Coalesce::RunningWithPending => {
+                *state = Coalesce::Running;
+                true
+            }
+            Coalesce::Running | Coalesce::Idle => {
+                *state = Coalesce::Idle;
+                drop(state);
+                self.idle.notify_waiters();
+                false
+            }
+        }
+    }
+
+    /// The current state (for tests and status reports).
+    pub(crate) fn current(&self) -> Coalesce {
+        *self.state()
+    }
+
+    /// Waits until no run is going on or pending.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.current() == Coalesce::Idle {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// An answer: status, a short text body, and `Retry-After` seconds for "try later" answers.
 #[cfg(feature = "webhooks")]
 pub(crate) fn answer(
@@ -103,5 +187,41 @@ mod tests {
         assert!(handler.call(1).await.is_ok());
         let error = handler.call(0).await.unwrap_err();
         assert!(error.to_string().contains("zero is not allowed"), "{error}");
+    }
+
+    #[test]
+    fn requests_during_a_run_fold_into_one_more_run() {
+        let coalescer = Coalescer::default();
+        assert!(coalescer.request(), "the first request starts the worker");
+        assert_eq!(coalescer.current(), Coalesce::Running);
+        for _ in 0..100 {
+            assert!(!coalescer.request(), "no second worker");
+        }
+        assert_eq!(coalescer.current(), Coalesce::RunningWithPending);
+        assert!(
+            coalescer.finished(),
+            "one more run for the hundred requests"
+        );
+        assert!(!coalescer.finished(), "then the worker stops");
+        assert_eq!(coalescer.current(), Coalesce::Idle);
+        assert!(coalescer.request(), "a later request starts a worker again");
+    }
+
+    #[tokio::test]
+    async fn waiting_for_idle_returns_when_the_worker_stops() {
+        let coalescer = std::sync::Arc::new(Coalescer::default());
+        coalescer.wait_idle().await;
+        assert!(coalescer.request());
+        let waiter = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.wait_idle().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert!(!coalescer.finished());
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("joined");
     }
 }
