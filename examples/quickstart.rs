@@ -178,9 +178,9 @@ async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
             "deleted consumer quickstart-unknown (DELETE /consumers, {})",
             answer.status()
         ),
-        Err(error) => format!(
-            "delete consumers failed (the body form is unconfirmed by the vendor): {error}"
-        ),
+        Err(error) => {
+            format!("delete consumers failed (the body form is unconfirmed by the vendor): {error}")
+        }
     });
     if let Some(webhook) = webhook {
         for line in webhook.settle(sandbox).await? {

@@ -293,7 +293,11 @@ async fn the_vendor_paths_are_on_the_wire_and_the_delete_sends_its_body() {
         "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_string(),
         "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
         "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
-        http("503 Service Unavailable", "application/problem+json", problem),
+        http(
+            "503 Service Unavailable",
+            "application/problem+json",
+            problem,
+        ),
     ])
     .await;
     let client = Client::new_with_client(
@@ -319,7 +323,10 @@ async fn the_vendor_paths_are_on_the_wire_and_the_delete_sends_its_body() {
         assert_eq!(answer.status().as_u16(), expected);
     }
     let error = delete().send().await.unwrap_err();
-    assert!(matches!(error, Error::ErrorResponse(_)), "documented: {error}");
+    assert!(
+        matches!(error, Error::ErrorResponse(_)),
+        "documented: {error}"
+    );
     assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
     assert_eq!(
         error.error_body().unwrap().title.as_deref(),

@@ -384,10 +384,8 @@ async fn an_injected_503_is_a_documented_problem_the_client_treats_as_transient(
     ))
     .await
     .unwrap();
-    let (status, headers) = injected_problem(
-        http.get(format!("{}/subscriptions/persons", sandbox.url(SLUG))),
-    )
-    .await;
+    let (status, headers) =
+        injected_problem(http.get(format!("{}/subscriptions/persons", sandbox.url(SLUG)))).await;
     assert_eq!(status, 429);
     assert_eq!(headers["retry-after"], "3");
     sandbox.shutdown().await;
@@ -424,11 +422,10 @@ async fn a_delete_meeting_an_injected_503_is_sent_again_with_its_body_and_delete
             Fate::Serve,
         ],
     );
-    let sandbox = Sandbox::start(
-        SandboxConfig::default().with_faults(SLUG, Faults { seed, ..template }),
-    )
-    .await
-    .unwrap();
+    let sandbox =
+        Sandbox::start(SandboxConfig::default().with_faults(SLUG, Faults { seed, ..template }))
+            .await
+            .unwrap();
     let client = client(&sandbox);
     client
         .upload_consumers()
@@ -447,7 +444,10 @@ async fn a_delete_meeting_an_injected_503_is_sent_again_with_its_body_and_delete
     assert_eq!(deleted.status().as_u16(), 204);
     assert_eq!(attempts_of(deleted.headers()), Some(2), "503, then 204");
     let listed = client.list_consumers().send().await.unwrap();
-    assert!(listed.data.is_empty(), "the retried body was read: {listed:?}");
+    assert!(
+        listed.data.is_empty(),
+        "the retried body was read: {listed:?}"
+    );
     assert_eq!(
         sandbox.requests(SLUG, "/consumers"),
         4,
