@@ -58,7 +58,7 @@ async fn raw_pass(http: &reqwest::Client, base_url: &str, token: &str) -> u64 {
     let mut count = 0u64;
     loop {
         let mut request = http
-            .get(format!("{base_url}/persons"))
+            .get(format!("{base_url}/subscriptions/persons"))
             .bearer_auth(token)
             .query(&[("pageSize", PAGE_SIZE.to_string())]);
         if let Some(page_token) = &page_token {

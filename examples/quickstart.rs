@@ -163,6 +163,25 @@ async fn consumer_intelligence(sandbox: &Sandbox) -> Result<Report> {
         persons.data.len(),
         persons.next_page_token.as_deref().unwrap_or("none")
     ));
+    // Remove the consumer nobody matched: `DELETE /consumers` (path from the vendor's migration
+    // guide) with the ids as a JSON body. The guide does not say body or query, so a refusal is
+    // reported, not fatal (see specs/README.md).
+    let deleted = client
+        .delete_consumers()
+        .body(types::DeleteConsumersDto {
+            consumer_ids: vec!["quickstart-unknown".parse()?],
+        })
+        .send()
+        .await;
+    report.line(match deleted {
+        Ok(answer) => format!(
+            "deleted consumer quickstart-unknown (DELETE /consumers, {})",
+            answer.status()
+        ),
+        Err(error) => {
+            format!("delete consumers failed (the body form is unconfirmed by the vendor): {error}")
+        }
+    });
     if let Some(webhook) = webhook {
         for line in webhook.settle(sandbox).await? {
             report.line(line);

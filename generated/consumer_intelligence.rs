@@ -6457,6 +6457,20 @@ completely or be removed.
 
 Errors are RFC 7807 Problem Details bodies (application/problem+json).
 
+Statuses: the vendor's page developer_resources/api_basics/http_response_codes.html
+documents 200, 201, 202, 204, 400, 401, 403, 404 (also "no access"), 409, 429
+(with `Retry-After`), 500 and 503 (retry). Each operation declares its success
+statuses and every error status with the Problem body; 405 comes from the
+reference rendering's status table; 502 and 504 are not documented as codes
+(the reference names the Problem titles "Bad Gateway" and "Gateway Timeout")
+and are declared because gateways and the sandbox twin's fault injection
+answer them (see the BadGateway response). No `5XX` range is declared: every
+server status the service or the twin is known to answer is listed.
+
+Paths of List subscribed persons and Delete consumers: the vendor's v2 -> v3
+migration guide (migration_guides/migrate_from_v2_to_v3.html), which the
+reference rendering lacked; it outranks our earlier inference.
+
 Pagination: paginated responses are `{"data": [...], "nextPageToken": ...}`;
 query `pageSize` (default 100, 1..1000) and `pageToken`. `nextPageToken` is
 null on the last page, except for List subscribed persons and List audit
@@ -6568,12 +6582,14 @@ first). At the end of the list a `nextPageToken` is still returned with an
 empty page: store the last received token to fetch changes since the last
 run.
 
-Inferred: the path `/persons` (GET). The vendor guides did not show this
-path (`/persons` or `/subscriptions` were the candidates); `/persons` was
-chosen because Get person is `/persons/{gedi}` and this lists your persons.
+Method and path (`GET /subscriptions/persons`): the vendor's v2 -> v3
+migration guide (`migration_guides/migrate_from_v2_to_v3.html`), whose
+route table maps the v2 list route `GET:/v2/list/{listId}` to
+`GET:/v3/subscriptions/persons`. (Our earlier inference, `GET /persons`,
+was wrong.)
 
 
-Sends a `GET` request to `/persons`
+Sends a `GET` request to `/subscriptions/persons`
 
 Arguments:
 - `from_date`: Start pagination from a specific date (UTC). Cannot be used with pageToken.
@@ -6661,15 +6677,22 @@ let response = client.upload_consumers()
 automatically unsubscribe any related persons if no other consumer is
 already connected to the subscribed person.
 
-Inferred: the method and path (`POST /consumers/_delete`). The vendor
-guides did not show them (a DELETE with a body or a POST `.../_delete` were
-the candidates); POST was chosen because the API already uses the
-action-suffix style (`_find`) and DELETE bodies are dropped by many
-proxies. Inferred: the success status; 200, 202 and 204 (all without a
-body) are declared so that any of them is accepted.
+Method and path (`DELETE /consumers`): the vendor's v2 -> v3 migration
+guide (`migration_guides/migrate_from_v2_to_v3.html`), whose route table
+maps `DELETE:/v2/portfolio/{portfolioId}/record/{clientReferenceId}` to
+`DELETE:/v3/consumers`. (Our earlier inference, `POST /consumers/_delete`,
+was wrong.)
+
+Not stated by the guide: whether the consumer ids travel in a request body
+or in the query. Inferred: the request body `{"consumerIds": [...]}` that
+the vendor's reference rendering documents for this operation is kept, sent
+as a JSON body with the DELETE (a proxy on the way that drops DELETE
+bodies would break this call). Inferred: the success status; the guide does not
+state it, so 200, 202 and 204 (all without a body) are declared and any of
+them is accepted.
 
 
-Sends a `POST` request to `/consumers/_delete`
+Sends a `DELETE` request to `/consumers`
 
 ```ignore
 let response = client.delete_consumers()
@@ -6907,7 +6930,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -6976,7 +7020,7 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/persons`
+        ///Sends a `GET` request to `/subscriptions/persons`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::SubscribedPersonPage>, Error<types::Problem>> {
@@ -6984,7 +7028,7 @@ pub mod builder {
             let from_date = from_date.map_err(Error::InvalidRequest)?;
             let page_size = page_size.map_err(Error::InvalidRequest)?;
             let page_token = page_token.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/persons", client.baseurl,);
+            let url = format!("{}/subscriptions/persons", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
@@ -7054,7 +7098,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7167,7 +7232,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7313,7 +7399,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7423,7 +7530,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7473,7 +7601,7 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        ///Sends a `POST` request to `/consumers/_delete`
+        ///Sends a `DELETE` request to `/consumers`
         pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Problem>> {
             let Self { client, body } = self;
             let body = body
@@ -7481,12 +7609,12 @@ pub mod builder {
                     types::DeleteConsumersDto::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/consumers/_delete", client.baseurl,);
+            let url = format!("{}/consumers", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .post(url)
+                .delete(url)
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
@@ -7551,7 +7679,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7681,7 +7830,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7775,7 +7945,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -7904,7 +8095,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,
@@ -8017,7 +8229,28 @@ pub mod builder {
                         ),
                     )
                 }
-                500u16..=599u16 => {
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            crate::runtime::error::from_response(response).await?,
+                        ),
+                    )
+                }
+                504u16 => {
                     Err(
                         Error::ErrorResponse(
                             crate::runtime::error::from_response(response).await?,

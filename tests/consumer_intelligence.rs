@@ -280,6 +280,85 @@ async fn find_person_reads_200_as_some_204_as_none_and_problems_as_typed_errors(
     );
 }
 
+/// The two paths the vendor's migration guide named: the wire carries `GET
+/// /subscriptions/persons` and `DELETE /consumers` with the ids as a JSON body; each of the
+/// three success statuses the spec accepts for the delete (the guide states none) is a success,
+/// and a documented 503 comes back as a typed, transient problem.
+#[tokio::test]
+async fn the_vendor_paths_are_on_the_wire_and_the_delete_sends_its_body() {
+    let page = r#"{"data":[],"nextPageToken":"t-1"}"#;
+    let problem = r#"{"type":"about:blank","title":"Service Unavailable","status":503}"#;
+    let (url, server) = serve(vec![
+        http("200 OK", "application/json", page),
+        "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_string(),
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
+        "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
+        http(
+            "503 Service Unavailable",
+            "application/problem+json",
+            problem,
+        ),
+    ])
+    .await;
+    let client = Client::new_with_client(
+        &url,
+        customer_data::runtime::http::default_client().unwrap(),
+        customer_data::runtime::Layer::new("consumer_intelligence")
+            .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
+    );
+    let listed = client
+        .list_subscribed_persons()
+        .page_size(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.next_page_token.as_deref(), Some("t-1"));
+    let delete = || {
+        client.delete_consumers().body(types::DeleteConsumersDto {
+            consumer_ids: vec!["crm-1".parse().unwrap(), "crm-2".parse().unwrap()],
+        })
+    };
+    for expected in [204, 200, 202] {
+        let answer = delete().send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), expected);
+    }
+    let error = delete().send().await.unwrap_err();
+    assert!(
+        matches!(error, Error::ErrorResponse(_)),
+        "documented: {error}"
+    );
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(
+        error.error_body().unwrap().title.as_deref(),
+        Some("Service Unavailable")
+    );
+    assert!(error.is_transient());
+
+    let requests = server.await.unwrap();
+    assert!(
+        requests[0].starts_with("GET /subscriptions/persons?pageSize=10 HTTP/1.1"),
+        "{}",
+        requests[0]
+    );
+    for request in &requests[1..] {
+        assert!(
+            request.starts_with("DELETE /consumers HTTP/1.1"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{request}"
+        );
+        let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            serde_json::json!({"consumerIds": ["crm-1", "crm-2"]})
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Against the sandbox twin: token endpoint, identification, the resumable feeds, errors.
 
@@ -445,7 +524,7 @@ async fn twin_token_endpoint_issues_bearer_tokens_and_refuses_bad_clients_and_gr
     assert_eq!(status, 401);
     assert!(problem.detail.unwrap().contains("not valid"));
     let raw = plain_http()
-        .get(format!("{base}/persons"))
+        .get(format!("{base}/subscriptions/persons"))
         .send()
         .await
         .unwrap();
@@ -1075,7 +1154,7 @@ async fn twin_answers_malformed_requests_with_constraint_violations_naming_the_m
     for path in [
         "/consumers?pageSize=0",
         "/audit-events?pageSize=1001",
-        "/persons?pageSize=x",
+        "/subscriptions/persons?pageSize=x",
     ] {
         let found = violations(get(path)).await;
         assert_eq!(found[0].field.as_deref(), Some("pageSize"), "{path}");
@@ -1092,11 +1171,24 @@ async fn twin_answers_malformed_requests_with_constraint_violations_naming_the_m
     .await;
     assert_eq!(found[0].field.as_deref(), Some("market"));
 
-    // Unknown paths and methods are problems too.
+    // A delete without its body: the ids are read from the body only.
+    let found = violations(http.delete(format!("{base}/consumers")).bearer_auth(&token)).await;
+    assert_eq!(found[0].field.as_deref(), Some("body"));
+
+    // Unknown paths and methods are problems too; so are the routes we used to guess for
+    // listSubscribedPersons and deleteConsumers (the vendor's migration guide named others).
     for (request, status, title) in [
         (get("/no-such-thing"), 404, "Not Found"),
+        (get("/persons"), 404, "Not Found"),
         (
-            http.delete(format!("{base}/consumers")).bearer_auth(&token),
+            http.post(format!("{base}/consumers/_delete"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"consumerIds": ["c1"]})),
+            404,
+            "Not Found",
+        ),
+        (
+            http.put(format!("{base}/consumers")).bearer_auth(&token),
             405,
             "Method Not Allowed",
         ),

@@ -1,15 +1,21 @@
 //! The whole resilience stack against the sandbox's fault injection: 20% 429 / 5xx, 2%
 //! connection resets and 1% bodies cut short, on every request of the twin (the token endpoint
-//! included).
+//! included). Also: injected refusals come in the vendor's problem shape, and a 503 is
+//! transient (a DELETE is sent again through it).
 
 #![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use customer_data::consumer_intelligence::{
-    Client, Credentials, Environment, bulk, connect, types,
+    Client, Credentials, Environment, Error, bulk, connect, types,
 };
+use customer_data::runtime::Layer;
+use customer_data::runtime::layer::attempts_of;
+use customer_data::runtime::retry::RetryPolicy;
+use customer_data_sandbox::faults::{Fate, FaultInjector};
 use customer_data_sandbox::{Faults, Sandbox, SandboxConfig, credentials};
 
 const SLUG: &str = "consumer_intelligence";
@@ -233,5 +239,219 @@ async fn a_100_000_change_feed_is_read_without_gap_or_duplicate_across_faults_an
     assert!(restarted_on_purpose);
     assert_eq!(ids.len(), CHANGES, "every change once, none missing");
     println!("restarts after errors the layer could not absorb: {restarts_after_errors}");
+    sandbox.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Injected refusals in the vendor's shape, and what the client makes of a 503.
+
+/// The title the twin gives each status the fault layer injects: the vendor's Problem titles
+/// (reference rendering) and status names (page `http_response_codes.html`).
+fn vendor_title(status: u16) -> &'static str {
+    match status {
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        other => panic!("the fault layer injected {other}"),
+    }
+}
+
+/// An injected answer as raw HTTP: its status, after checking it is an RFC 7807 problem whose
+/// `status` and `title` match (the shape the spec declares for every error status).
+async fn injected_problem(request: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap) {
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    let headers = answer.headers().clone();
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let problem: types::Problem = answer.json().await.unwrap();
+    assert_eq!(problem.status, Some(i32::from(status)));
+    assert_eq!(problem.title.as_deref(), Some(vendor_title(status)));
+    (status, headers)
+}
+
+fn plain_http() -> reqwest::Client {
+    customer_data::runtime::http::default_client().unwrap()
+}
+
+/// A client of the twin sending no credentials (the fault layer answers before auth).
+fn unauthenticated(sandbox: &Sandbox, retry: RetryPolicy) -> Client {
+    Client::new_with_client(
+        &sandbox.url(SLUG),
+        plain_http(),
+        Layer::new(SLUG).with_retry(retry),
+    )
+}
+
+fn delete_body() -> types::DeleteConsumersDto {
+    types::DeleteConsumersDto {
+        consumer_ids: vec!["crm-1".parse().unwrap()],
+    }
+}
+
+#[tokio::test]
+async fn an_injected_503_is_a_documented_problem_the_client_treats_as_transient() {
+    let sandbox = Sandbox::start(SandboxConfig::default().with_faults(
+        SLUG,
+        Faults {
+            seed: 3,
+            server_error: 1.0,
+            ..Faults::none()
+        },
+    ))
+    .await
+    .unwrap();
+    let base = sandbox.url(SLUG);
+    let http = plain_http();
+
+    // Every injected 5xx is the vendor's problem; 503 among them.
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let request = if i % 2 == 0 {
+            http.delete(format!("{base}/consumers"))
+                .json(&serde_json::json!({"consumerIds": ["crm-1"]}))
+        } else {
+            http.get(format!("{base}/subscriptions/persons"))
+        };
+        seen.insert(injected_problem(request).await.0);
+    }
+    assert_eq!(
+        seen,
+        [500, 502, 503, 504].into(),
+        "the fault layer draws all four"
+    );
+
+    // Through the generated client, one attempt per call: a 503 is a declared status, so a
+    // typed problem, and transient (worth trying again later).
+    let once = unauthenticated(&sandbox, RetryPolicy::none());
+    let mut unavailable = None;
+    for _ in 0..40 {
+        let error = once
+            .delete_consumers()
+            .body(delete_body())
+            .send()
+            .await
+            .unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        if error.status().map(|s| s.as_u16()) == Some(503) {
+            unavailable = Some(error);
+            break;
+        }
+    }
+    let error = unavailable.expect("a 503 within 40 calls");
+    assert!(matches!(error, Error::ErrorResponse(_)), "typed: {error}");
+    let problem = error.error_body().unwrap();
+    assert_eq!(problem.title.as_deref(), Some("Service Unavailable"));
+    assert_eq!(problem.status, Some(503));
+    assert_eq!(error.attempts(), Some(1));
+
+    // With retries: the DELETE is repeated through the 5xx (an idempotent method) until the
+    // attempts run out; the POST that creates a webhook is not (not retry-safe).
+    let retrying = unauthenticated(
+        &sandbox,
+        RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+    );
+    let error = retrying
+        .delete_consumers()
+        .body(delete_body())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert_eq!(error.attempts(), Some(4), "{error}");
+    let error = retrying
+        .create_webhook()
+        .body(types::CreateWebhookDto {
+            url: "http://127.0.0.1:9/hook".into(),
+            events: vec![types::WebhookEventTypeDto::X],
+            description: None,
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.attempts(), Some(1), "{error}");
+    sandbox.shutdown().await;
+
+    // An injected 429 is the vendor's problem too, with the documented Retry-After.
+    let sandbox = Sandbox::start(SandboxConfig::default().with_faults(
+        SLUG,
+        Faults {
+            rate_limited: 1.0,
+            retry_after_secs: 3,
+            ..Faults::none()
+        },
+    ))
+    .await
+    .unwrap();
+    let (status, headers) =
+        injected_problem(http.get(format!("{}/subscriptions/persons", sandbox.url(SLUG)))).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["retry-after"], "3");
+    sandbox.shutdown().await;
+}
+
+/// The first seed from which the twin's fault layer draws `prefix` for its first requests
+/// (the n-th request a twin receives gets the n-th fate of its seed).
+fn seed_starting_with(template: &Faults, prefix: &[Fate]) -> u64 {
+    (0..100_000)
+        .find(|&seed| {
+            let injector = FaultInjector::new(Faults {
+                seed,
+                ..template.clone()
+            });
+            prefix.iter().all(|fate| injector.next_fate() == *fate)
+        })
+        .expect("a seed with that prefix")
+}
+
+#[tokio::test]
+async fn a_delete_meeting_an_injected_503_is_sent_again_with_its_body_and_deletes() {
+    let template = Faults {
+        server_error: 0.5,
+        ..Faults::none()
+    };
+    // token, upload, delete (503), delete again, list.
+    let seed = seed_starting_with(
+        &template,
+        &[
+            Fate::Serve,
+            Fate::Serve,
+            Fate::ServerError(503),
+            Fate::Serve,
+            Fate::Serve,
+        ],
+    );
+    let sandbox =
+        Sandbox::start(SandboxConfig::default().with_faults(SLUG, Faults { seed, ..template }))
+            .await
+            .unwrap();
+    let client = client(&sandbox);
+    client
+        .upload_consumers()
+        .body(vec![consumer(1)])
+        .send()
+        .await
+        .unwrap();
+    let deleted = client
+        .delete_consumers()
+        .body(types::DeleteConsumersDto {
+            consumer_ids: vec!["bulk-000001".parse().unwrap()],
+        })
+        .send()
+        .await
+        .expect("the retry succeeds");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert_eq!(attempts_of(deleted.headers()), Some(2), "503, then 204");
+    let listed = client.list_consumers().send().await.unwrap();
+    assert!(
+        listed.data.is_empty(),
+        "the retried body was read: {listed:?}"
+    );
+    assert_eq!(
+        sandbox.requests(SLUG, "/consumers"),
+        4,
+        "upload, delete twice, list"
+    );
     sandbox.shutdown().await;
 }

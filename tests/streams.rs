@@ -108,7 +108,7 @@ mod consumer_intelligence {
         }
         assert_eq!(sizes, [100, 100, 50, 0], "the feed ends on its empty page");
         assert_eq!(seen, synthetic_gedis(1..=250));
-        assert_eq!(sandbox.requests(SLUG, "/persons"), 4);
+        assert_eq!(sandbox.requests(SLUG, "/subscriptions/persons"), 4);
         assert!(pages.is_finished());
         assert!(
             pages.resume_cursor().is_some(),

@@ -70,11 +70,26 @@ pub enum Fate {
     Truncated,
 }
 
+/// How a twin words an injected refusal (429, or 500, 502, 503, 504): given the status, the
+/// answer in its vendor's error shape. The injector adds `Retry-After` to a 429 itself.
+pub type FaultAnswer = fn(StatusCode) -> Response;
+
+/// The default [`FaultAnswer`]: a plain-text body naming the fault injection.
+pub fn plain_answer(status: StatusCode) -> Response {
+    let text = if status == StatusCode::TOO_MANY_REQUESTS {
+        "rate limited (sandbox fault injection)"
+    } else {
+        "server error (sandbox fault injection)"
+    };
+    (status, text).into_response()
+}
+
 /// Draws fates from a seeded generator, in request order.
 #[derive(Clone)]
 pub struct FaultInjector {
     faults: Faults,
     rng: Arc<Mutex<ChaCha8Rng>>,
+    answer: FaultAnswer,
 }
 
 impl FaultInjector {
@@ -83,7 +98,15 @@ impl FaultInjector {
         Self {
             faults,
             rng: Arc::new(Mutex::new(rng)),
+            answer: plain_answer,
         }
+    }
+
+    /// The same injector, wording its refusals with `answer` (a twin whose vendor documents
+    /// an error body, so that an injected 429 or 5xx looks like the vendor's).
+    pub fn answering(mut self, answer: FaultAnswer) -> Self {
+        self.answer = answer;
+        self
     }
 
     /// The next request's fate.
@@ -126,11 +149,7 @@ pub async fn inject(
     match injector.next_fate() {
         Fate::Serve => next.run(request).await,
         Fate::RateLimited => {
-            let mut response = (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate limited (sandbox fault injection)",
-            )
-                .into_response();
+            let mut response = (injector.answer)(StatusCode::TOO_MANY_REQUESTS);
             if let Ok(value) = HeaderValue::from_str(&injector.faults.retry_after_secs.to_string())
             {
                 response.headers_mut().insert("retry-after", value);
@@ -139,7 +158,7 @@ pub async fn inject(
         }
         Fate::ServerError(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, "server error (sandbox fault injection)").into_response()
+            (injector.answer)(status)
         }
         Fate::Slow => {
             tokio::time::sleep(injector.faults.latency).await;

@@ -39,13 +39,13 @@ pub const SLUG: &str = "consumer_intelligence";
 /// |---|---|---|
 /// | `find_person` (POST `findPerson`) | yes | a read; the POST only carries the search |
 /// | `upload_consumers` (POST `uploadConsumers`) | yes | idempotent by `consumerId`: the same consumer again changes nothing |
-/// | `delete_consumers` (POST `deleteConsumers`) | yes | unknown ids are ignored, so a second delete changes nothing |
 /// | `create_webhook` (POST `createWebhook`) | no | a second call would register a second webhook |
+///
+/// `delete_consumers` is not listed: it is a `DELETE /consumers` (vendor migration guide), which
+/// the retry layer repeats by its method; it is idempotent too (unknown ids are ignored, so a
+/// second delete changes nothing).
 pub fn is_retry_safe(operation: &str) -> bool {
-    matches!(
-        operation,
-        "find_person" | "upload_consumers" | "delete_consumers"
-    )
+    matches!(operation, "find_person" | "upload_consumers")
 }
 /// The OAuth2 scope of the API.
 pub const SCOPE: &str = "bci";

@@ -7,10 +7,10 @@
 //! |---|---|
 //! | `POST /oauth/token` | token endpoint (the vendor's is `login.bisnode.com/.../token.oauth2`) |
 //! | `POST /markets/{market}/persons/_find` | findPerson: 200 `PersonDto`, 204 no match |
-//! | `GET /persons` | listSubscribedPersons (resumable feed) |
+//! | `GET /subscriptions/persons` | listSubscribedPersons (resumable feed) |
 //! | `GET /persons/{gedi}` | getPerson |
 //! | `GET /consumers`, `POST /consumers` | listConsumers, uploadConsumers (202) |
-//! | `POST /consumers/_delete` | deleteConsumers (204) |
+//! | `DELETE /consumers` | deleteConsumers (204; the ids in a JSON body) |
 //! | `GET /audit-events` | listAuditEvents (resumable feed) |
 //! | `GET /webhooks`, `POST /webhooks`, `DELETE /webhooks/{id}` | webhook CRUD; deliveries: see below |
 //! | `POST /sandbox/persons/{gedi}/change` | **sandbox only, not in the vendor API**: see below |
@@ -64,8 +64,14 @@
 //! - Rate limit (`config.consumer_intelligence_rate_limit`): a fixed one-second window per
 //!   client, counted after authentication; beyond it 429 "Too Many Requests" with
 //!   `Retry-After: 1`.
-//! - Delete consumers answers 204; unknown consumerIds in the batch are ignored. Create webhook
-//!   answers 201; the url must be http(s). Webhooks do not add audit events.
+//! - Delete consumers (`DELETE /consumers`, the vendor's migration guide) reads the ids from a
+//!   JSON body `{"consumerIds": [...]}` (the guide does not say body or query; the reference
+//!   documents this body) and answers 204 (the guide states no status); unknown consumerIds
+//!   in the batch are ignored. Create webhook answers 201; the url must be http(s). Webhooks
+//!   do not add audit events.
+//! - Injected faults (`Faults` of this twin) answer in the vendor's shape, as the real 429 and
+//!   5xx would: an RFC 7807 problem (`Too Many Requests` with `Retry-After`, `Internal Server
+//!   Error`, `Bad Gateway`, `Service Unavailable`, `Gateway Timeout`), see [`fault_answer`].
 //! - Webhook deliveries (the vendor documents signed POSTs of event arrays, a PING on create,
 //!   and resends; the rest is ours):
 //!   - Create webhook queues a `PING` (`PingEvent`: a fresh id, now, type PING) to that
@@ -286,10 +292,14 @@ pub fn router(config: &Arc<SandboxConfig>) -> Router {
     Router::new()
         .route(TOKEN_PATH, post(token))
         .route("/markets/{market}/persons/_find", post(find_person))
-        .route("/persons", get(list_subscribed_persons))
+        .route("/subscriptions/persons", get(list_subscribed_persons))
         .route("/persons/{gedi}", get(get_person))
-        .route("/consumers", get(list_consumers).post(upload_consumers))
-        .route("/consumers/_delete", post(delete_consumers))
+        .route(
+            "/consumers",
+            get(list_consumers)
+                .post(upload_consumers)
+                .delete(delete_consumers),
+        )
         .route("/audit-events", get(list_audit_events))
         .route("/webhooks", get(list_webhooks).post(create_webhook))
         .route("/webhooks/{id}", delete(delete_webhook))
@@ -371,6 +381,25 @@ fn invalid_body(invalid: &Invalid) -> Response {
         (None, None) => "body".to_string(),
     };
     constraint_violation(BODY_ERRORS, vec![violation(&field, message)])
+}
+
+/// An injected fault's answer (429, 500, 502, 503, 504) as the vendor words errors: an RFC 7807
+/// problem with the vendor's title for the status (the fault layer adds `Retry-After` to 429).
+pub fn fault_answer(status: StatusCode) -> Response {
+    let title = match status.as_u16() {
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    problem(
+        status,
+        title,
+        "Injected by the sandbox's fault injection",
+        vec![],
+    )
 }
 
 fn internal_error() -> Response {

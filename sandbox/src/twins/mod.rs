@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::SandboxConfig;
-use crate::faults::{FaultInjector, Faults, inject};
+use crate::faults::{FaultAnswer, FaultInjector, Faults, inject};
 use crate::requests::{Counter, RequestCounts, count};
 
 // twin modules (one line each, keep sorted)
@@ -48,12 +48,13 @@ pub fn router(config: &Arc<SandboxConfig>, requests: &Arc<RequestCounts>) -> Rou
             .get(slug)
             .cloned()
             .unwrap_or_else(Faults::none);
+        let injector = match fault_answer(slug) {
+            Some(answer) => FaultInjector::new(faults).answering(answer),
+            None => FaultInjector::new(faults),
+        };
         // Counted before faults are injected: a request the fault layer refuses still arrived.
         let twin = twin
-            .layer(axum::middleware::from_fn_with_state(
-                FaultInjector::new(faults),
-                inject,
-            ))
+            .layer(axum::middleware::from_fn_with_state(injector, inject))
             .layer(axum::middleware::from_fn_with_state(
                 Counter {
                     counts: requests.clone(),
@@ -64,4 +65,14 @@ pub fn router(config: &Arc<SandboxConfig>, requests: &Arc<RequestCounts>) -> Rou
         app = app.nest(&format!("/{slug}"), twin);
     }
     app
+}
+
+/// How a twin words injected 429 / 5xx answers, when its vendor documents an error body (the
+/// others answer plain text, [`crate::faults::plain_answer`]).
+fn fault_answer(slug: &str) -> Option<FaultAnswer> {
+    match slug {
+        // fault answers (one line each, keep sorted)
+        "consumer_intelligence" => Some(consumer_intelligence::fault_answer),
+        _ => None,
+    }
 }
