@@ -251,6 +251,13 @@ fn answers_with_xsi_nil_elements_decode_to_none() {
     assert_eq!(customer.head_office_account_id, None);
     assert_eq!(customer.sales_representative_id, None);
 
+    // Only the SOAP writer writes the marker: in JSON a missing value stays `null` and the
+    // value round-trips.
+    let json = serde_json::to_value(&customer).unwrap();
+    assert_eq!(json["ExternalApproverID"], serde_json::Value::Null);
+    let back: types::Customer = serde_json::from_value(json).unwrap();
+    assert_eq!(back, customer);
+
     // The same element with a value, absent altogether, nil under another prefix (WCF writes
     // `i:nil`) declared on the element itself, and nil on an optional element: all read.
     let variants = [

@@ -105,7 +105,8 @@ pub struct SoapFault {
     pub code: String,
     pub string: String,
     pub actor: Option<String>,
-    /// The whole `<soap:Fault>` element as received (detail included).
+    /// The whole `<soap:Fault>` element as received (detail included), with the namespace
+    /// declarations it inherits from the Envelope and Body copied onto it.
     pub xml: String,
 }
 
