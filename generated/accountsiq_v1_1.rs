@@ -889,7 +889,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `LedgerType` (1..1)
@@ -1180,7 +1180,7 @@ pub mod types {
         #[serde(
             rename = "HeadOfficeAccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub head_office_account_id: ::std::option::Option<i32>,
         /// `Notes` (0..1)
@@ -1320,7 +1320,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
     }
@@ -1799,7 +1799,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -1950,7 +1950,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -1994,14 +1994,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -2014,7 +2014,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -2046,7 +2046,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -2061,7 +2061,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -3041,7 +3041,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -3131,7 +3131,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -3221,7 +3221,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -3311,7 +3311,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -4797,7 +4797,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -4948,7 +4948,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -4992,14 +4992,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -5012,7 +5012,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -5044,7 +5044,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -5059,7 +5059,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -5191,7 +5191,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `LedgerType` (1..1)
@@ -5482,7 +5482,7 @@ pub mod types {
         #[serde(
             rename = "HeadOfficeAccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub head_office_account_id: ::std::option::Option<i32>,
         /// `Notes` (0..1)
@@ -5622,7 +5622,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
     }
@@ -9655,7 +9655,7 @@ pub mod types {
         #[serde(
             rename = "pointInTime",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub point_in_time: ::std::option::Option<crate::runtime::soap::XsDateTime>,
     }
@@ -10836,7 +10836,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -10987,7 +10987,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -11031,14 +11031,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -11051,7 +11051,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -11083,7 +11083,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -11098,7 +11098,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -11212,7 +11212,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -11363,7 +11363,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -11407,14 +11407,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -11427,7 +11427,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -11459,7 +11459,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -11474,7 +11474,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -11498,7 +11498,7 @@ pub mod types {
         #[serde(
             rename = "OrderItemID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_item_id: ::std::option::Option<i32>,
         /// `StockItemID` (0..1)
@@ -11604,7 +11604,7 @@ pub mod types {
         #[serde(
             rename = "DeliveryItemID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub delivery_item_id: ::std::option::Option<i32>,
         /// `DepartmentID` (0..1)
@@ -12074,7 +12074,7 @@ pub mod types {
         #[serde(
             rename = "QuoteID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub quote_id: ::std::option::Option<i32>,
         /// `QuoteNumber` (0..1)
@@ -12128,21 +12128,21 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `RequesterID` (1..1, nillable)
         #[serde(
             rename = "RequesterID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub requester_id: ::std::option::Option<i32>,
         /// `ExternalApproverID` (1..1, nillable)
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `NetAmount` (1..1)
@@ -12188,7 +12188,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
     }
@@ -12205,7 +12205,7 @@ pub mod types {
         #[serde(
             rename = "QuoteItemID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub quote_item_id: ::std::option::Option<i32>,
         /// `StockItemID` (0..1)
@@ -14765,7 +14765,7 @@ pub mod types {
         #[serde(
             rename = "Weight",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub weight: ::std::option::Option<f64>,
     }
@@ -14934,7 +14934,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `LedgerType` (1..1)
@@ -15225,7 +15225,7 @@ pub mod types {
         #[serde(
             rename = "HeadOfficeAccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub head_office_account_id: ::std::option::Option<i32>,
         /// `Notes` (0..1)
@@ -15365,7 +15365,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
     }
@@ -15494,21 +15494,21 @@ pub mod types {
         #[serde(
             rename = "GrossThreshold",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub gross_threshold: ::std::option::Option<crate::runtime::soap::XsDecimal>,
         /// `NetThreshold` (1..1, nillable)
         #[serde(
             rename = "NetThreshold",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub net_threshold: ::std::option::Option<crate::runtime::soap::XsDecimal>,
         /// `TaxTypeId` (1..1, nillable)
         #[serde(
             rename = "TaxTypeId",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_type_id: ::std::option::Option<i32>,
         /// `SalesTaxInclude` (1..1)
@@ -15602,14 +15602,14 @@ pub mod types {
         #[serde(
             rename = "AccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_id: ::std::option::Option<i32>,
         /// `BankID` (1..1, nillable)
         #[serde(
             rename = "BankID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub bank_id: ::std::option::Option<i32>,
         /// `CurrencyCode` (0..1)
@@ -15723,7 +15723,7 @@ pub mod types {
         #[serde(
             rename = "BankstatementID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub bankstatement_id: ::std::option::Option<i32>,
         /// `PeriodID` (1..1)
@@ -15733,14 +15733,14 @@ pub mod types {
         #[serde(
             rename = "InvoiceID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub invoice_id: ::std::option::Option<i32>,
         /// `AllocationNumber` (1..1, nillable)
         #[serde(
             rename = "AllocationNumber",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub allocation_number: ::std::option::Option<i32>,
         /// `DepartmentID` (0..1)
@@ -15760,21 +15760,21 @@ pub mod types {
         #[serde(
             rename = "ReasonID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub reason_id: ::std::option::Option<i32>,
         /// `SupplierBatchPaymentID` (1..1, nillable)
         #[serde(
             rename = "SupplierBatchPaymentID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub supplier_batch_payment_id: ::std::option::Option<i32>,
         /// `VatReturnID` (1..1, nillable)
         #[serde(
             rename = "VatReturnID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub vat_return_id: ::std::option::Option<i32>,
         /// `SupplierBatchPaymentDiscountedAmount` (1..1)
@@ -19527,7 +19527,7 @@ pub mod types {
         #[serde(
             rename = "AccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_id: ::std::option::Option<i32>,
         /// `AccountCode` (0..1)
@@ -20432,7 +20432,7 @@ pub mod types {
         #[serde(
             rename = "DocumentID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub document_id: ::std::option::Option<i32>,
     }
@@ -20540,14 +20540,14 @@ pub mod types {
         #[serde(
             rename = "_StartDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub start_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `_EndDate` (1..1, nillable)
         #[serde(
             rename = "_EndDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub end_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `_SalesLedgerClosed` (1..1)
@@ -20682,7 +20682,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20721,7 +20721,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20780,7 +20780,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20871,7 +20871,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20884,28 +20884,28 @@ pub mod types {
         #[serde(
             rename = "FromDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ToDate` (1..1, nillable)
         #[serde(
             rename = "ToDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub to_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `FromCreationDate` (1..1, nillable)
         #[serde(
             rename = "FromCreationDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_creation_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ToCreationDate` (1..1, nillable)
         #[serde(
             rename = "ToCreationDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub to_creation_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `Skip` (1..1)
@@ -20957,7 +20957,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20966,7 +20966,7 @@ pub mod types {
         #[serde(
             rename = "Limit",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub limit: ::std::option::Option<i32>,
     }
@@ -20977,7 +20977,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21000,7 +21000,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21149,14 +21149,14 @@ pub mod types {
         #[serde(
             rename = "FromPeriodDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_period_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ToPeriodDate` (1..1, nillable)
         #[serde(
             rename = "ToPeriodDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub to_period_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `FromDueDate` (0..1, nillable)
@@ -21364,7 +21364,7 @@ pub mod types {
         #[serde(
             rename = "BankExchangeRate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub bank_exchange_rate: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -21393,7 +21393,7 @@ pub mod types {
         #[serde(
             rename = "NoteID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub note_id: ::std::option::Option<i32>,
         /// `MasterType` (1..1)
@@ -21444,7 +21444,7 @@ pub mod types {
         #[serde(
             rename = "AllocationDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub allocation_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `AllocationAmount` (1..1)
@@ -21475,14 +21475,14 @@ pub mod types {
         #[serde(
             rename = "InvoiceTransactionID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub invoice_transaction_id: ::std::option::Option<i32>,
         /// `ReceiptTransactionID` (1..1, nillable)
         #[serde(
             rename = "ReceiptTransactionID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub receipt_transaction_id: ::std::option::Option<i32>,
         /// `ClientUniqueReference` (0..1)
@@ -23071,7 +23071,7 @@ pub mod types {
         #[serde(
             rename = "Result",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub result: ::std::option::Option<crate::runtime::soap::XsDateTime>,
     }
@@ -23564,21 +23564,21 @@ pub mod types {
         #[serde(
             rename = "InvoiceID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub invoice_id: ::std::option::Option<i32>,
         /// `ActualNetTotal` (1..1, nillable)
         #[serde(
             rename = "ActualNetTotal",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub actual_net_total: ::std::option::Option<crate::runtime::soap::XsDecimal>,
         /// `ActualTaxTotal` (1..1, nillable)
         #[serde(
             rename = "ActualTaxTotal",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub actual_tax_total: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -23650,7 +23650,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -23714,14 +23714,14 @@ pub mod types {
         #[serde(
             rename = "TransactionDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub transaction_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `PeriodDate` (1..1, nillable)
         #[serde(
             rename = "PeriodDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub period_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)

@@ -897,7 +897,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `LedgerType` (1..1)
@@ -1188,7 +1188,7 @@ pub mod types {
         #[serde(
             rename = "HeadOfficeAccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub head_office_account_id: ::std::option::Option<i32>,
         /// `Notes` (0..1)
@@ -1328,7 +1328,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
     }
@@ -1807,7 +1807,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -1958,7 +1958,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -2002,14 +2002,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -2022,7 +2022,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -2054,7 +2054,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -2069,7 +2069,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -3082,7 +3082,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -3172,7 +3172,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -3262,7 +3262,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -3352,7 +3352,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -4838,7 +4838,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -4989,7 +4989,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -5033,14 +5033,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -5053,7 +5053,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -5085,7 +5085,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -5100,7 +5100,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -5232,7 +5232,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `LedgerType` (1..1)
@@ -5523,7 +5523,7 @@ pub mod types {
         #[serde(
             rename = "HeadOfficeAccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub head_office_account_id: ::std::option::Option<i32>,
         /// `Notes` (0..1)
@@ -5663,7 +5663,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
     }
@@ -9712,7 +9712,7 @@ pub mod types {
         #[serde(
             rename = "pointInTime",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub point_in_time: ::std::option::Option<crate::runtime::soap::XsDateTime>,
     }
@@ -10893,7 +10893,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -11044,7 +11044,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -11088,14 +11088,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -11108,7 +11108,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -11140,7 +11140,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -11155,7 +11155,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -11269,7 +11269,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `DeliveryDate` (1..1)
@@ -11420,7 +11420,7 @@ pub mod types {
         #[serde(
             rename = "OrderID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_id: ::std::option::Option<i32>,
         /// `OrderNumber` (0..1)
@@ -11464,14 +11464,14 @@ pub mod types {
         #[serde(
             rename = "AccountBranchID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_branch_id: ::std::option::Option<i32>,
         /// `OrderDate` (1..1, nillable)
         #[serde(
             rename = "OrderDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ExcludeFromPrinting` (1..1)
@@ -11484,7 +11484,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `LockUser` (0..1)
@@ -11516,7 +11516,7 @@ pub mod types {
         #[serde(
             rename = "ForecastedPaymentDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub forecasted_payment_date: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -11531,7 +11531,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)
@@ -11555,7 +11555,7 @@ pub mod types {
         #[serde(
             rename = "OrderItemID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub order_item_id: ::std::option::Option<i32>,
         /// `StockItemID` (0..1)
@@ -11661,7 +11661,7 @@ pub mod types {
         #[serde(
             rename = "DeliveryItemID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub delivery_item_id: ::std::option::Option<i32>,
         /// `DepartmentID` (0..1)
@@ -12079,7 +12079,7 @@ pub mod types {
         #[serde(
             rename = "QuoteID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub quote_id: ::std::option::Option<i32>,
         /// `QuoteNumber` (0..1)
@@ -12133,21 +12133,21 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
         /// `RequesterID` (1..1, nillable)
         #[serde(
             rename = "RequesterID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub requester_id: ::std::option::Option<i32>,
         /// `ExternalApproverID` (1..1, nillable)
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `NetAmount` (1..1)
@@ -12193,7 +12193,7 @@ pub mod types {
         #[serde(
             rename = "LastModifiedUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub last_modified_utc: ::std::option::Option<crate::runtime::soap::XsDateTime>,
     }
@@ -12210,7 +12210,7 @@ pub mod types {
         #[serde(
             rename = "QuoteItemID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub quote_item_id: ::std::option::Option<i32>,
         /// `StockItemID` (0..1)
@@ -14770,7 +14770,7 @@ pub mod types {
         #[serde(
             rename = "Weight",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub weight: ::std::option::Option<f64>,
     }
@@ -14939,7 +14939,7 @@ pub mod types {
         #[serde(
             rename = "ExternalApproverID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub external_approver_id: ::std::option::Option<i32>,
         /// `LedgerType` (1..1)
@@ -15230,7 +15230,7 @@ pub mod types {
         #[serde(
             rename = "HeadOfficeAccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub head_office_account_id: ::std::option::Option<i32>,
         /// `Notes` (0..1)
@@ -15370,7 +15370,7 @@ pub mod types {
         #[serde(
             rename = "SalesRepresentativeID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub sales_representative_id: ::std::option::Option<i64>,
     }
@@ -15499,21 +15499,21 @@ pub mod types {
         #[serde(
             rename = "GrossThreshold",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub gross_threshold: ::std::option::Option<crate::runtime::soap::XsDecimal>,
         /// `NetThreshold` (1..1, nillable)
         #[serde(
             rename = "NetThreshold",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub net_threshold: ::std::option::Option<crate::runtime::soap::XsDecimal>,
         /// `TaxTypeId` (1..1, nillable)
         #[serde(
             rename = "TaxTypeId",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_type_id: ::std::option::Option<i32>,
         /// `SalesTaxInclude` (1..1)
@@ -15756,14 +15756,14 @@ pub mod types {
         #[serde(
             rename = "AccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_id: ::std::option::Option<i32>,
         /// `BankID` (1..1, nillable)
         #[serde(
             rename = "BankID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub bank_id: ::std::option::Option<i32>,
         /// `CurrencyCode` (0..1)
@@ -15877,7 +15877,7 @@ pub mod types {
         #[serde(
             rename = "BankstatementID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub bankstatement_id: ::std::option::Option<i32>,
         /// `PeriodID` (1..1)
@@ -15887,14 +15887,14 @@ pub mod types {
         #[serde(
             rename = "InvoiceID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub invoice_id: ::std::option::Option<i32>,
         /// `AllocationNumber` (1..1, nillable)
         #[serde(
             rename = "AllocationNumber",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub allocation_number: ::std::option::Option<i32>,
         /// `DepartmentID` (0..1)
@@ -15914,21 +15914,21 @@ pub mod types {
         #[serde(
             rename = "ReasonID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub reason_id: ::std::option::Option<i32>,
         /// `SupplierBatchPaymentID` (1..1, nillable)
         #[serde(
             rename = "SupplierBatchPaymentID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub supplier_batch_payment_id: ::std::option::Option<i32>,
         /// `VatReturnID` (1..1, nillable)
         #[serde(
             rename = "VatReturnID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub vat_return_id: ::std::option::Option<i32>,
         /// `SupplierBatchPaymentDiscountedAmount` (1..1)
@@ -19681,7 +19681,7 @@ pub mod types {
         #[serde(
             rename = "AccountID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub account_id: ::std::option::Option<i32>,
         /// `AccountCode` (0..1)
@@ -20586,7 +20586,7 @@ pub mod types {
         #[serde(
             rename = "DocumentID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub document_id: ::std::option::Option<i32>,
     }
@@ -20719,14 +20719,14 @@ pub mod types {
         #[serde(
             rename = "_StartDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub start_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `_EndDate` (1..1, nillable)
         #[serde(
             rename = "_EndDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub end_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `_SalesLedgerClosed` (1..1)
@@ -20861,7 +20861,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20900,7 +20900,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -20959,7 +20959,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21050,7 +21050,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21063,28 +21063,28 @@ pub mod types {
         #[serde(
             rename = "FromDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ToDate` (1..1, nillable)
         #[serde(
             rename = "ToDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub to_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `FromCreationDate` (1..1, nillable)
         #[serde(
             rename = "FromCreationDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_creation_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ToCreationDate` (1..1, nillable)
         #[serde(
             rename = "ToCreationDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub to_creation_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `Skip` (1..1)
@@ -21136,7 +21136,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21145,7 +21145,7 @@ pub mod types {
         #[serde(
             rename = "Limit",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub limit: ::std::option::Option<i32>,
     }
@@ -21156,7 +21156,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21179,7 +21179,7 @@ pub mod types {
         #[serde(
             rename = "FromLastModifiedDateInUTC",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_last_modified_date_in_utc: ::std::option::Option<
             crate::runtime::soap::XsDateTime,
@@ -21328,14 +21328,14 @@ pub mod types {
         #[serde(
             rename = "FromPeriodDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub from_period_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `ToPeriodDate` (1..1, nillable)
         #[serde(
             rename = "ToPeriodDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub to_period_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `FromDueDate` (0..1, nillable)
@@ -21543,7 +21543,7 @@ pub mod types {
         #[serde(
             rename = "BankExchangeRate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub bank_exchange_rate: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -21572,7 +21572,7 @@ pub mod types {
         #[serde(
             rename = "NoteID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub note_id: ::std::option::Option<i32>,
         /// `MasterType` (1..1)
@@ -21623,7 +21623,7 @@ pub mod types {
         #[serde(
             rename = "AllocationDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub allocation_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `AllocationAmount` (1..1)
@@ -21654,14 +21654,14 @@ pub mod types {
         #[serde(
             rename = "InvoiceTransactionID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub invoice_transaction_id: ::std::option::Option<i32>,
         /// `ReceiptTransactionID` (1..1, nillable)
         #[serde(
             rename = "ReceiptTransactionID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub receipt_transaction_id: ::std::option::Option<i32>,
         /// `ClientUniqueReference` (0..1)
@@ -23277,7 +23277,7 @@ pub mod types {
         #[serde(
             rename = "Result",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub result: ::std::option::Option<crate::runtime::soap::XsDateTime>,
     }
@@ -23834,21 +23834,21 @@ pub mod types {
         #[serde(
             rename = "InvoiceID",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub invoice_id: ::std::option::Option<i32>,
         /// `ActualNetTotal` (1..1, nillable)
         #[serde(
             rename = "ActualNetTotal",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub actual_net_total: ::std::option::Option<crate::runtime::soap::XsDecimal>,
         /// `ActualTaxTotal` (1..1, nillable)
         #[serde(
             rename = "ActualTaxTotal",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub actual_tax_total: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -23920,7 +23920,7 @@ pub mod types {
         #[serde(
             rename = "TaxAmount",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub tax_amount: ::std::option::Option<crate::runtime::soap::XsDecimal>,
     }
@@ -23984,14 +23984,14 @@ pub mod types {
         #[serde(
             rename = "TransactionDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub transaction_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `PeriodDate` (1..1, nillable)
         #[serde(
             rename = "PeriodDate",
             default,
-            skip_serializing_if = "::std::option::Option::is_none"
+            serialize_with = "crate::runtime::soap::nil::serialize"
         )]
         pub period_date: ::std::option::Option<crate::runtime::soap::XsDateTime>,
         /// `DueDate` (0..1, nillable)

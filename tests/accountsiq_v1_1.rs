@@ -154,7 +154,7 @@ async fn login_and_get_customer_over_the_wire() {
         "{request}"
     );
     assert!(
-        lower.contains(&format!("soapaction: {}login", NS.to_ascii_lowercase())),
+        lower.contains(&format!("soapaction: \"{}login\"", NS.to_ascii_lowercase())),
         "{request}"
     );
     let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
@@ -754,8 +754,11 @@ mod twin {
             other => panic!("{other:?}"),
         }
         // Every operation of the WSDL answers a SOAP envelope, the SOAPAction quoted or bare.
+        // Each request is the smallest schema-valid one the WSDL allows (required elements
+        // present, required nillable ones as xsi:nil).
         let http = customer_data::runtime::http::default_client().unwrap();
         let simulated = customer_data_sandbox::twins::accountsiq_shared::CUSTOMER_OPERATIONS;
+        let wsdl = common::soap::wsdl_model(SLUG);
         for (i, (op, action)) in customer_data::accountsiq_v1_1::OPERATIONS
             .iter()
             .enumerate()
@@ -765,11 +768,12 @@ mod twin {
             } else {
                 action.to_string()
             };
+            let request = common::soap::minimal_instance(&wsdl, op, &[]);
             let (status, body) = post(
                 &http,
                 &sandbox,
                 &action,
-                &envelope(&format!("<{op} xmlns=\"{NS}\"/>")),
+                &common::soap::envelope_with_xsi(&request.xml),
             )
             .await;
             if *op == "Login" || simulated.contains(op) {

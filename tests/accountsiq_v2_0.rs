@@ -153,7 +153,7 @@ async fn token_get_then_a_call_with_the_header() {
         "GetCustomer with the header",
     );
     assert!(requests[1].to_ascii_lowercase().contains(&format!(
-        "soapaction: {}getcustomer",
+        "soapaction: \"{}getcustomer\"",
         NS.to_ascii_lowercase()
     )));
 }
@@ -526,12 +526,15 @@ mod twin {
             "{}/system/dashboard/integration/integration_2_0.asmx",
             sandbox.url(SLUG)
         );
+        // Each request is the smallest schema-valid one the WSDL allows.
+        let wsdl = common::soap::wsdl_model(SLUG);
         for (op, action) in customer_data::accountsiq_v2_0::OPERATIONS {
+            let request = common::soap::minimal_instance(&wsdl, op, &[]);
             let response = http
                 .post(&asmx)
                 .header("content-type", "text/xml; charset=utf-8")
                 .header("SOAPAction", format!("\"{action}\""))
-                .body(envelope(&format!("<{op} xmlns=\"{NS}\"/>")))
+                .body(common::soap::envelope_with_xsi(&request.xml))
                 .send()
                 .await
                 .unwrap();

@@ -1,13 +1,23 @@
 //! SOAP 1.1 document/literal calls, shared by every WSDL-generated client (AccountsIQ v1.1 and
-//! v2.0): the envelope, `SOAPAction`, the body's one child element, faults, and the XSD types
-//! serde has no good default for (`xs:dateTime`, `xs:base64Binary`).
+//! v2.0): the envelope, `SOAPAction`, the body's one child element, faults, `xsi:nil`, and the
+//! XSD types serde has no good default for (`xs:dateTime`, `xs:base64Binary`).
+//!
+//! Absent values follow the element's XSD declaration (the generator decides, see
+//! `codegen/src/wsdl/model.rs` `Presence`): an optional element (`minOccurs="0"`) without a
+//! value is left out; a required nillable one (`minOccurs` 1, `nillable="true"`) is written as
+//! `<X xsi:nil="true"/>` ([`nil::serialize`]), the `xsi` prefix declared on the
+//! `soap:Envelope`. Reading accepts both forms, and `xsi:nil="true"` on any optional element,
+//! as `None`.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::{Serialize, de::DeserializeOwned};
 
 /// SOAP 1.1 envelope namespace.
 pub const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The XML Schema instance namespace (`xsi:nil`), declared on every envelope we write.
+pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// How much of an undecodable body an error keeps.
 const BODY_EXCERPT: usize = 2048;
 
@@ -95,7 +105,8 @@ pub struct SoapFault {
     pub code: String,
     pub string: String,
     pub actor: Option<String>,
-    /// The whole `<soap:Fault>` element as received (detail included).
+    /// The whole `<soap:Fault>` element as received (detail included), with the namespace
+    /// declarations it inherits from the Envelope and Body copied onto it.
     pub xml: String,
 }
 
@@ -148,15 +159,15 @@ pub fn check_result(
 }
 
 /// The request envelope: `request` serialised as `element` in `namespace`, with an optional
-/// SOAP header element (also in `namespace`).
+/// SOAP header element (also in `namespace`). The envelope declares `xsi` (for `xsi:nil`).
 pub fn envelope<Req: Serialize, H: Serialize>(
     namespace: &str,
     element: &str,
     header: Option<(&str, &H)>,
     request: &Req,
 ) -> Result<String, SoapError> {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">",
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"{ENVELOPE_NS}\" xmlns:xsi=\"{XSI_NS}\">",
     );
     if let Some((name, value)) = header {
         xml.push_str("<soap:Header>");
@@ -169,9 +180,10 @@ pub fn envelope<Req: Serialize, H: Serialize>(
     Ok(xml)
 }
 
-/// `<name xmlns="namespace">...</name>` for a serialisable value.
+/// `<name xmlns="namespace">...</name>` for a serialisable value, required nillable elements
+/// without a value as `xsi:nil="true"` (the caller declares the `xsi` prefix).
 fn qualified<T: Serialize>(namespace: &str, name: &str, value: &T) -> Result<String, SoapError> {
-    let inner = quick_xml::se::to_string_with_root(name, value)
+    let inner = nil::writing_xml(|| quick_xml::se::to_string_with_root(name, value))
         .map_err(|e| SoapError::Encode(e.to_string()))?;
     // The serialiser writes the root tag first, `<name>` or `<name/>`: put the namespace on it,
     // so every child element is in the target namespace (elementFormDefault="qualified").
@@ -189,6 +201,53 @@ fn qualified<T: Serialize>(namespace: &str, name: &str, value: &T) -> Result<Str
 
 fn escape_attribute(value: &str) -> String {
     quick_xml::escape::escape(value).into_owned()
+}
+
+/// `xsi:nil` for required nillable elements (XML Schema Part 1 §2.6.2 and §3.3.4): the
+/// generated types name [`serialize`] on every member declared `minOccurs` 1 and
+/// `nillable="true"`.
+pub mod nil {
+    use super::Cell;
+    use serde::{Serialize, Serializer};
+
+    thread_local! {
+        /// Set while this module's XML writer runs (serialisation never yields, so a
+        /// thread-local is exact).
+        static WRITING_XML: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `write` (one synchronous XML serialisation) with `xsi:nil` markers on.
+    pub(crate) fn writing_xml<R>(write: impl FnOnce() -> R) -> R {
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                WRITING_XML.with(|flag| flag.set(self.0));
+            }
+        }
+        let _restore = Restore(WRITING_XML.with(|flag| flag.replace(true)));
+        write()
+    }
+
+    /// The empty element with only `xsi:nil="true"`.
+    #[derive(Serialize)]
+    struct Nil {
+        #[serde(rename = "@xsi:nil")]
+        nil: &'static str,
+    }
+
+    /// A required nillable element: the value, or `<X xsi:nil="true"/>` when there is none.
+    /// Only the SOAP writer ([`super::envelope`]) writes the marker; any other serde format
+    /// (e.g. JSON) sees a plain `None`, so values keep round-tripping there.
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => serializer.serialize_some(value),
+            None if WRITING_XML.with(Cell::get) => Nil { nil: "true" }.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
 }
 
 /// Decodes a response envelope: the Body's one child as `Resp`, or the Fault.
@@ -209,7 +268,7 @@ pub fn decode_response<Resp: DeserializeOwned>(status: u16, body: &str) -> Resul
         }
     };
     if child.is_fault {
-        return Err(SoapError::Fault(fault(child.xml)));
+        return Err(SoapError::Fault(fault(&child.xml)));
     }
     if !(200..300).contains(&status) {
         return Err(SoapError::Http {
@@ -218,26 +277,63 @@ pub fn decode_response<Resp: DeserializeOwned>(status: u16, body: &str) -> Resul
         });
     }
     // The path (e.g. `GetCustomerResult.Result.Hold`) says which element did not fit.
-    let mut deserializer = quick_xml::de::Deserializer::from_str(child.xml);
+    let mut deserializer = quick_xml::de::Deserializer::from_str(&child.xml);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| SoapError::Decode {
         message: format!("{}: {}", e.path(), e.inner()),
         body: excerpt(body),
     })
 }
 
-struct BodyChild<'a> {
-    xml: &'a str,
+struct BodyChild {
+    /// The element's XML, with the namespace declarations it inherits from the Envelope and
+    /// Body (e.g. `xmlns:xsi`) copied onto it, so it reads the same on its own.
+    xml: String,
     is_fault: bool,
 }
 
 /// Finds the first element inside `Envelope/Body` (a `Header` before the Body is skipped).
-fn body_child(body: &str) -> Result<BodyChild<'_>, String> {
-    use quick_xml::events::Event;
+fn body_child(body: &str) -> Result<BodyChild, String> {
+    use quick_xml::events::{BytesStart, Event};
     use quick_xml::name::{QName, ResolveResult};
     let malformed = |e: quick_xml::Error| format!("not well-formed XML: {e}");
     let mut reader = quick_xml::NsReader::from_str(body);
     // Local names of the open elements: Envelope, then Body.
     let mut depth = 0usize;
+    // Namespace declarations of the Envelope and the Body, in document order.
+    let mut inherited: Vec<(String, String)> = Vec::new();
+    let declarations = |e: &BytesStart| -> Vec<(String, String)> {
+        e.attributes()
+            .flatten()
+            .filter(|a| a.key.as_namespace_binding().is_some())
+            .map(|a| {
+                let value = a
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map(|v| v.into_owned())
+                    .unwrap_or_else(|_| a.value.to_string());
+                (a.key.as_ref().to_string(), value)
+            })
+            .collect()
+    };
+    let child = |e: &BytesStart, xml: &str, inherited: &[(String, String)]| -> BodyChild {
+        let name = e.name().into_inner().to_string();
+        let own: Vec<String> = declarations(e).into_iter().map(|(k, _)| k).collect();
+        let mut extra = String::new();
+        for (i, (key, value)) in inherited.iter().enumerate() {
+            let redeclared_later = inherited[i + 1..].iter().any(|(k, _)| k == key);
+            if !redeclared_later && !own.contains(key) {
+                extra.push_str(&format!(" {key}=\"{}\"", escape_attribute(value)));
+            }
+        }
+        let open = format!("<{name}");
+        let xml = match xml.strip_prefix(&open) {
+            Some(rest) if !extra.is_empty() => format!("{open}{extra}{rest}"),
+            _ => xml.to_string(),
+        };
+        BodyChild {
+            is_fault: false,
+            xml,
+        }
+    };
     loop {
         let start = reader.buffer_position() as usize;
         let (ns, event) = reader.read_resolved_event().map_err(malformed)?;
@@ -248,23 +344,28 @@ fn body_child(body: &str) -> Result<BodyChild<'_>, String> {
                 let name = e.name().into_inner().to_string();
                 reader.read_to_end(QName(&name)).map_err(malformed)?;
                 let end = reader.buffer_position() as usize;
+                let xml = body.get(start..end).unwrap_or_default().trim();
                 return Ok(BodyChild {
-                    xml: body[start..end].trim(),
                     is_fault,
+                    ..child(&e, xml, &inherited)
                 });
             }
             Event::Empty(e) if depth == 2 => {
                 let is_fault = in_soap_ns && e.local_name().into_inner() == "Fault";
                 let end = reader.buffer_position() as usize;
+                let xml = body.get(start..end).unwrap_or_default().trim();
                 return Ok(BodyChild {
-                    xml: body[start..end].trim(),
                     is_fault,
+                    ..child(&e, xml, &inherited)
                 });
             }
             Event::Start(e) => {
                 let local = e.local_name().into_inner().to_string();
                 match (depth, local.as_str()) {
-                    (0, "Envelope") | (1, "Body") if in_soap_ns => depth += 1,
+                    (0, "Envelope") | (1, "Body") if in_soap_ns => {
+                        inherited.extend(declarations(&e));
+                        depth += 1;
+                    }
                     (1, "Header") if in_soap_ns => {
                         let name = e.name().into_inner().to_string();
                         reader.read_to_end(QName(&name)).map_err(malformed)?;
@@ -378,7 +479,8 @@ pub async fn call<Resp: DeserializeOwned>(
     let request = http
         .post(endpoint)
         .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-        .header("SOAPAction", soap_action)
+        // Quoted, as SOAP 1.1 §6.1.1 writes it and WS-I Basic Profile 1.1 R2744 requires.
+        .header("SOAPAction", quoted_action(soap_action))
         .body(envelope_xml)
         .build()
         .map_err(|e| SoapError::Encode(e.without_url().to_string()))?;
@@ -400,6 +502,16 @@ pub async fn call<Resp: DeserializeOwned>(
         .await
         .map_err(|source| SoapError::Transport { attempts, source })?;
     decode_response(status, &body)
+}
+
+/// The `SOAPAction` header value for an action URI: the URI in double quotes (an action that
+/// already comes quoted is kept as it is).
+pub fn quoted_action(soap_action: &str) -> String {
+    if soap_action.len() >= 2 && soap_action.starts_with('"') && soap_action.ends_with('"') {
+        soap_action.to_string()
+    } else {
+        format!("\"{soap_action}\"")
+    }
 }
 
 /// Whether an answer is a SOAP fault: the application answered (SOAP 1.1 sends every fault

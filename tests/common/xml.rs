@@ -73,3 +73,24 @@ fn compare(a: Node, b: Node, at: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Panics with the first difference when the SOAP Body's elements of two envelopes are not
+/// equivalent (the envelopes' headers may differ).
+pub fn assert_equivalent_bodies(ours: &str, theirs: &str, what: &str) {
+    let a =
+        Document::parse(ours).unwrap_or_else(|e| panic!("{what}: ours is not XML: {e}\n{ours}"));
+    let b = Document::parse(theirs).unwrap_or_else(|e| panic!("{what}: theirs is not XML: {e}"));
+    let (Some(x), Some(y)) = (body_element(&a), body_element(&b)) else {
+        panic!("{what}: an envelope without a Body element\n{ours}\n{theirs}")
+    };
+    if let Err(difference) = compare(x, y, "") {
+        panic!("{what}: {difference}\n--- ours ---\n{ours}\n--- theirs ---\n{theirs}");
+    }
+}
+
+/// The first element inside the SOAP Body.
+fn body_element<'a, 'input>(doc: &'a Document<'input>) -> Option<Node<'a, 'input>> {
+    doc.descendants()
+        .find(|n| n.has_tag_name(("http://schemas.xmlsoap.org/soap/envelope/", "Body")))
+        .and_then(|body| body.children().find(|c| c.is_element()))
+}

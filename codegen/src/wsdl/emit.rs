@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::SoapOptions;
-use super::model::{Builtin, ComplexType, Field, Operation, TypeDef, TypeRef, Wsdl};
+use super::model::{Builtin, ComplexType, Field, Operation, Presence, TypeDef, TypeRef, Wsdl};
 
 /// A valid Rust identifier for `wanted`, or `wanted` with `_` appended (keywords).
 fn ident(wanted: &str) -> syn::Ident {
@@ -95,12 +95,10 @@ fn field_type(field: &Field, boxed: bool, prefix: &TokenStream) -> TokenStream {
     } else {
         base
     };
-    if field.occurs.is_many() {
-        quote!(::std::vec::Vec<#base>)
-    } else if field.occurs.is_optional() || field.nillable {
-        quote!(::std::option::Option<#base>)
-    } else {
-        base
+    match field.presence() {
+        Presence::Many => quote!(::std::vec::Vec<#base>),
+        Presence::Optional | Presence::RequiredNillable => quote!(::std::option::Option<#base>),
+        Presence::Required => base,
     }
 }
 
@@ -132,9 +130,7 @@ fn defaultable(wsdl: &Wsdl) -> BTreeSet<String> {
         for def in wsdl.types.values() {
             let TypeDef::Complex(c) = def else { continue };
             let all = wsdl.all_fields(c).into_iter().all(|f| {
-                f.occurs.is_many()
-                    || f.occurs.is_optional()
-                    || f.nillable
+                f.presence() != Presence::Required
                     || match &f.ty {
                         TypeRef::Builtin(Builtin::DateTime) => false,
                         TypeRef::Builtin(_) => true,
@@ -320,12 +316,18 @@ fn emit_struct(
         let boxed = matches!(&field.ty, TypeRef::Named(t)
             if !field.occurs.is_many() && (t == &c.name || reachable(wsdl, t).contains(&c.name)));
         let ty = field_type(field, boxed, &quote!());
-        let serde = if field.occurs.is_many() {
-            quote!(#[serde(rename = #wire, default)])
-        } else if field.occurs.is_optional() || field.nillable {
-            quote!(#[serde(rename = #wire, default, skip_serializing_if = "::std::option::Option::is_none")])
-        } else {
-            quote!(#[serde(rename = #wire)])
+        let serde = match field.presence() {
+            Presence::Many => quote!(#[serde(rename = #wire, default)]),
+            // Left out when there is no value.
+            Presence::Optional => {
+                quote!(#[serde(rename = #wire, default, skip_serializing_if = "::std::option::Option::is_none")])
+            }
+            // Always written: no value is `xsi:nil="true"`; read from that or from an absent
+            // element (quick-xml reads `xsi:nil` as `None`).
+            Presence::RequiredNillable => {
+                quote!(#[serde(rename = #wire, default, serialize_with = "crate::runtime::soap::nil::serialize")])
+            }
+            Presence::Required => quote!(#[serde(rename = #wire)]),
         };
         let doc = format!(" `{wire}`{}", occurs_note(field));
         quote! {
@@ -517,7 +519,7 @@ fn emit_operation(
             let (status_f, status) = find(env.status).ok_or("no status")?;
             let (code_f, code) = find(env.error_code).ok_or("no error code")?;
             let text = |f: &Field, i: &syn::Ident| {
-                if f.occurs.is_optional() || f.nillable {
+                if f.may_be_absent() {
                     quote!(envelope.#i.as_ref().map(|v| v.as_str()).unwrap_or(""))
                 } else {
                     quote!(envelope.#i.as_str())
@@ -526,20 +528,20 @@ fn emit_operation(
             let status_expr = text(status_f, &status);
             let code_expr = text(code_f, &code);
             let message = match find(env.error_message) {
-                Some((f, i)) if f.occurs.is_optional() || f.nillable => {
+                Some((f, i)) if f.may_be_absent() => {
                     quote!(envelope.#i.as_deref())
                 }
                 Some((_, i)) => quote!(::std::option::Option::Some(envelope.#i.as_str())),
                 None => quote!(::std::option::Option::None),
             };
             let expired = match find(env.has_expired) {
-                Some((f, i)) if f.occurs.is_optional() || f.nillable => {
+                Some((f, i)) if f.may_be_absent() => {
                     quote!(envelope.#i.unwrap_or(false))
                 }
                 Some((_, i)) => quote!(envelope.#i),
                 None => quote!(false),
             };
-            let take = if result_element.occurs.is_optional() || result_element.nillable {
+            let take = if result_element.may_be_absent() {
                 quote!(response.#m.ok_or_else(|| crate::runtime::soap::SoapError::missing(#wire))?)
             } else {
                 quote!(response.#m)

@@ -125,7 +125,7 @@ pub fn surface(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptions) ->
 }
 
 fn optional(field: &model::Field, ty: String) -> String {
-    if !field.occurs.is_many() && (field.occurs.is_optional() || field.nillable) {
+    if field.may_be_absent() {
         format!("Option<{ty}>")
     } else {
         ty
@@ -331,6 +331,52 @@ mod tests {
             surface.contains("OperationStatus: enum Success | Failure | Unknown | ..unknown"),
             "{surface}"
         );
+    }
+
+    #[test]
+    fn presence_comes_from_min_occurs_and_nillable_only() {
+        use model::Presence;
+        let extra = r#"<s:complexType name="Bare"><s:sequence>
+            <s:element name="implicitlyRequired" nillable="true" type="s:int"/>
+            <s:element minOccurs="0" name="optionalNil" nillable="true" type="s:int"/>
+            <s:element name="plain" type="s:int"/>
+        </s:sequence></s:complexType>"#;
+        let model = parse::parse(&wsdl(extra)).unwrap();
+        let presence = |ty: &str, element: &str| {
+            let Some(TypeDef::Complex(c)) = model.types.get(ty) else {
+                panic!("{ty}")
+            };
+            model
+                .all_fields(c)
+                .into_iter()
+                .find(|f| f.name == element)
+                .map(|f| f.presence())
+                .unwrap()
+        };
+        for (ty, element, expected) in [
+            ("Thing", "When", Presence::RequiredNillable),
+            ("Thing", "Amount", Presence::Required),
+            ("Thing", "Tags", Presence::Optional),
+            ("ArrayOfString", "string", Presence::Many),
+            ("Bare", "implicitlyRequired", Presence::RequiredNillable),
+            ("Bare", "optionalNil", Presence::Optional),
+            ("Bare", "plain", Presence::Required),
+        ] {
+            assert_eq!(presence(ty, element), expected, "{ty}.{element}");
+        }
+        let (_, tokens) = generate(Path::new("specs/t.wsdl"), &wsdl(extra), "t", &OPTIONS).unwrap();
+        let code = crate::format::format("specs/t.wsdl", tokens).unwrap();
+        let member = |name: &str| {
+            let at = code.find(&format!("pub {name}:")).unwrap();
+            let start = code[..at].rfind("#[serde(").unwrap();
+            code[start..at].to_string()
+        };
+        let nil = "serialize_with = \"crate::runtime::soap::nil::serialize\"";
+        let skip = "skip_serializing_if";
+        assert!(member("when").contains(nil) && !member("when").contains(skip));
+        assert!(member("implicitly_required").contains(nil));
+        assert!(member("optional_nil").contains(skip) && !member("optional_nil").contains(nil));
+        assert!(!member("plain").contains(nil) && !member("plain").contains(skip));
     }
 
     #[test]

@@ -87,6 +87,45 @@ pub struct Field {
     pub nillable: bool,
 }
 
+/// How an element of a sequence occurs in an instance, decided from its XSD declaration
+/// (`minOccurs`, `maxOccurs`, `nillable`) alone: what the emitter writes for "no value".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// `maxOccurs` above 1: a list; no items = no element.
+    Many,
+    /// `minOccurs` 1 (or absent), not nillable: always written, a value is required.
+    Required,
+    /// `minOccurs` 1 (or absent), `nillable="true"`: always written; no value is written as
+    /// `<X xsi:nil="true"/>` (XML Schema Part 1 §3.3.4, §2.6.2 `xsi:nil`), and read back from
+    /// that or from an absent element.
+    RequiredNillable,
+    /// `minOccurs="0"` (nillable or not): no value = the element is left out.
+    Optional,
+}
+
+impl Field {
+    /// How this element occurs (see [`Presence`]).
+    pub fn presence(&self) -> Presence {
+        if self.occurs.is_many() {
+            Presence::Many
+        } else if self.occurs.is_optional() {
+            Presence::Optional
+        } else if self.nillable {
+            Presence::RequiredNillable
+        } else {
+            Presence::Required
+        }
+    }
+
+    /// The Rust value may be absent (`Option`): optional or nillable, not a list.
+    pub fn may_be_absent(&self) -> bool {
+        matches!(
+            self.presence(),
+            Presence::Optional | Presence::RequiredNillable
+        )
+    }
+}
+
 /// A complex type with a sequence, possibly extending another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplexType {
