@@ -14,7 +14,9 @@
 //! * The bytes are the wire's: the request as the twin received it, the answer as sent, after
 //!   fault injection. `injected` is true when fault injection decided the answer (a 429 or 5xx
 //!   instead of the twin's, a reset, a body cut short: [`crate::faults::Injected`]); a `Slow`
-//!   answer is the twin's own and is not marked. An answer whose body did not go out whole for
+//!   answer is the twin's own and is not marked. Every exchange of a sandbox with
+//!   [`crate::SandboxConfig::send_unlisted_enum_values`] on is marked `injected` too: its answers
+//!   carry enum values the spec does not list, on purpose. An answer whose body did not go out whole for
 //!   another reason (the client went away) carries `"incomplete": true` as well. Headers
 //!   hyper adds after the router (`date`, `content-length`) are not in `response_headers`.
 //! * `sandbox_only` is true for the sandbox's own routes (`/sandbox/...`), which no vendor has.
@@ -110,7 +112,10 @@ impl Recorder {
         line.push(b'\n');
         let mut file = lock(&self.file);
         if let Err(e) = file.write_all(&line) {
-            eprintln!("sandbox recording: cannot write {}: {e}", self.path.display());
+            eprintln!(
+                "sandbox recording: cannot write {}: {e}",
+                self.path.display()
+            );
         }
     }
 }
@@ -120,6 +125,9 @@ impl Recorder {
 pub struct Recording {
     pub recorder: Arc<Recorder>,
     pub slug: &'static str,
+    /// The twin deviates from its spec on purpose in every answer
+    /// (`SandboxConfig::send_unlisted_enum_values`): each exchange is marked `injected`.
+    pub deviates: bool,
 }
 
 /// Records the exchange: reads the request body whole, passes the request on, and copies the
@@ -159,7 +167,7 @@ pub async fn record(State(recording): State<Recording>, request: Request, next: 
     exchange.insert("response_headers".into(), headers(response.headers()));
     exchange.insert(
         "injected".into(),
-        response.extensions().get::<Injected>().is_some().into(),
+        (recording.deviates || response.extensions().get::<Injected>().is_some()).into(),
     );
     exchange.insert(
         "sandbox_only".into(),
@@ -277,7 +285,12 @@ fn headers(headers: &HeaderMap) -> Value {
 }
 
 /// `key` and, when not UTF-8, `key_base64`: the body, credentials redacted.
-fn put_body(exchange: &mut Map<String, Value>, key: &str, content_type: Option<&str>, bytes: &[u8]) {
+fn put_body(
+    exchange: &mut Map<String, Value>,
+    key: &str,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) {
     match std::str::from_utf8(bytes) {
         Ok(text) => {
             let text = redact_body(content_type, text).unwrap_or_else(|| text.to_string());
@@ -391,15 +404,13 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push((high * 16 + low) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -534,6 +545,86 @@ mod tests {
         assert_eq!(value["authorization"], "Bearer <redacted>");
         assert_eq!(value["x-api-key"], REDACTED);
         assert_eq!(value["x-correlation-id"], "c");
+    }
+
+    /// The lines of the one recording file in `dir`, once `n` are there.
+    async fn lines(dir: &Path, n: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            let mut lines = Vec::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                lines.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+            }
+            if lines.len() >= n {
+                return lines;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("fewer than {n} exchanges recorded in {}", dir.display());
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_records_what_it_served_marking_faults_and_its_own_routes() {
+        let dir = std::env::temp_dir().join(format!("sandbox-record-{}", uuid::Uuid::new_v4()));
+        let config = crate::SandboxConfig {
+            record: Some(dir.clone()),
+            ..crate::SandboxConfig::default()
+        }
+        .with_faults(
+            "biq_auth",
+            crate::Faults {
+                server_error: 1.0,
+                ..crate::Faults::none()
+            },
+        );
+        let sandbox = crate::Sandbox::start(config).await.unwrap();
+        assert!(sandbox.recording().unwrap().starts_with(&dir));
+        let http = reqwest::Client::new();
+        let token = http
+            .get(format!("{}/auth/getToken?x=1", sandbox.url("carmachain")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(token.status(), 200);
+        let injected = http
+            .post(format!("{}/api/auth/login", sandbox.url("biq_auth")))
+            .body(r#"{"apikey":"sandbox-api-key"}"#)
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert!(injected.status().is_server_error());
+        let ours = http
+            .post(format!(
+                "{}/sandbox/tokens/revoke",
+                sandbox.url("consumer_intelligence")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(ours.status().is_success(), "{}", ours.status());
+        let lines = lines(&dir, 3).await;
+        sandbox.shutdown().await;
+        let by_slug = |slug: &str| lines.iter().find(|l| l["slug"] == slug).unwrap().clone();
+
+        let carma = by_slug("carmachain");
+        assert_eq!(carma["method"], "GET");
+        assert_eq!(carma["path"], "/auth/getToken");
+        assert_eq!(carma["query"], "x=1");
+        assert_eq!(carma["status"], 200);
+        assert_eq!(carma["injected"], false);
+        assert_eq!(carma["sandbox_only"], false);
+        assert_eq!(carma["response_headers"]["content-type"], "application/json");
+        assert_eq!(carma["response_body"], r#"{"token":"<redacted>"}"#);
+
+        let biq = by_slug("biq_auth");
+        assert_eq!(biq["injected"], true);
+        assert_eq!(biq["request_body"], r#"{"apikey":"<redacted>"}"#);
+
+        let ci = by_slug("consumer_intelligence");
+        assert_eq!(ci["sandbox_only"], true);
+        assert_eq!(ci["injected"], false);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub fn router(
                 Recording {
                     recorder: recorder.clone(),
                     slug,
+                    deviates: config.send_unlisted_enum_values,
                 },
                 record,
             ));
