@@ -366,12 +366,12 @@ fn redact_body(content_type: Option<&str>, text: &str) -> Option<String> {
         let redacted = redact_form(text);
         return (redacted != text).then_some(redacted);
     }
-    if content_type.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(mut value) = serde_json::from_str::<Value>(text) {
-            return redact_json(&mut value)
-                .then(|| serde_json::to_string(&value).ok())
-                .flatten();
-        }
+    if (content_type.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(mut value) = serde_json::from_str::<Value>(text)
+    {
+        return redact_json(&mut value)
+            .then(|| serde_json::to_string(&value).ok())
+            .flatten();
     }
     if content_type.contains("xml") || trimmed.starts_with('<') {
         return redact_xml(text);
@@ -553,7 +553,10 @@ mod tests {
             let mut lines = Vec::new();
             for entry in std::fs::read_dir(dir).unwrap() {
                 let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-                lines.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+                lines.extend(
+                    text.lines()
+                        .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+                );
             }
             if lines.len() >= n {
                 return lines;
@@ -614,7 +617,10 @@ mod tests {
         assert_eq!(carma["status"], 200);
         assert_eq!(carma["injected"], false);
         assert_eq!(carma["sandbox_only"], false);
-        assert_eq!(carma["response_headers"]["content-type"], "application/json");
+        assert_eq!(
+            carma["response_headers"]["content-type"],
+            "application/json"
+        );
         assert_eq!(carma["response_body"], r#"{"token":"<redacted>"}"#);
 
         let biq = by_slug("biq_auth");
