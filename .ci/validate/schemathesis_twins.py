@@ -210,8 +210,8 @@ def run_slug(slug, args, work):
         # Errors (not check failures): show schemathesis' own words.
         print(done.stdout[-2000:])
         failures = 1
-    print(f"schemathesis {slug}: operations {operations}, test cases {cases}, failures {failures}"
-          f"  ({elapsed:.0f} s; log {log})")
+    print(f"  ({slug}: {elapsed:.0f} s; full log {log})")
+    print(f"schemathesis {slug}: operations {operations}, test cases {cases}, failures {failures}")
     return failures
 
 
