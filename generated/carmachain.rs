@@ -1341,8 +1341,12 @@ sends one or a batch of person queries and returns a system id per query,
 `respond` fetches the answers by those ids or for all queries of the last n
 minutes.
 
-Errors: the vendor documents no error responses or error bodies, so none are
-declared; the client keeps any non-success response as a raw response.
+Errors: the vendor documents no error responses or error bodies. Inferred: the
+two request operations declare 400 (a body the peer refuses) and 401 (a
+missing, unknown or expired API key), without a body schema, because any
+server must answer these cases somehow and our sandbox twin answers them so;
+the status codes are not confirmed by the vendor and the bodies stay
+undocumented (the client keeps them raw).
 
 Field casing: the page documents `IdDocument` / `PhoneNumber` (PascalCase)
 in the createRequest body and response, but `idDocument` / `phoneNumber`
@@ -1590,6 +1594,8 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -1662,6 +1668,8 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

@@ -881,7 +881,9 @@ mod twin {
             .body(types::ContactDetails {
                 additional_contact_information: Some("Weekdays only".parse().unwrap()),
                 contact_content: "office@sandbox.example.invalid".parse().unwrap(),
-                contact_identification: Some("client-chosen".parse().unwrap()),
+                // Read-only in the spec: a client SHOULD NOT send it (OpenAPI 3.0.3), and the
+                // bank assigns it.
+                contact_identification: None,
                 contact_medium_type: Some(types::ContactMediumType::Business),
                 medium: types::ContactMedium::Email,
                 extra: Default::default(),
@@ -891,7 +893,7 @@ mod twin {
             .unwrap()
             .into_inner();
         let new_id = created.contact_identification.clone().unwrap();
-        assert_ne!(new_id.as_str(), "client-chosen", "the bank assigns the id");
+        assert!(!new_id.as_str().is_empty(), "the bank assigns the id");
         assert!(
             !before
                 .iter()

@@ -1,7 +1,8 @@
 //! No secret appears in any `Debug` string or any log line (trace level, every crate) of a
 //! full auth run over every service: credentials, token requests, renewals, a 401 replay, a
-//! `HasExpired` replay, refresh-token rotation and refusals. Its own test binary, because it
-//! installs the process-wide log subscriber.
+//! `HasExpired` replay, refresh-token rotation and refusals; nor in the sandbox's exchange
+//! recording of that run (`customer_data_sandbox::record`, what CI's validators read). Its own
+//! test binary, because it installs the process-wide log subscriber.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,9 @@ async fn no_secret_reaches_debug_output_or_trace_logs() {
         .with_ansi(false)
         .try_init()
         .expect("the only subscriber of this test binary");
+    let recording = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(SandboxConfig {
+        record: Some(recording.path().to_path_buf()),
         lifetimes: Lifetimes {
             consumer_intelligence: Duration::from_secs(1),
             biq: Duration::from_secs(1),
@@ -196,7 +199,26 @@ async fn no_secret_reaches_debug_output_or_trace_logs() {
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
     }
+    let recorded = sandbox.recording().unwrap().to_path_buf();
     sandbox.shutdown().await;
+    let recorded = std::fs::read_to_string(recorded).unwrap();
+    // The recording covers every twin of the run, token requests included.
+    for slug in [
+        "consumer_intelligence",
+        "biq_auth",
+        "biq_customer_shadow",
+        "carmachain",
+        "accountsiq_v1_1",
+        "accountsiq_v2_0",
+        "blink_customer_management",
+    ] {
+        assert!(
+            recorded.contains(&format!("\"slug\":\"{slug}\"")),
+            "{slug} not recorded"
+        );
+    }
+    assert!(recorded.contains("\"path\":\"/oauth/token\""));
+    assert!(recorded.contains("<redacted>"));
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(
@@ -246,7 +268,7 @@ async fn no_secret_reaches_debug_output_or_trace_logs() {
         credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
         credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
     ));
-    for text in debug.iter().chain(std::iter::once(&logs)) {
+    for text in debug.iter().chain([&logs, &recorded]) {
         for secret in &secrets {
             assert!(
                 !text.contains(secret.as_str()),

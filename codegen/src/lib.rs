@@ -4,11 +4,13 @@
 //! The pipeline is a sequence of stages, each a function that can be tested alone:
 //! [`load`] -> [`patch`] (overlays) -> [`check`] -> [`normalise`] -> [`generate`] -> [`format`](mod@format) -> [`output`]
 //! (write, or compare for drift). [`surface`] renders the short API summary that the
-//! snapshot tests review. The root crate's `build.rs` and the `customer-data-codegen`
+//! snapshot tests review. [`export`] writes the document after load + patch (what the
+//! validators in CI judge the sandbox's messages against). The root crate's `build.rs` and the `customer-data-codegen`
 //! binary both call [`run`], so what is compiled and what is checked in come from one place.
 
 pub mod check;
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod generate;
 pub mod layer;
@@ -49,17 +51,8 @@ pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenE
 }
 
 fn run_openapi(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
-    let mut loaded = load::load(&root.join(service.spec))?;
     // Messages and the header name the spec as it is written in the repository.
-    loaded.path = PathBuf::from(service.spec);
-    let mut overlay_actions = Vec::new();
-    if let Some(overlay_path) = service.overlay {
-        let mut overlay = load::load(&root.join(overlay_path))?;
-        overlay.path = PathBuf::from(overlay_path);
-        let (patched, reports) = patch::apply(&loaded, &overlay)?;
-        loaded = patched;
-        overlay_actions = reports;
-    }
+    let (loaded, overlay_actions) = export::patched(root, service)?;
     check::check(&loaded)?;
     let normalised = normalise::normalise(&loaded)?;
     let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;

@@ -1,19 +1,24 @@
-//! `customer-data-codegen generate | check [--root DIR]`
+//! `customer-data-codegen generate | check | surface SLUG | export SLUG OUT.json |
+//! export-all DIR [--root DIR]`
 //!
 //! `generate` rewrites `generated/` from `specs/`; `check` exits 1 when any checked-in file
-//! differs from what its spec generates now, printing a short diff summary per file.
+//! differs from what its spec generates now, printing a short diff summary per file. `export`
+//! writes a service's OpenAPI document after the load and patch (overlay) stages, before
+//! normalise (what `.ci/validate/` judges the sandbox against); `export-all` does it for every
+//! OpenAPI service into `DIR/<slug>.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use customer_data_codegen::{check_all, default_root, generate_all};
 
-const USAGE: &str = "usage: customer-data-codegen <generate|check|surface SLUG> [--root DIR]";
+const USAGE: &str = "usage: customer-data-codegen \
+    <generate|check|surface SLUG|export SLUG OUT.json|export-all DIR> [--root DIR]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut command = None;
-    let mut slug = None;
+    let mut operands = Vec::new();
     let mut root = default_root();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -26,9 +31,12 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             _ if command.is_none() => command = Some(arg),
-            _ if command.as_deref() == Some("surface") && slug.is_none() => slug = Some(arg),
+            _ if operands.len() < operand_count(command.as_deref()) => operands.push(arg),
             _ => return usage_error(),
         }
+    }
+    if operands.len() != operand_count(command.as_deref()) {
+        return usage_error();
     }
     let started = std::time::Instant::now();
     match command.as_deref() {
@@ -58,10 +66,37 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Some("export") => {
+            let Some(service) = operands
+                .first()
+                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
+            else {
+                return usage_error();
+            };
+            let out = PathBuf::from(&operands[1]);
+            match customer_data_codegen::export::export(&root, service, &out) {
+                Ok(()) => {
+                    println!("{}: {}", service.slug, out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Some("export-all") => {
+            match customer_data_codegen::export::export_all(&root, Path::new(&operands[0])) {
+                Ok(written) => {
+                    for file in written {
+                        println!("{}", file.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Some("surface") => {
-            let Some(service) = slug
-                .as_deref()
-                .and_then(customer_data_codegen::services::by_slug)
+            let Some(service) = operands
+                .first()
+                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
             else {
                 return usage_error();
             };
@@ -74,6 +109,15 @@ fn main() -> ExitCode {
             }
         }
         _ => usage_error(),
+    }
+}
+
+/// How many operands `command` takes.
+fn operand_count(command: Option<&str>) -> usize {
+    match command {
+        Some("surface" | "export-all") => 1,
+        Some("export") => 2,
+        _ => 0,
     }
 }
 

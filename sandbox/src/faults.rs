@@ -140,13 +140,29 @@ impl FaultInjector {
     }
 }
 
+/// Marks an answer whose bytes fault injection decided (a 429 or 5xx instead of the twin's
+/// answer, a reset, a body cut short), in the response's extensions: the exchange recording
+/// (`crate::record`) flags it `injected`. A `Slow` answer is the twin's own, only later, and
+/// is not marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Injected(pub Fate);
+
 /// The middleware: applies the next fate to each request.
 pub async fn inject(
     State(injector): State<FaultInjector>,
     request: Request,
     next: Next,
 ) -> Response {
-    match injector.next_fate() {
+    let fate = injector.next_fate();
+    let mut response = apply(&injector, fate, request, next).await;
+    if !matches!(fate, Fate::Serve | Fate::Slow) {
+        response.extensions_mut().insert(Injected(fate));
+    }
+    response
+}
+
+async fn apply(injector: &FaultInjector, fate: Fate, request: Request, next: Next) -> Response {
+    match fate {
         Fate::Serve => next.run(request).await,
         Fate::RateLimited => {
             let mut response = (injector.answer)(StatusCode::TOO_MANY_REQUESTS);

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod faults;
 pub(crate) mod outbound;
+pub mod record;
 pub mod requests;
 pub mod synthetic;
 pub mod twins;
@@ -21,6 +22,7 @@ pub mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,6 +140,10 @@ pub struct SandboxConfig {
     /// Outgoing calls: attempts per call, the first included (0 counts as 1); after the last
     /// failed attempt the call is dropped and counted as failed. Default 10.
     pub webhook_max_attempts: u32,
+    /// Record every exchange as one JSON line into a new file in this directory (see
+    /// [`record`]). Default: the directory named by `CUSTOMER_DATA_SANDBOX_RECORD`, else
+    /// none (nothing recorded, no recording layer installed).
+    pub record: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -155,6 +161,7 @@ impl Default for SandboxConfig {
             biq_synthetic_changes: None,
             webhook_retry_delay: Duration::from_millis(100),
             webhook_max_attempts: 10,
+            record: record::dir_from_env(),
         }
     }
 }
@@ -170,6 +177,7 @@ impl SandboxConfig {
 /// A running sandbox. Dropping it without [`Sandbox::shutdown`] stops it too.
 pub struct Sandbox {
     addr: SocketAddr,
+    recorder: Option<Arc<record::Recorder>>,
     requests: Arc<requests::RequestCounts>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -182,7 +190,11 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
         let requests = Arc::new(requests::RequestCounts::default());
-        let app = twins::router(&config, &requests);
+        let recorder = match &config.record {
+            Some(dir) => Some(Arc::new(record::Recorder::create(dir)?)),
+            None => None,
+        };
+        let app = twins::router(&config, &requests, recorder.as_ref());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -196,6 +208,7 @@ impl Sandbox {
         });
         Ok(Sandbox {
             addr,
+            recorder,
             requests,
             shutdown: Some(tx),
             task: Some(task),
@@ -205,6 +218,11 @@ impl Sandbox {
     /// The address the sandbox listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The file this sandbox records its exchanges into, when recording ([`record`]).
+    pub fn recording(&self) -> Option<&Path> {
+        self.recorder.as_deref().map(record::Recorder::path)
     }
 
     /// How many requests the twin of `slug` received on `route` (a path below the twin's

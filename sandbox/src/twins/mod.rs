@@ -8,6 +8,7 @@ use axum::Router;
 
 use crate::SandboxConfig;
 use crate::faults::{FaultAnswer, FaultInjector, Faults, inject};
+use crate::record::{Recorder, Recording, record};
 use crate::requests::{Counter, RequestCounts, count};
 
 // twin modules (one line each, keep sorted)
@@ -22,8 +23,13 @@ pub mod blink_customer_management;
 pub mod carmachain;
 pub mod consumer_intelligence;
 
-/// Every twin under `/<slug>`, each behind its own fault injector.
-pub fn router(config: &Arc<SandboxConfig>, requests: &Arc<RequestCounts>) -> Router {
+/// Every twin under `/<slug>`, each behind its own fault injector, and, when recording, behind
+/// the recorder (outermost: it sees the answer as fault injection left it).
+pub fn router(
+    config: &Arc<SandboxConfig>,
+    requests: &Arc<RequestCounts>,
+    recorder: Option<&Arc<Recorder>>,
+) -> Router {
     let twins: Vec<(&'static str, Router)> = vec![
         // twin routes (one line each, keep sorted)
         ("accountsiq_v1_1", accountsiq_v1_1::router(config)),
@@ -53,7 +59,7 @@ pub fn router(config: &Arc<SandboxConfig>, requests: &Arc<RequestCounts>) -> Rou
             None => FaultInjector::new(faults),
         };
         // Counted before faults are injected: a request the fault layer refuses still arrived.
-        let twin = twin
+        let mut twin = twin
             .layer(axum::middleware::from_fn_with_state(injector, inject))
             .layer(axum::middleware::from_fn_with_state(
                 Counter {
@@ -62,6 +68,16 @@ pub fn router(config: &Arc<SandboxConfig>, requests: &Arc<RequestCounts>) -> Rou
                 },
                 count,
             ));
+        if let Some(recorder) = recorder {
+            twin = twin.layer(axum::middleware::from_fn_with_state(
+                Recording {
+                    recorder: recorder.clone(),
+                    slug,
+                    deviates: config.send_unlisted_enum_values,
+                },
+                record,
+            ));
+        }
         app = app.nest(&format!("/{slug}"), twin);
     }
     app
