@@ -148,9 +148,9 @@ nullable string except `address`. Other members kept.
         }
     }
     /**A shadow customer, as uploaded and updated (demo DTO `Customer`,
-DtoShadow, b70a67a). Every member is nullable in the demo.
-Inferred: `customerNumber` required (it identifies the customer and is
-the update/delete path key; the demo always sets it). Other members kept.
+DtoShadow, b70a67a). Every member is nullable in the demo, the customer
+number included (the demo always sets it; it identifies the customer and
+is the update/delete path key). Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(remote = "Self")]
@@ -194,9 +194,14 @@ not ISO 8601.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub customer_category_text: ::std::option::Option<CustomerCategoryText>,
-        ///`CustomerNumber`: your customer number.
-        #[serde(rename = "customerNumber")]
-        pub customer_number: ::std::string::String,
+        /**`CustomerNumber`: string? in the demo; your customer number. Unconfirmed:
+what the service answers without one (our twin: 400).
+*/
+        #[serde(
+            rename = "customerNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_number: ::std::option::Option<::std::string::String>,
         #[serde(
             rename = "extraData",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -1075,7 +1080,7 @@ shadowSourceId. Other members are kept.
                 ::std::string::String,
             >,
             customer_number: ::std::result::Result<
-                ::std::string::String,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             extra_data: ::std::result::Result<
@@ -1103,9 +1108,7 @@ shadowSourceId. Other members are kept.
                     created: Ok(Default::default()),
                     created_by: Ok(Default::default()),
                     customer_category_text: Ok(Default::default()),
-                    customer_number: Err(
-                        "no value supplied for customer_number".to_string(),
-                    ),
+                    customer_number: Ok(Default::default()),
                     extra_data: Ok(Default::default()),
                     master_system_deep_link: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
@@ -1229,7 +1232,7 @@ shadowSourceId. Other members are kept.
             }
             pub fn customer_number<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_number = value
@@ -1837,6 +1840,7 @@ shadowSourceId. Other members are kept.
                     "created",
                     "createdBy",
                     "customerCategoryText",
+                    "customerNumber",
                     "extraData",
                     "masterSystemDeepLink",
                 ],
@@ -2669,6 +2673,7 @@ pub mod builder {
                 200u16 => Ok(ResponseValue::empty(response)),
                 202u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
