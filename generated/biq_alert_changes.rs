@@ -4584,6 +4584,14 @@ po-box-change.
             }
         }
     }
+    impl crate::runtime::tolerant::Derived for Address {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Address::deserialize(deserializer)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for Address {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
@@ -4625,11 +4633,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { Address::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for Address {
@@ -4638,6 +4642,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             Address::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for AddressChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            AddressChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for AddressChangePayload {
@@ -4661,11 +4673,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { AddressChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for AddressChangePayload {
@@ -4674,6 +4682,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             AddressChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ApprovedChange {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ApprovedChange::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApprovedChange {
@@ -4715,11 +4731,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { ApprovedChange::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for ApprovedChange {
@@ -4728,6 +4740,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             ApprovedChange::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ApprovedChangesBatch {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ApprovedChangesBatch::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApprovedChangesBatch {
@@ -4741,11 +4761,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { ApprovedChangesBatch::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for ApprovedChangesBatch {
@@ -4754,6 +4770,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             ApprovedChangesBatch::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for AttentionChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            AttentionChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for AttentionChangePayload {
@@ -4775,11 +4799,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { AttentionChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for AttentionChangePayload {
@@ -4788,6 +4808,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             AttentionChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Bookmark {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Bookmark::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for Bookmark {
@@ -4801,11 +4829,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { Bookmark::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for Bookmark {
@@ -4814,6 +4838,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             Bookmark::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CareOfChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CareOfChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CareOfChangePayload {
@@ -4827,11 +4859,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CareOfChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CareOfChangePayload {
@@ -4840,6 +4868,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CareOfChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CprNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CprNumberChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CprNumberChangePayload {
@@ -4861,11 +4897,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CprNumberChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CprNumberChangePayload {
@@ -4874,6 +4906,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CprNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CreateCompanyPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreateCompanyPayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CreateCompanyPayload {
@@ -4913,11 +4953,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CreateCompanyPayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CreateCompanyPayload {
@@ -4926,6 +4962,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CreateCompanyPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CreatePersonPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreatePersonPayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CreatePersonPayload {
@@ -4975,11 +5019,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CreatePersonPayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CreatePersonPayload {
@@ -4988,6 +5028,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CreatePersonPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CustomerCategoryChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CustomerCategoryChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerCategoryChangePayload {
@@ -5009,11 +5057,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CustomerCategoryChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CustomerCategoryChangePayload {
@@ -5022,6 +5066,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CustomerCategoryChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CvrCompanyStatusChangedPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CvrCompanyStatusChangedPayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CvrCompanyStatusChangedPayload {
@@ -5035,11 +5087,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CvrCompanyStatusChangedPayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CvrCompanyStatusChangedPayload {
@@ -5048,6 +5096,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CvrCompanyStatusChangedPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CvrNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CvrNumberChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CvrNumberChangePayload {
@@ -5069,11 +5125,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CvrNumberChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CvrNumberChangePayload {
@@ -5082,6 +5134,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             CvrNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for EmailChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            EmailChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for EmailChangePayload {
@@ -5095,11 +5155,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { EmailChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for EmailChangePayload {
@@ -5108,6 +5164,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             EmailChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ExtraDataChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ExtraDataChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ExtraDataChangePayload {
@@ -5129,11 +5193,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { ExtraDataChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for ExtraDataChangePayload {
@@ -5142,6 +5202,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             ExtraDataChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NameAndAddressChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NameAndAddressChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for NameAndAddressChangePayload {
@@ -5169,11 +5237,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { NameAndAddressChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for NameAndAddressChangePayload {
@@ -5182,6 +5246,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             NameAndAddressChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NameChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NameChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for NameChangePayload {
@@ -5195,11 +5267,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { NameChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for NameChangePayload {
@@ -5208,6 +5276,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             NameChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NextRequest {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NextRequest::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for NextRequest {
@@ -5221,11 +5297,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { NextRequest::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for NextRequest {
@@ -5234,6 +5306,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             NextRequest::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Notification {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Notification::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for Notification {
@@ -5271,11 +5351,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { Notification::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for Notification {
@@ -5284,6 +5360,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             Notification::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NotificationsBatch {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NotificationsBatch::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for NotificationsBatch {
@@ -5297,11 +5381,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { NotificationsBatch::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for NotificationsBatch {
@@ -5310,6 +5390,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             NotificationsBatch::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PNumberChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PNumberChangePayload {
@@ -5323,11 +5411,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { PNumberChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for PNumberChangePayload {
@@ -5336,6 +5420,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             PNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PersonDeceasedPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PersonDeceasedPayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PersonDeceasedPayload {
@@ -5349,11 +5441,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { PersonDeceasedPayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for PersonDeceasedPayload {
@@ -5362,6 +5450,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             PersonDeceasedPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PhoneNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PhoneNumberChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PhoneNumberChangePayload {
@@ -5383,11 +5479,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { PhoneNumberChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for PhoneNumberChangePayload {
@@ -5396,6 +5488,14 @@ po-box-change.
             S: ::serde::Serializer,
         {
             PhoneNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PoBoxChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PoBoxChangePayload::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PoBoxChangePayload {
@@ -5409,11 +5509,7 @@ po-box-change.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { PoBoxChangePayload::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for PoBoxChangePayload {

@@ -1698,6 +1698,14 @@ shadowSourceId. Other members are kept.
             }
         }
     }
+    impl crate::runtime::tolerant::Derived for Address {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Address::deserialize(deserializer)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for Address {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
@@ -1739,11 +1747,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { Address::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for Address {
@@ -1752,6 +1756,14 @@ shadowSourceId. Other members are kept.
             S: ::serde::Serializer,
         {
             Address::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Contact {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Contact::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for Contact {
@@ -1795,11 +1807,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { Contact::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for Contact {
@@ -1808,6 +1816,14 @@ shadowSourceId. Other members are kept.
             S: ::serde::Serializer,
         {
             Contact::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Customer {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Customer::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for Customer {
@@ -1847,11 +1863,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { Customer::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for Customer {
@@ -1860,6 +1872,14 @@ shadowSourceId. Other members are kept.
             S: ::serde::Serializer,
         {
             Customer::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CustomerInfo {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CustomerInfo::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerInfo {
@@ -1873,11 +1893,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { CustomerInfo::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for CustomerInfo {
@@ -1886,6 +1902,14 @@ shadowSourceId. Other members are kept.
             S: ::serde::Serializer,
         {
             CustomerInfo::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ShadowCustomer {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ShadowCustomer::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ShadowCustomer {
@@ -1899,11 +1923,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { ShadowCustomer::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for ShadowCustomer {
@@ -1912,6 +1932,14 @@ shadowSourceId. Other members are kept.
             S: ::serde::Serializer,
         {
             ShadowCustomer::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ShadowCustomersPage {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ShadowCustomersPage::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ShadowCustomersPage {
@@ -1925,11 +1953,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { ShadowCustomersPage::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for ShadowCustomersPage {
@@ -1938,6 +1962,14 @@ shadowSourceId. Other members are kept.
             S: ::serde::Serializer,
         {
             ShadowCustomersPage::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ShadowSource {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ShadowSource::deserialize(deserializer)
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ShadowSource {
@@ -1951,11 +1983,7 @@ shadowSourceId. Other members are kept.
                 case_insensitive: true,
                 null_as_absent: true,
             };
-            crate::runtime::tolerant::deserialize(
-                deserializer,
-                &MEMBERS,
-                |value| { ShadowSource::deserialize(value) },
-            )
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
         }
     }
     impl ::serde::Serialize for ShadowSource {

@@ -12,9 +12,10 @@
 //! ```
 //!
 //! This stage then rewrites every generated struct that derives serde's traits: serde's derive
-//! is kept but made inherent (`#[serde(remote = "Self")]`), and `Deserialize` is implemented by
-//! normalising the input object first (`runtime::tolerant::deserialize`, generic, with the
-//! struct's member names and which of them are optional) and then calling the derived code;
+//! is kept but made inherent (`#[serde(remote = "Self")]`, exposed as
+//! `runtime::tolerant::Derived`), and `Deserialize` is implemented by normalising the input
+//! object first (`runtime::tolerant::deserialize`, generic, with the struct's member names and
+//! which of them are optional) and then calling the derived code;
 //! `Serialize` delegates to the derived code unchanged, so what we send keeps the spec's casing.
 //! - `member-names: case-insensitive`: a key that equals a declared member ignoring ASCII case
 //!   is read as that member (an exact match wins; a second spelling of a member already given
@@ -278,6 +279,16 @@ fn rewrite_struct(
     item.attrs
         .insert(after_derive, syn::parse_quote!(#[serde(remote = "Self")]));
     let members_const = format_ident!("MEMBERS");
+    let derived: syn::Item = syn::parse_quote! {
+        impl #runtime::tolerant::Derived for #name {
+            fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+            where
+                D: ::serde::Deserializer<'de>,
+            {
+                #name::deserialize(deserializer)
+            }
+        }
+    };
     let de: syn::Item = syn::parse_quote! {
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
@@ -290,9 +301,7 @@ fn rewrite_struct(
                     case_insensitive: #case_insensitive,
                     null_as_absent: #null_as_absent,
                 };
-                #runtime::tolerant::deserialize(deserializer, &#members_const, |value| {
-                    #name::deserialize(value)
-                })
+                #runtime::tolerant::deserialize(deserializer, &#members_const)
             }
         }
     };
@@ -306,7 +315,7 @@ fn rewrite_struct(
             }
         }
     };
-    Ok(Some(vec![de, ser]))
+    Ok(Some(vec![derived, de, ser]))
 }
 
 #[cfg(test)]
@@ -390,6 +399,7 @@ mod tests {
         assert!(code.contains("optional : & [\"existingName\" , \"items\"]"));
         assert!(code.contains("case_insensitive : true"));
         assert!(code.contains("impl :: serde :: Serialize for Thing"));
+        assert!(code.contains("tolerant :: Derived for Thing"));
         assert!(code.contains("impl < 'de > :: serde :: Deserialize < 'de > for Thing"));
         // The newtype, the enum and the builder are not touched.
         assert!(!code.contains("for Newtype"));

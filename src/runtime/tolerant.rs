@@ -33,18 +33,33 @@ pub struct Members {
     pub null_as_absent: bool,
 }
 
-/// Reads one value from `deserializer`, normalises it for `members`, and hands it to `derived`
-/// (the struct's derived deserializer).
-pub fn deserialize<'de, D, T>(
-    deserializer: D,
-    members: &Members,
-    derived: impl FnOnce(Value) -> Result<T, serde_json::Error>,
-) -> Result<T, D::Error>
+/// A struct's derived (inherent) deserializer: what the generator's `#[serde(remote = "Self")]`
+/// leaves, implemented by each tolerant struct so that [`deserialize`] can call it on the
+/// normalised value.
+pub trait Derived: Sized {
+    /// serde's derived `deserialize` of the struct.
+    fn derived<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
+}
+
+/// Reads one value from `deserializer`, normalises it for `members`, and hands it to `T`'s
+/// derived deserializer. An error names the member it is about (`contact1.name: ...`), as a
+/// streaming decoder would: the derived code reads through a path tracker.
+pub fn deserialize<'de, D, T>(deserializer: D, members: &Members) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
+    T: Derived,
 {
     let value = Value::deserialize(deserializer)?;
-    derived(normalise(value, members)).map_err(D::Error::custom)
+    let normalised = normalise(value, members);
+    let mut track = serde_path_to_error::Track::new();
+    T::derived(serde_path_to_error::Deserializer::new(normalised, &mut track)).map_err(|error| {
+        let path = track.path().to_string();
+        if path == "." {
+            D::Error::custom(error)
+        } else {
+            D::Error::custom(format!("{path}: {error}"))
+        }
+    })
 }
 
 /// The normalised form of `value` (see the module docs); only an object changes.
@@ -120,9 +135,15 @@ mod tests {
         extra: Map<String, Value>,
     }
 
+    impl Derived for Thing {
+        fn derived<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Thing::deserialize(d)
+        }
+    }
+
     impl<'de> serde::Deserialize<'de> for Thing {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            deserialize(d, &MEMBERS, |value| Thing::deserialize(value))
+            deserialize(d, &MEMBERS)
         }
     }
 
@@ -161,6 +182,8 @@ mod tests {
         assert!(decode(r#"{"items":[1]}"#).is_err());
         assert!(decode("[1]").is_err());
         assert!(decode("null").is_err());
+        let wrong = decode(r#"{"more":true,"Items":["x"]}"#).unwrap_err().to_string();
+        assert!(wrong.starts_with("items[0]: invalid type"), "{wrong}");
     }
 
     #[test]
