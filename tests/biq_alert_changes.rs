@@ -798,4 +798,44 @@ mod twin {
         assert_eq!(forbidden.status().map(|s| s.as_u16()), Some(403));
         twin.sandbox.shutdown().await;
     }
+
+    /// An anonymised item (null payload) in the middle of the feed: the stream hands it out as
+    /// `Absent` and moves past it to the items after it; an unknown event type still reads.
+    #[tokio::test]
+    async fn a_feed_moves_past_a_null_payload_item() {
+        use futures_util::TryStreamExt;
+
+        let twin = start().await;
+        let source = twin.sources[0];
+        let filter = |extra: Value| {
+            let mut request = serde_json::json!({"count": 1, "eventType": "name-change", "shadowSourceId": source});
+            request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            request
+        };
+        script(&twin, filter(serde_json::json!({}))).await;
+        let anonymised = script(&twin, filter(serde_json::json!({"anonymized": true}))).await;
+        assert_eq!(anonymised.approved_changes[0].payload, None);
+        script(&twin, filter(serde_json::json!({"count": 2}))).await;
+
+        let mut items = customer_data::biq_alert_changes::stream::approved_changes(
+            &twin.client,
+            TENANT,
+            source,
+            None,
+        )
+        .items();
+        let mut read = Vec::new();
+        while let Some(change) = items.try_next().await.unwrap() {
+            read.push(change);
+        }
+        assert_eq!(read.len(), 4, "{read:?}");
+        let typed: Vec<EventPayload> = read.iter().map(|c| c.typed_payload()).collect();
+        assert!(matches!(typed[0], EventPayload::NameChange(_)));
+        assert_eq!(typed[1], EventPayload::Absent);
+        assert_eq!(read[1].anonymized, Some(true));
+        assert!(matches!(typed[2], EventPayload::NameChange(_)));
+        assert!(matches!(typed[3], EventPayload::NameChange(_)));
+        assert_eq!(items.resume_cursor(), read[3].committed.as_ref());
+        twin.sandbox.shutdown().await;
+    }
 }
