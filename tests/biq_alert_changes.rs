@@ -73,28 +73,151 @@ fn the_payload_table_is_the_specs() {
 /// The member names of every payload DTO, as BiQ's demo (b70a67a) declares them, copied from
 /// `reference/biq-alert/NOTES.md` (Addendum), NOT derived from our types.
 const NOTES_MEMBERS: &[(&str, &[&str])] = &[
-    ("CreatePersonPayload", &["Name", "BirthDate", "Address", "Cpr", "CareOf", "Attention", "Email", "Phone1", "Phone2", "SecondaryContactName", "SecondaryContactEmail", "SecondaryContactPhoneNumber1", "SecondaryContactPhoneNumber2", "SecondaryContactCprNumber", "PoBox", "ExtraData", "Active"]),
-    ("CreateCompanyPayload", &["Name", "Address", "Cvr", "Pnr", "CareOf", "Attention", "Email", "Phone1", "Phone2", "PoBox", "ExtraData", "Active"]),
-    ("NameChangePayload", &["ProposedName", "ExistingName", "Address", "NameChangeDate"]),
-    ("AddressChangePayload", &["Name", "ProposedAddress", "ExistingAddress", "AddressChangeDate"]),
-    ("NameAndAddressChangePayload", &["ProposedName", "ExistingName", "ProposedAddress", "ExistingAddress", "NameChangeDate", "AddressChangeDate"]),
-    ("CareOfChangePayload", &["ExistingCareOf", "ProposedCareOf", "CareOfChangeDate"]),
-    ("AttentionChangePayload", &["ExistingAttention", "ProposedAttention", "AttentionChangeDate"]),
-    ("CprNumberChangePayload", &["ExistingCprNumber", "ProposedCprNumber", "CprNumberChangeDate"]),
-    ("CvrNumberChangePayload", &["ExistingCvrNumber", "ProposedCvrNumber", "CvrNumberChangeDate"]),
-    ("PNumberChangePayload", &["ExistingPNumber", "ProposedPNumber", "PNumberChangeDate"]),
-    ("EmailChangePayload", &["ExistingEmail", "ProposedEmail", "EmailChangeDate"]),
-    ("PhoneNumberChangePayload", &["ExistingPhoneNumber", "ProposedPhoneNumber", "PhoneNumberChangeDate"]),
-    ("PoBoxChangePayload", &["ExistingPoBox", "ProposedPoBox", "PoBoxChangeDate"]),
-    ("ExtraDataChangePayload", &["ExistingExtraData", "ProposedExtraData", "ExtraDataChangeDate"]),
-    ("CustomerCategoryChangePayload", &["ExistingCustomerCategory", "ProposedCustomerCategory", "CustomerCategoryChangeDate"]),
+    (
+        "CreatePersonPayload",
+        &[
+            "Name",
+            "BirthDate",
+            "Address",
+            "Cpr",
+            "CareOf",
+            "Attention",
+            "Email",
+            "Phone1",
+            "Phone2",
+            "SecondaryContactName",
+            "SecondaryContactEmail",
+            "SecondaryContactPhoneNumber1",
+            "SecondaryContactPhoneNumber2",
+            "SecondaryContactCprNumber",
+            "PoBox",
+            "ExtraData",
+            "Active",
+        ],
+    ),
+    (
+        "CreateCompanyPayload",
+        &[
+            "Name",
+            "Address",
+            "Cvr",
+            "Pnr",
+            "CareOf",
+            "Attention",
+            "Email",
+            "Phone1",
+            "Phone2",
+            "PoBox",
+            "ExtraData",
+            "Active",
+        ],
+    ),
+    (
+        "NameChangePayload",
+        &["ProposedName", "ExistingName", "Address", "NameChangeDate"],
+    ),
+    (
+        "AddressChangePayload",
+        &[
+            "Name",
+            "ProposedAddress",
+            "ExistingAddress",
+            "AddressChangeDate",
+        ],
+    ),
+    (
+        "NameAndAddressChangePayload",
+        &[
+            "ProposedName",
+            "ExistingName",
+            "ProposedAddress",
+            "ExistingAddress",
+            "NameChangeDate",
+            "AddressChangeDate",
+        ],
+    ),
+    (
+        "CareOfChangePayload",
+        &["ExistingCareOf", "ProposedCareOf", "CareOfChangeDate"],
+    ),
+    (
+        "AttentionChangePayload",
+        &[
+            "ExistingAttention",
+            "ProposedAttention",
+            "AttentionChangeDate",
+        ],
+    ),
+    (
+        "CprNumberChangePayload",
+        &[
+            "ExistingCprNumber",
+            "ProposedCprNumber",
+            "CprNumberChangeDate",
+        ],
+    ),
+    (
+        "CvrNumberChangePayload",
+        &[
+            "ExistingCvrNumber",
+            "ProposedCvrNumber",
+            "CvrNumberChangeDate",
+        ],
+    ),
+    (
+        "PNumberChangePayload",
+        &["ExistingPNumber", "ProposedPNumber", "PNumberChangeDate"],
+    ),
+    (
+        "EmailChangePayload",
+        &["ExistingEmail", "ProposedEmail", "EmailChangeDate"],
+    ),
+    (
+        "PhoneNumberChangePayload",
+        &[
+            "ExistingPhoneNumber",
+            "ProposedPhoneNumber",
+            "PhoneNumberChangeDate",
+        ],
+    ),
+    (
+        "PoBoxChangePayload",
+        &["ExistingPoBox", "ProposedPoBox", "PoBoxChangeDate"],
+    ),
+    (
+        "ExtraDataChangePayload",
+        &[
+            "ExistingExtraData",
+            "ProposedExtraData",
+            "ExtraDataChangeDate",
+        ],
+    ),
+    (
+        "CustomerCategoryChangePayload",
+        &[
+            "ExistingCustomerCategory",
+            "ProposedCustomerCategory",
+            "CustomerCategoryChangeDate",
+        ],
+    ),
     ("PersonDeceasedPayload", &["DeceasedDate"]),
 ];
 
 /// The Address members of the notes (both DTO folders).
 const NOTES_ADDRESS: &[&str] = &[
-    "CompositeOrig", "Street", "StreetCode", "HouseNumber", "HouseLetter", "Floor", "Suite",
-    "PostalCode", "PostalCity", "PostalSubCity", "MunicipalityCode", "CountryCode", "CountryName",
+    "CompositeOrig",
+    "Street",
+    "StreetCode",
+    "HouseNumber",
+    "HouseLetter",
+    "Floor",
+    "Suite",
+    "PostalCode",
+    "PostalCity",
+    "PostalSubCity",
+    "MunicipalityCode",
+    "CountryCode",
+    "CountryName",
     "DarAddressId",
 ];
 
@@ -158,7 +281,11 @@ fn assert_every_member_typed(dto: &str, typed: &Value) {
         assert!(!value.is_null(), "{dto}.{key} is empty");
         if key.ends_with("ddress") {
             let address: Vec<&String> = value.as_object().unwrap().keys().collect();
-            assert_eq!(address.len(), NOTES_ADDRESS.len(), "{dto}.{key}: {address:?}");
+            assert_eq!(
+                address.len(),
+                NOTES_ADDRESS.len(),
+                "{dto}.{key}: {address:?}"
+            );
             for member in NOTES_ADDRESS {
                 let camel = member[..1].to_ascii_lowercase() + &member[1..];
                 assert!(
@@ -171,7 +298,9 @@ fn assert_every_member_typed(dto: &str, typed: &Value) {
 }
 
 /// Feed items with the raw payload replaced by the typed one.
-fn typed_items<T: TypedPayload + Clone + serde::Serialize>(items: &[T]) -> Vec<(Value, EventPayload)> {
+fn typed_items<T: TypedPayload + Clone + serde::Serialize>(
+    items: &[T],
+) -> Vec<(Value, EventPayload)> {
     items
         .iter()
         .map(|item| {
@@ -215,7 +344,10 @@ fn the_vendor_corpus_decodes_with_every_member_typed_in_both_casings() {
                 change.anonymized.is_some(),
                 change.committed.is_some(),
             ] {
-                assert!(member, "{file}: an ApprovedChange member is empty: {change:?}");
+                assert!(
+                    member,
+                    "{file}: an ApprovedChange member is empty: {change:?}"
+                );
             }
             let typed = change.typed_payload();
             let (dto, json) = typed_json(&typed);
@@ -256,10 +388,12 @@ fn the_vendor_corpus_decodes_with_every_member_typed_in_both_casings() {
 #[test]
 fn vendor_notifications_decode_in_both_casings() {
     let mut both = Vec::new();
-    for file in ["vendor_notifications.pascal.json", "vendor_notifications.camel.json"] {
-        let batch: types::NotificationsBatch =
-            serde_json::from_value(common::fixture(SLUG, file))
-                .unwrap_or_else(|e| panic!("{file}: {e}"));
+    for file in [
+        "vendor_notifications.pascal.json",
+        "vendor_notifications.camel.json",
+    ] {
+        let batch: types::NotificationsBatch = serde_json::from_value(common::fixture(SLUG, file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         let notifications = batch.notifications.unwrap();
         assert!(notifications.iter().all(|n| n.extra.is_empty()));
         let (dto, json) = typed_json(&notifications[0].typed_payload());
@@ -809,7 +943,10 @@ mod twin {
         let source = twin.sources[0];
         let filter = |extra: Value| {
             let mut request = serde_json::json!({"count": 1, "eventType": "name-change", "shadowSourceId": source});
-            request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            request
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             request
         };
         script(&twin, filter(serde_json::json!({}))).await;

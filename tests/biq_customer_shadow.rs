@@ -49,7 +49,10 @@ fn demo_style_bodies_decode_and_are_sent_in_the_specs_casing() {
     assert_eq!(customer.changed_by, None);
     let contact = customer.contact1.as_ref().unwrap();
     assert!(contact.extra.is_empty());
-    assert_eq!(contact.date_of_birth.as_deref(), Some("23-04-1998 00:00:00"));
+    assert_eq!(
+        contact.date_of_birth.as_deref(),
+        Some("23-04-1998 00:00:00")
+    );
     let address = contact.address.as_ref().unwrap();
     assert!(address.extra.is_empty());
     assert_eq!(address.dar_address_id, Some(uuid::Uuid::nil()));
@@ -58,9 +61,11 @@ fn demo_style_bodies_decode_and_are_sent_in_the_specs_casing() {
     assert_eq!(sent["contact1"]["address"]["postalCode"], "9999");
     assert!(sent.get("CustomerNumber").is_none());
 
-    let us: types::Customer =
-        serde_json::from_value(common::fixture(SLUG, "demo_customer_us_culture.pascal.json"))
-            .unwrap();
+    let us: types::Customer = serde_json::from_value(common::fixture(
+        SLUG,
+        "demo_customer_us_culture.pascal.json",
+    ))
+    .unwrap();
     assert_eq!(us.created.as_deref(), Some("12/4/2026 5:25:42 PM"));
     assert_eq!(
         us.contact1.as_ref().and_then(|c| c.p_nr.as_deref()),
@@ -334,19 +339,24 @@ mod twin {
             "demo_customer.pascal.json",
             "demo_customer_us_culture.pascal.json",
         ] {
-            let body = std::fs::read_to_string(crate::common::fixture_path(
-                "biq_customer_shadow",
-                file,
-            ))
-            .unwrap();
+            let body =
+                std::fs::read_to_string(crate::common::fixture_path("biq_customer_shadow", file))
+                    .unwrap();
             let created = http
-                .post(format!("{base}/tenants/{TENANT}/shadowsources/{source}/customers"))
+                .post(format!(
+                    "{base}/tenants/{TENANT}/shadowsources/{source}/customers"
+                ))
                 .header("content-type", "application/json")
                 .body(body.clone())
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(created.status().as_u16(), 201, "{file}: {:?}", created.text().await);
+            assert_eq!(
+                created.status().as_u16(),
+                201,
+                "{file}: {:?}",
+                created.text().await
+            );
             let number: Value = serde_json::from_str(&body).unwrap();
             let number = number["CustomerNumber"].as_str().unwrap().to_string();
             let updated = http
@@ -380,7 +390,9 @@ mod twin {
         );
         // A body without a customer number is still refused.
         let refused = http
-            .post(format!("{base}/tenants/{TENANT}/shadowsources/{source}/customers"))
+            .post(format!(
+                "{base}/tenants/{TENANT}/shadowsources/{source}/customers"
+            ))
             .json(&serde_json::json!({"CustomerNumber": null, "Active": "True"}))
             .send()
             .await

@@ -67,7 +67,9 @@ impl Decoding {
                     ));
                 }
                 ("null-members", _) => {
-                    return Err(format!("{at}/null-members: `absent` or `as-is`, not {value}"));
+                    return Err(format!(
+                        "{at}/null-members: `absent` or `as-is`, not {value}"
+                    ));
                 }
                 ("reason", _) => return Err(format!("{at}/reason: must be a non-empty string")),
                 (other, _) => return Err(format!("{at}: unknown member `{other}`")),
@@ -244,17 +246,21 @@ fn rewrite_struct(
 ) -> Result<Option<Vec<syn::Item>>, String> {
     let name = item.ident.clone();
     if !item.generics.params.is_empty() {
-        return Err(format!("struct `{name}` is generic, which this stage does not handle"));
+        return Err(format!(
+            "struct `{name}` is generic, which this stage does not handle"
+        ));
     }
     if !matches!(item.fields, syn::Fields::Named(_)) {
         // typify's newtypes (`#[serde(transparent)]` wrappers) have no members to match.
         return Ok(None);
     }
     let container = serde_entries(&item.attrs);
-    if container
-        .iter()
-        .any(|(k, _)| matches!(k.as_str(), "remote" | "transparent" | "rename_all" | "untagged"))
-    {
+    if container.iter().any(|(k, _)| {
+        matches!(
+            k.as_str(),
+            "remote" | "transparent" | "rename_all" | "untagged"
+        )
+    }) {
         return Err(format!(
             "struct `{name}`: container attributes this stage does not handle \
              (remote, transparent, rename_all)"
@@ -339,11 +345,23 @@ mod tests {
         let exact = json!({"info": {EXTENSION: {"member-names": "exact", "reason": "x"}}});
         assert_eq!(Decoding::from_document(&exact).unwrap(), None);
         let no_reason = json!({"info": {EXTENSION: {"member-names": "case-insensitive"}}});
-        assert!(Decoding::from_document(&no_reason).unwrap_err().contains("reason"));
+        assert!(
+            Decoding::from_document(&no_reason)
+                .unwrap_err()
+                .contains("reason")
+        );
         let bad = json!({"info": {EXTENSION: {"member-names": "loose", "reason": "x"}}});
-        assert!(Decoding::from_document(&bad).unwrap_err().contains("member-names"));
+        assert!(
+            Decoding::from_document(&bad)
+                .unwrap_err()
+                .contains("member-names")
+        );
         let unknown = json!({"info": {EXTENSION: {"casing": "any", "reason": "x"}}});
-        assert!(Decoding::from_document(&unknown).unwrap_err().contains("casing"));
+        assert!(
+            Decoding::from_document(&unknown)
+                .unwrap_err()
+                .contains("casing")
+        );
         assert_eq!(
             Decoding {
                 case_insensitive: true,
@@ -393,9 +411,7 @@ mod tests {
         assert_eq!(done, ["Thing"]);
         let code = quote!(#file).to_string();
         assert!(code.contains("# [serde (remote = \"Self\")] pub struct Thing"));
-        assert!(code.contains(
-            "names : & [\"existingName\" , \"items\" , \"more\" , \"type\"]"
-        ));
+        assert!(code.contains("names : & [\"existingName\" , \"items\" , \"more\" , \"type\"]"));
         assert!(code.contains("optional : & [\"existingName\" , \"items\"]"));
         assert!(code.contains("case_insensitive : true"));
         assert!(code.contains("impl :: serde :: Serialize for Thing"));

@@ -117,8 +117,8 @@ impl EventPayload {
             None | Some(Value::Null) => return EventPayload::Absent,
             Some(payload) => payload,
         };
-        let known =
-            EVENT_PAYLOADS.iter().any(|(e, _)| *e == event_type) || EVENTS_WITHOUT_PAYLOAD.contains(&event_type);
+        let known = EVENT_PAYLOADS.iter().any(|(e, _)| *e == event_type)
+            || EVENTS_WITHOUT_PAYLOAD.contains(&event_type);
         if !known {
             return EventPayload::Unknown {
                 event_type: event_type.to_string(),
@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn absent_is_not_untyped_and_the_container_name_does_not_matter() {
-        assert_eq!(EventPayload::decode("name-change", None), EventPayload::Absent);
+        assert_eq!(
+            EventPayload::decode("name-change", None),
+            EventPayload::Absent
+        );
         assert_eq!(
             EventPayload::decode("name-change", Some(&Value::Null)),
             EventPayload::Absent

@@ -52,7 +52,10 @@ where
     let value = Value::deserialize(deserializer)?;
     let normalised = normalise(value, members);
     let mut track = serde_path_to_error::Track::new();
-    T::derived(serde_path_to_error::Deserializer::new(normalised, &mut track)).map_err(|error| {
+    T::derived(serde_path_to_error::Deserializer::new(
+        normalised, &mut track,
+    ))
+    .map_err(|error| {
         let path = track.path().to_string();
         if path == "." {
             D::Error::custom(error)
@@ -182,7 +185,9 @@ mod tests {
         assert!(decode(r#"{"items":[1]}"#).is_err());
         assert!(decode("[1]").is_err());
         assert!(decode("null").is_err());
-        let wrong = decode(r#"{"more":true,"Items":["x"]}"#).unwrap_err().to_string();
+        let wrong = decode(r#"{"more":true,"Items":["x"]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(wrong.starts_with("items[0]: invalid type"), "{wrong}");
     }
 
@@ -204,10 +209,7 @@ mod tests {
         };
         let value = json!({"ExistingName": "A", "items": null});
         assert_eq!(normalise(value.clone(), &strict), value);
-        assert_eq!(
-            normalise(value, &MEMBERS),
-            json!({"existingName": "A"})
-        );
+        assert_eq!(normalise(value, &MEMBERS), json!({"existingName": "A"}));
         assert_eq!(normalise(json!("text"), &MEMBERS), json!("text"));
     }
 }

@@ -39,11 +39,11 @@
 use crate::lock;
 use std::sync::Arc;
 
+use axum::extract::Query;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::extract::Query;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -242,7 +242,10 @@ async fn list_customers(
     State(state): State<Shared>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<std::collections::HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: Result<
+        Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Response {
     let Ok(Path(tenant)) = path else {
         return problem(StatusCode::NOT_FOUND, None);
@@ -253,7 +256,7 @@ async fn list_customers(
     let Ok(Query(query)) = query else {
         return validation_problem("$", "The query string is not valid.");
     };
-    let number = |name: &str, default: i64, min: i64| -> Result<i64, Response> {
+    let number = |name: &str, default: i64, min: i64| -> Result<i64, Refusal> {
         match query
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -262,16 +265,18 @@ async fn list_customers(
             None => Ok(default),
             Some(text) => match text.parse::<i32>() {
                 Ok(n) if i64::from(n) >= min => Ok(i64::from(n)),
-                _ => Err(validation_problem(
-                    name,
-                    &format!("The value '{text}' is not valid."),
-                )),
+                _ => Err(
+                    validation_problem(name, &format!("The value '{text}' is not valid.")).into(),
+                ),
             },
         }
     };
-    let (page, size) = match (number("page", 0, 0), number("pageSize", DEFAULT_PAGE_SIZE, 1)) {
+    let (page, size) = match (
+        number("page", 0, 0),
+        number("pageSize", DEFAULT_PAGE_SIZE, 1),
+    ) {
         (Ok(page), Ok(size)) => (page, size),
-        (Err(refused), _) | (_, Err(refused)) => return refused,
+        (Err(refused), _) | (_, Err(refused)) => return refused.into_response(),
     };
     let customers = lock(&state.customers);
     let all: Vec<types::CustomerInfo> = customers
