@@ -18,7 +18,9 @@
 //!   answered 204) stores one; then the stored bookmark.
 //! * **Sandbox only** (no such route at BiQ, no auth): `POST /sandbox/tenants/{tenantId}/script`
 //!   with `{"count": n, "eventType"?: "...", "customerNumber"?: "...", "shadowSourceId"?: n}`
-//!   (an empty body is `{"count": 1}`; `count` at most 1000) emits `n` changes for the
+//!   (an empty body is `{"count": 1}`; `count` at most 1000; `"anonymized": true` emits the
+//!   items with `anonymized` true and a `null` payload, as the vendor's DTO allows, e.g. for an
+//!   anonymised item) emits `n` changes for the
 //!   tenant's shadow customers (those matching the optional filters; 404 problem when none
 //!   does) and answers `{"approvedChanges": [...], "notifications": [...]}` with what it
 //!   emitted.
@@ -48,8 +50,12 @@
 //!   as failed). Fault injection: with this twin's `Faults::webhook_resend`, a call answered
 //!   200 is made once more 0-200 ms later (counted in `resent`).
 //!
-//! The generator (choices of ours; the sources only name the event types and the
-//! `Existing*`/`Proposed*` pattern):
+//! Bodies bind as the vendor's do (the generated types decode tolerantly, as the spec declares:
+//! member names in any ASCII case, `null` optional members). Answers are camelCase (the
+//! ASP.NET Core default; the vendor's answer casing is unconfirmed).
+//!
+//! The generator (choices of ours; the payload DTOs and which event type carries which are the
+//! demo's, b70a67a):
 //! * Seeded by `config.seed`: the same sequence of script calls gives the same customers,
 //!   event types, ids and proposed values. `committed` is the wall clock at emission, in whole
 //!   milliseconds, strictly increasing across both feeds of a tenant (so `from` = the last
@@ -57,19 +63,25 @@
 //!   `approved` equals it.
 //! * Without `eventType` it draws from name-change, address-change, name-and-address-change,
 //!   email-change, phone-change and (persons only) the person-deceased notification. With
-//!   `eventType` it also emits name-correction, address-correction, care-of-change,
-//!   attention-change, phone-2-change, customer-category-change and person-formerly-deceased
-//!   (other event types are a 400 validation problem).
+//!   `eventType` it emits any of `EVENT_TYPES` (new-person, new-company, the name, address,
+//!   care-of, attention, CPR/CVR/P-number, e-mail, phone, PO box, extra-data and category
+//!   changes, secondary-contact-name-change, person-formerly-deceased); other event types are a
+//!   400 validation problem.
 //! * `Existing*` values are the shadow customer's current `contact1` (so an update through
 //!   CustomerShadow shows in the next change); `Proposed*` values come from the synthetic
 //!   population. Emitting a change does not alter the shadow customer: applying it is the
 //!   client's job (the demo applies changes to its own system).
-//! * Payloads are built from the generated payload types and wrapped in the single-member
-//!   container as `{"<payload schema name>": {...}}` (e.g. `{"NameChangePayload": {...}}`; the
-//!   real member name is not documented). `payloadVersion` is 1, `anonymized` false, `source`
-//!   "CPR" for residential and "CVR" for enterprise customers, `createdBy` "BiQ Alert",
-//!   `approvedBy` "BiQ Alert (automatic approval)"; notifications have an id (a uuid, as a
-//!   string), `time` = `committed`, and no `key` (its meaning is not documented).
+//! * Payloads are built from the generated payload types (every member of the demo's DTO the
+//!   customer has a value for; `*ChangeDate` is `committed`, a DateTimeOffset; the DateTime
+//!   members `BirthDate`, `AttentionChangeDate`, `ExtraDataChangeDate`, `DeceasedDate` are
+//!   written without offset) and wrapped in the single-member container as
+//!   `{"<payload schema name>": {...}}` (e.g. `{"NameChangePayload": {...}}`; the real member
+//!   name is not documented, and readers take the first member whatever its name).
+//!   person-formerly-deceased carries a `null` payload (no DTO is known). `payloadVersion` is
+//!   1, `anonymized` false (true for scripted anonymised items), `source` "CPR" for
+//!   residential and "CVR" for enterprise customers, `createdBy` "BiQ Alert", `approvedBy`
+//!   "BiQ Alert (automatic approval)"; notifications have an id (a uuid), `time` =
+//!   `committed`, and no `key` (its meaning is not documented).
 //!
 //! The AlertChanges spec has no enum (event types and customer categories are plain strings,
 //! so that unknown values decode). With `config.send_unlisted_enum_values` on, a
