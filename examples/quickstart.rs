@@ -394,7 +394,7 @@ async fn biq(sandbox: &Sandbox) -> Result<Report> {
             .body(customer_data::biq_alert_changes::types::NextRequest { from })
             .send()
             .await?;
-        for change in &batch.approved_changes {
+        for change in batch.approved_changes.iter().flatten() {
             seen += 1;
             let kind = match change.typed_payload() {
                 EventPayload::Unknown { event_type, .. } => format!("unknown event {event_type}"),

@@ -11,14 +11,14 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
-    /**A Danish postal address (demo DTO `Address`, the same as in
-CustomerShadow). Inferred: camelCase wire names, the member types
-(string, except `darAddressId`; not stated in our notes) and the
-completeness of the member list (other members are kept).
+    /**A Danish postal address (demo DTO `Address`, DtoAlertChanges, b70a67a;
+the same members as the CustomerShadow Address). Every member is a
+nullable string except `darAddressId` (Guid?). Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct Address {
-        ///Inferred: the address as one original string.
+        ///The address as one original string.
         #[serde(
             rename = "compositeOrig",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -34,7 +34,9 @@ completeness of the member list (other members are kept).
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub country_name: ::std::option::Option<::std::string::String>,
-        ///Id of the address in DAR (Danmarks Adresseregister); a uuid in the demo.
+        /**Id of the address in DAR (Danmarks Adresseregister), Guid?; the demo
+sends the all-zero Guid when it has none.
+*/
         #[serde(
             rename = "darAddressId",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -89,25 +91,28 @@ completeness of the member list (other members are kept).
             Default::default()
         }
     }
-    /**Payload of address-change and address-correction, each also
--at-subscription-start and -before-subscription-start. ExistingAddress,
-ProposedAddress and `*ChangeDate` are named in our notes; Inferred: the
-schema name, `addressChangeDate`, the types, and camelCase. All optional,
-other members are kept.
+    /**Demo DTO `AddressChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+address-change, address-change-at-subscription-start, address-correction, address-correction-at-subscription-start, address-correction-before-subscription-start.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct AddressChangePayload {
-        ///Inferred member (the notes name the pattern `*ChangeDate`). Format not documented.
+        ///`AddressChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
             rename = "addressChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub address_change_date: ::std::option::Option<::std::string::String>,
+        pub address_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "existingAddress",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub existing_address: ::std::option::Option<Address>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
         #[serde(
             rename = "proposedAddress",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -121,96 +126,75 @@ other members are kept.
             Default::default()
         }
     }
-    /**One approved change (demo DTO `ApprovedChange`). Member names from the
-demo; Inferred: camelCase wire names, the types of members whose type our
-notes do not state (strings), and the completeness of the member list
-(other members are kept). No member is marked required (none is
-documented as such).
+    /**One approved change (demo DTO `ApprovedChange`, b70a67a). Members the C#
+DTO declares non-nullable (`Id`, `ShadowSourceId`, `Created`, `Approved`,
+`PayloadVersion`) are always written by a .NET serializer; they are still
+optional here so that one odd item cannot fail a batch. Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct ApprovedChange {
-        ///Whether the change has been anonymized (a nullable bool in the demo).
+        ///`Anonymized`: bool?.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub anonymized: ::std::option::Option<bool>,
-        ///When the change was approved. Inferred: type string (a timestamp by analogy with created/createdBy; not stated).
+        ///`Approved`: DateTimeOffset.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub approved: ::std::option::Option<::std::string::String>,
-        ///Who approved it. Inferred: type string.
+        pub approved: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(
             rename = "approvedBy",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub approved_by: ::std::option::Option<::std::string::String>,
-        /**When the change was committed to the feed. This is the polling
-bookmark: send the `committed` of the last item processed as the next
-`from`. Inferred: type date-time (the demo stores it as the
-DateTimeOffset bookmark).
+        /**`Committed`: DateTimeOffset?. The polling bookmark: send the
+`committed` of the last item processed as the next `from`.
 */
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub committed: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        ///When the change was created. Inferred: type string (a timestamp; format not stated).
+        ///`Created`: DateTimeOffset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub created: ::std::option::Option<::std::string::String>,
-        ///Who or what created it. Inferred: type string.
+        pub created: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(
             rename = "createdBy",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub created_by: ::std::option::Option<::std::string::String>,
-        ///Your customer number.
+        ///`CustomerNumber`: string?.
         #[serde(
             rename = "customerNumber",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub customer_number: ::std::option::Option<::std::string::String>,
-        /**Event type of an approved change or notification. A plain string, not an
-enum: an event type not listed here must still decode. Named in our notes
-on the demo: new-person, new-company, name-change,
-name-change-at-subscription-start, name-correction (and variants "(-…)",
-Inferred to include name-correction-at-subscription-start),
-address-change, address-correction, each also "-at-subscription-start"
-and "-before-subscription-start", name-and-address-change,
-name-and-address-correction (and unnamed variants "(…)"), care-of-change
-(and unnamed variants), attention-change, attention-at-subscription-start,
-cpr-number-change, cvr-number-change, p-number-change, email-change (and
-unnamed variants), phone-change (and unnamed variants), phone-2-change
-(and unnamed variants), secondary-contact-name-change,
-secondary-contact-email-change, secondary-contact-cpr-number-change,
-secondary-contact-phone-change, secondary-contact-phone-2-change,
-po-box-change, extra-data-change, customer-category-change; notifications:
-person-deceased, person-formerly-deceased. `x-biq-event-payloads` (under
-components) maps each to the schema of its payload.
+        /**Event type (string? in the demo). A plain string, not an enum: an
+unknown event type still decodes. `x-biq-event-payloads` maps every
+event type the demo's reader handles to its payload DTO.
 */
         #[serde(
             rename = "eventType",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub event_type: ::std::option::Option<::std::string::String>,
-        ///Id of the change (a Guid in the demo).
+        ///`Id`: Guid.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::uuid::Uuid>,
-        /**The payload container: a JSON object with a single member whose value
-is the actual payload (`{"<name>": {...}}`; the member name is not
-documented). Kept as free JSON, so any payload decodes; decode the
-inner value with the schema that `x-biq-event-payloads` (under
-components) names for the event type. Its shape may depend on
-`payloadVersion`.
+        /**`Payload`: object? in the demo, so null or any JSON. When an object,
+its first member, whatever its name, holds the payload DTO that
+`x-biq-event-payloads` names for the event type.
 */
-        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
-        pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Version of the payload format (an int in the demo).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub payload: ::std::option::Option<::serde_json::Value>,
+        ///`PayloadVersion`: int.
         #[serde(
             rename = "payloadVersion",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub payload_version: ::std::option::Option<i32>,
-        ///The shadow source of the customer (an int in the demo).
+        ///`ShadowSourceId`: int.
         #[serde(
             rename = "shadowSourceId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub shadow_source_id: ::std::option::Option<i32>,
-        ///The public data source, e.g. CPR, CVR or Statstidende. Inferred: type string; value set not documented.
+        ///The public data source. Value set not documented.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
@@ -221,14 +205,18 @@ components) names for the event type. Its shape may depend on
             Default::default()
         }
     }
-    /**Answer of nextApprovedChanges (demo: `{approvedChanges: […], more: bool}`).
-Inferred: both members required (the polling contract reads both);
-other members are kept.
+    /**Answer of nextApprovedChanges (demo DTO `NextApprovedChanges`:
+`ApprovedChanges` IEnumerable?, nullable; `More` bool). Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct ApprovedChangesBatch {
-        #[serde(rename = "approvedChanges")]
-        pub approved_changes: ::std::vec::Vec<ApprovedChange>,
+        ///The batch; null or absent reads as empty (nullable in the demo).
+        #[serde(
+            rename = "approvedChanges",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub approved_changes: ::std::option::Option<::std::vec::Vec<ApprovedChange>>,
         ///True when more items are waiting; when false, wait about a minute before polling again.
         pub more: bool,
         #[serde(flatten)]
@@ -239,12 +227,22 @@ other members are kept.
             Default::default()
         }
     }
-    /**Payload of attention-change and attention-at-subscription-start.
-Inferred: the members, from the `Existing*`/`Proposed*` pattern and the
-Contact member `attention`. All optional, other members are kept.
+    /**Demo DTO `AttentionChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+attention-change, attention-at-subscription-start.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct AttentionChangePayload {
+        /**`AttentionChangeDate`: a .NET DateTime? WITHOUT offset (e.g. 1998-04-23T00:00:00), which
+is not RFC 3339, so this is a plain string (`x-customer-data-format:
+dotnet-local-date-time`); read it as a local date-time.
+*/
+        #[serde(
+            rename = "attentionChangeDate",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub attention_change_date: ::std::option::Option<::std::string::String>,
         #[serde(
             rename = "existingAttention",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -267,6 +265,7 @@ Contact member `attention`. All optional, other members are kept.
 Inferred: `bookmark` required; other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct Bookmark {
         ///The `committed` timestamp of the last approved change processed.
         pub bookmark: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -278,12 +277,21 @@ Inferred: `bookmark` required; other members are kept.
             Default::default()
         }
     }
-    /**Payload of care-of-change (and its unnamed variants). Inferred: the
-members, from the `Existing*`/`Proposed*` pattern and the Contact member
-`careOf`. All optional, other members are kept.
+    /**Demo DTO `CareOfChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+care-of-change, care-of-change-at-subscription-start.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CareOfChangePayload {
+        ///`CareOfChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
+        #[serde(
+            rename = "careOfChangeDate",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub care_of_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "existingCareOf",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -302,22 +310,31 @@ members, from the `Existing*`/`Proposed*` pattern and the Contact member
             Default::default()
         }
     }
-    /**Payload of cpr-number-change. Inferred: the members, from the
-`Existing*`/`Proposed*` pattern and the Contact member `cpr` (the server may
-call them e.g. ExistingCprNumber; such members are kept). All optional.
+    /**Demo DTO `CprNumberChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+cpr-number-change, secondary-contact-cpr-number-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CprNumberChangePayload {
+        ///`CprNumberChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
-            rename = "existingCpr",
+            rename = "cprNumberChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub existing_cpr: ::std::option::Option<::std::string::String>,
+        pub cpr_number_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
-            rename = "proposedCpr",
+            rename = "existingCprNumber",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub proposed_cpr: ::std::option::Option<::std::string::String>,
+        pub existing_cpr_number: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "proposedCprNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub proposed_cpr_number: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -326,24 +343,49 @@ call them e.g. ExistingCprNumber; such members are kept). All optional.
             Default::default()
         }
     }
-    /**Payload of `new-company`. The name CreateCompanyPayload is the demo's; pairing it
-with `new-company` is Inferred (obvious from the names, not stated).
-Inferred: the members (a small subset of the shadow Contact members; our
-notes do not list them); all optional, other members are kept.
+    /**Demo DTO `CreateCompanyPayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+new-company.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CreateCompanyPayload {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub active: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
-        ///Inferred member: CVR number.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub attention: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "careOf",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub care_of: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cvr: ::std::option::Option<::std::string::String>,
-        ///Inferred member.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///`ExtraData`: IDictionary<string, string>? in the demo; keys kept as sent.
+        #[serde(
+            rename = "extraData",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub extra_data: ::std::option::Option<
+            ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+        >,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
-        ///Inferred member: P-number.
-        #[serde(rename = "pNr", skip_serializing_if = "::std::option::Option::is_none")]
-        pub p_nr: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub phone1: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub phone2: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub pnr: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "poBox",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub po_box: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -352,21 +394,85 @@ notes do not list them); all optional, other members are kept.
             Default::default()
         }
     }
-    /**Payload of `new-person`. The name CreatePersonPayload is the demo's; pairing it
-with `new-person` is Inferred (obvious from the names, not stated).
-Inferred: the members (a small subset of the shadow Contact members; our
-notes do not list them); all optional, other members are kept.
+    /**Demo DTO `CreatePersonPayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+new-person.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CreatePersonPayload {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub active: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
-        ///Inferred member: CPR number.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub attention: ::std::option::Option<::std::string::String>,
+        /**`BirthDate`: a .NET DateTime? WITHOUT offset (e.g. 1998-04-23T00:00:00), which
+is not RFC 3339, so this is a plain string (`x-customer-data-format:
+dotnet-local-date-time`); read it as a local date-time.
+*/
+        #[serde(
+            rename = "birthDate",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub birth_date: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "careOf",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub care_of: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cpr: ::std::option::Option<::std::string::String>,
-        ///Inferred member.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///`ExtraData`: IDictionary<string, string>? in the demo; keys kept as sent.
+        #[serde(
+            rename = "extraData",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub extra_data: ::std::option::Option<
+            ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+        >,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub phone1: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub phone2: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "poBox",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub po_box: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "secondaryContactCprNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub secondary_contact_cpr_number: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "secondaryContactEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub secondary_contact_email: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "secondaryContactName",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub secondary_contact_name: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "secondaryContactPhoneNumber1",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub secondary_contact_phone_number1: ::std::option::Option<
+            ::std::string::String,
+        >,
+        #[serde(
+            rename = "secondaryContactPhoneNumber2",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub secondary_contact_phone_number2: ::std::option::Option<
+            ::std::string::String,
+        >,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -375,31 +481,31 @@ notes do not list them); all optional, other members are kept.
             Default::default()
         }
     }
-    /**Payload of customer-category-change. Inferred: the members, from the
-`Existing*`/`Proposed*` pattern and the Customer member
-`customerCategoryText`. All optional, other members are kept.
+    /**Demo DTO `CustomerCategoryChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+customer-category-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CustomerCategoryChangePayload {
-        /**Residential or Enterprise in the shadow Customer. Kept as a plain
-string here (not the CustomerCategoryText enum) so that an unexpected
-value never fails to decode.
-*/
+        ///`CustomerCategoryChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
-            rename = "existingCustomerCategoryText",
+            rename = "customerCategoryChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub existing_customer_category_text: ::std::option::Option<
-            ::std::string::String,
+        pub customer_category_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
         >,
-        ///Residential or Enterprise in the shadow Customer; a plain string, as above.
         #[serde(
-            rename = "proposedCustomerCategoryText",
+            rename = "existingCustomerCategory",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub proposed_customer_category_text: ::std::option::Option<
-            ::std::string::String,
-        >,
+        pub existing_customer_category: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "proposedCustomerCategory",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub proposed_customer_category: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -408,22 +514,53 @@ value never fails to decode.
             Default::default()
         }
     }
-    /**Payload of cvr-number-change. Inferred: the members, from the
-`Existing*`/`Proposed*` pattern and the Contact member `cvr`. All optional,
-other members are kept.
+    /**Demo DTO `CvrCompanyStatusChangedPayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+no event type in the demo names it; not mapped.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
+    pub struct CvrCompanyStatusChangedPayload {
+        #[serde(
+            rename = "previousStatus",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub previous_status: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<::std::string::String>,
+        #[serde(flatten)]
+        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+    impl CvrCompanyStatusChangedPayload {
+        pub fn builder() -> builder::CvrCompanyStatusChangedPayload {
+            Default::default()
+        }
+    }
+    /**Demo DTO `CvrNumberChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+cvr-number-change.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CvrNumberChangePayload {
+        ///`CvrNumberChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
-            rename = "existingCvr",
+            rename = "cvrNumberChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub existing_cvr: ::std::option::Option<::std::string::String>,
+        pub cvr_number_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
-            rename = "proposedCvr",
+            rename = "existingCvrNumber",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub proposed_cvr: ::std::option::Option<::std::string::String>,
+        pub existing_cvr_number: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "proposedCvrNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub proposed_cvr_number: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -432,12 +569,21 @@ other members are kept.
             Default::default()
         }
     }
-    /**Payload of email-change (and its unnamed variants). Inferred: the
-members, from the `Existing*`/`Proposed*` pattern and the Contact member
-`email`. All optional, other members are kept.
+    /**Demo DTO `EmailChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+email-change, email-change-at-subscription-start, secondary-contact-email-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct EmailChangePayload {
+        ///`EmailChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
+        #[serde(
+            rename = "emailChangeDate",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub email_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "existingEmail",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -456,59 +602,38 @@ members, from the `Existing*`/`Proposed*` pattern and the Contact member
             Default::default()
         }
     }
-    /**Free key/value data stored with a customer (demo DTO: map string to
-string), as in CustomerShadow.
+    /**Demo DTO `ExtraDataChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+extra-data-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    #[serde(transparent)]
-    pub struct ExtraData(
-        pub ::std::collections::HashMap<::std::string::String, ::std::string::String>,
-    );
-    impl ::std::ops::Deref for ExtraData {
-        type Target = ::std::collections::HashMap<
-            ::std::string::String,
-            ::std::string::String,
-        >;
-        fn deref(
-            &self,
-        ) -> &::std::collections::HashMap<::std::string::String, ::std::string::String> {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ExtraData>
-    for ::std::collections::HashMap<::std::string::String, ::std::string::String> {
-        fn from(value: ExtraData) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<
-        ::std::collections::HashMap<::std::string::String, ::std::string::String>,
-    > for ExtraData {
-        fn from(
-            value: ::std::collections::HashMap<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-        ) -> Self {
-            Self(value)
-        }
-    }
-    /**Payload of extra-data-change. Inferred: the members, from the
-`Existing*`/`Proposed*` pattern and the Customer member `extraData`. All
-optional, other members are kept.
-*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct ExtraDataChangePayload {
+        ///`ExistingExtraData`: IDictionary<string, string>? in the demo; keys kept as sent.
         #[serde(
             rename = "existingExtraData",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub existing_extra_data: ::std::option::Option<ExtraData>,
+        pub existing_extra_data: ::std::option::Option<
+            ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+        >,
+        /**`ExtraDataChangeDate`: a .NET DateTime? WITHOUT offset (e.g. 1998-04-23T00:00:00), which
+is not RFC 3339, so this is a plain string (`x-customer-data-format:
+dotnet-local-date-time`); read it as a local date-time.
+*/
+        #[serde(
+            rename = "extraDataChangeDate",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub extra_data_change_date: ::std::option::Option<::std::string::String>,
+        ///`ProposedExtraData`: IDictionary<string, string>? in the demo; keys kept as sent.
         #[serde(
             rename = "proposedExtraData",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub proposed_extra_data: ::std::option::Option<ExtraData>,
+        pub proposed_extra_data: ::std::option::Option<
+            ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+        >,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -517,18 +642,21 @@ optional, other members are kept.
             Default::default()
         }
     }
-    /**Payload of name-and-address-change and name-and-address-correction.
-Inferred: the members (those of NameChangePayload and
-AddressChangePayload together). All optional, other members are kept.
+    /**Demo DTO `NameAndAddressChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+name-and-address-change, name-and-address-change-at-subscription-start, name-and-address-correction, name-and-address-correction-at-subscription-start.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct NameAndAddressChangePayload {
-        ///Format not documented.
+        ///`AddressChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
             rename = "addressChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub address_change_date: ::std::option::Option<::std::string::String>,
+        pub address_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "existingAddress",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -539,12 +667,14 @@ AddressChangePayload together). All optional, other members are kept.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub existing_name: ::std::option::Option<::std::string::String>,
-        ///Format not documented.
+        ///`NameChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
             rename = "nameChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub name_change_date: ::std::option::Option<::std::string::String>,
+        pub name_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "proposedAddress",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -563,26 +693,28 @@ AddressChangePayload together). All optional, other members are kept.
             Default::default()
         }
     }
-    /**Payload of name-change, name-change-at-subscription-start,
-name-correction and name-correction-at-subscription-start. Members from
-the demo's `Existing*`/`Proposed*` pattern (ExistingName, ProposedName,
-NameChangeDate are named in our notes); Inferred: the schema name, the
-types, that corrections share it, and camelCase. All optional, other
-members are kept.
+    /**Demo DTO `NameChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+name-change, name-change-at-subscription-start, name-correction, name-correction-at-subscription-start, secondary-contact-name-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct NameChangePayload {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub address: ::std::option::Option<Address>,
         #[serde(
             rename = "existingName",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub existing_name: ::std::option::Option<::std::string::String>,
-        ///Date of the change. Format not documented, so a plain string.
+        ///`NameChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
             rename = "nameChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub name_change_date: ::std::option::Option<::std::string::String>,
+        pub name_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "proposedName",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -596,9 +728,11 @@ members are kept.
             Default::default()
         }
     }
-    /**Body of nextApprovedChanges / nextNotifications (demo: `{"from": <bookmark>}`).
+    /**Body of nextApprovedChanges / nextNotifications (demo: `{"from": <bookmark>}`,
+a DateTimeOffset).
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct NextRequest {
         /**The bookmark: the `committed` timestamp of the last item processed (a
 .NET DateTimeOffset in the demo). Inferred: required (the demo always
@@ -611,70 +745,59 @@ sends it); what to send on the very first call is not documented.
             Default::default()
         }
     }
-    /**One notification (demo DTO `Notification`), e.g. person-deceased. Member
-names from the demo; Inferred: camelCase wire names, the types of members
-whose type our notes do not state (strings; shadowSourceId,
-payloadVersion, anonymized and committed typed as in ApprovedChange), and
-the completeness of the member list (other members are kept).
+    /**One notification (demo DTO `Notification`, b70a67a), e.g. person-deceased.
+Non-nullable C# members are optional here as in ApprovedChange. Other
+members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct Notification {
-        ///Whether it has been anonymized. Inferred: nullable bool as in ApprovedChange.
+        ///`Anonymized`: bool?.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub anonymized: ::std::option::Option<bool>,
-        /**When it was committed to the feed; the polling bookmark for
-nextNotifications. Inferred: type date-time as in ApprovedChange.
-*/
+        ///`Committed`: DateTimeOffset?; the polling bookmark for nextNotifications.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub committed: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        ///Your customer number.
         #[serde(
             rename = "customerNumber",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub customer_number: ::std::option::Option<::std::string::String>,
-        /**Event type, e.g. person-deceased or person-formerly-deceased. A plain
-string, not an enum: an unknown event type must still decode. See
-ApprovedChange.eventType for every event type named in our notes.
-*/
+        ///Event type, e.g. person-deceased or person-formerly-deceased (string?).
         #[serde(
             rename = "eventType",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub event_type: ::std::option::Option<::std::string::String>,
-        ///Id of the notification. Inferred: type string (its type is not stated; it may be a Guid as in ApprovedChange).
+        ///`Id`: Guid.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub id: ::std::option::Option<::std::string::String>,
-        ///Inferred: type string; meaning not documented.
+        pub id: ::std::option::Option<::uuid::Uuid>,
+        ///`Key`: string?; meaning not documented.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub key: ::std::option::Option<::std::string::String>,
-        /**The payload container: a JSON object with a single member whose value
-is the actual payload (`{"<name>": {...}}`; the member name is not
-documented). Kept as free JSON, so any payload decodes; decode the
-inner value with the schema that `x-biq-event-payloads` (under
-components) names for the event type. Its shape may depend on
-`payloadVersion`.
+        /**`Payload`: object? in the demo, so null or any JSON (the demo's
+notification reader does not read it). When an object, its first
+member holds the payload DTO.
 */
-        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
-        pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Version of the payload format. Inferred: int32 as in ApprovedChange.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub payload: ::std::option::Option<::serde_json::Value>,
+        ///`PayloadVersion`: int.
         #[serde(
             rename = "payloadVersion",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub payload_version: ::std::option::Option<i32>,
-        ///The shadow source of the customer. Inferred: int32 as in ApprovedChange.
+        ///`ShadowSourceId`: int.
         #[serde(
             rename = "shadowSourceId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub shadow_source_id: ::std::option::Option<i32>,
-        ///The public data source. Inferred: type string.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
-        ///When it happened. Inferred: type string (a timestamp; format not stated).
+        ///`Time`: DateTimeOffset.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub time: ::std::option::Option<::std::string::String>,
+        pub time: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -683,15 +806,17 @@ components) names for the event type. Its shape may depend on
             Default::default()
         }
     }
-    /**Answer of nextNotifications (demo: `{notifications: […], more: bool}`).
-Inferred: both members required (the polling contract reads both);
-other members are kept.
+    /**Answer of nextNotifications (demo DTO `NextNotifications`: `Notifications`
+IEnumerable?, nullable; `More` bool). Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct NotificationsBatch {
         ///True when more items are waiting; when false, wait about a minute before polling again.
         pub more: bool,
-        pub notifications: ::std::vec::Vec<Notification>,
+        ///The batch; null or absent reads as empty (nullable in the demo).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub notifications: ::std::option::Option<::std::vec::Vec<Notification>>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -700,22 +825,31 @@ other members are kept.
             Default::default()
         }
     }
-    /**Payload of p-number-change. Inferred: the members, from the
-`Existing*`/`Proposed*` pattern and the Contact member `pNr`. All optional,
-other members are kept.
+    /**Demo DTO `PNumberChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+p-number-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct PNumberChangePayload {
         #[serde(
-            rename = "existingPNr",
+            rename = "existingPNumber",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub existing_p_nr: ::std::option::Option<::std::string::String>,
+        pub existing_p_number: ::std::option::Option<::std::string::String>,
+        ///`PNumberChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
-            rename = "proposedPNr",
+            rename = "pNumberChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub proposed_p_nr: ::std::option::Option<::std::string::String>,
+        pub p_number_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        #[serde(
+            rename = "proposedPNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub proposed_p_number: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -724,12 +858,17 @@ other members are kept.
             Default::default()
         }
     }
-    /**Payload of the person-deceased notification. Inferred: the member
-`deceasedDate` (not documented). Optional, other members are kept.
+    /**Demo DTO `PersonDeceasedPayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+no event type in the demo's readers (the notification reader handles person-deceased by event type only); mapped to person-deceased by name.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct PersonDeceasedPayload {
-        ///Inferred member: date of death. Format not documented.
+        /**`DeceasedDate`: a .NET DateTime? WITHOUT offset (e.g. 1998-04-23T00:00:00), which
+is not RFC 3339, so this is a plain string (`x-customer-data-format:
+dotnet-local-date-time`); read it as a local date-time.
+*/
         #[serde(
             rename = "deceasedDate",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -743,96 +882,59 @@ other members are kept.
             Default::default()
         }
     }
-    /**Payload of the person-formerly-deceased notification. No member is
-known; every member is kept.
+    /**Demo DTO `PhoneNumberChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+phone-change, phone-change-at-subscription-start, phone-2-change, phone-2-change-at-subscription-start, secondary-contact-phone-change, secondary-contact-phone-2-change (one DTO for phone 1 and phone 2).
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    #[serde(transparent)]
-    pub struct PersonFormerlyDeceasedPayload(
-        pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    );
-    impl ::std::ops::Deref for PersonFormerlyDeceasedPayload {
-        type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
-        fn deref(
-            &self,
-        ) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<PersonFormerlyDeceasedPayload>
-    for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-        fn from(value: PersonFormerlyDeceasedPayload) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    > for PersonFormerlyDeceasedPayload {
-        fn from(
-            value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ) -> Self {
-            Self(value)
-        }
-    }
-    /**Payload of phone-2-change (and its unnamed variants). Inferred: the
-members, from the `Existing*`/`Proposed*` pattern and the Contact member
-`phone2`. All optional, other members are kept.
-*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct Phone2ChangePayload {
+    #[serde(remote = "Self")]
+    pub struct PhoneNumberChangePayload {
         #[serde(
-            rename = "existingPhone2",
+            rename = "existingPhoneNumber",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub existing_phone2: ::std::option::Option<::std::string::String>,
+        pub existing_phone_number: ::std::option::Option<::std::string::String>,
+        ///`PhoneNumberChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
         #[serde(
-            rename = "proposedPhone2",
+            rename = "phoneNumberChangeDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub proposed_phone2: ::std::option::Option<::std::string::String>,
+        pub phone_number_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        #[serde(
+            rename = "proposedPhoneNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub proposed_phone_number: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
-    impl Phone2ChangePayload {
-        pub fn builder() -> builder::Phone2ChangePayload {
+    impl PhoneNumberChangePayload {
+        pub fn builder() -> builder::PhoneNumberChangePayload {
             Default::default()
         }
     }
-    /**Payload of phone-change (and its unnamed variants). Inferred: the
-members, from the `Existing*`/`Proposed*` pattern and the Contact member
-`phone1`. All optional, other members are kept.
+    /**Demo DTO `PoBoxChangePayload` (DtoAlertChanges/Payloads, demo b70a67a); every member
+nullable and optional, other members kept. Used for:
+po-box-change.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct PhoneChangePayload {
-        #[serde(
-            rename = "existingPhone1",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub existing_phone1: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "proposedPhone1",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub proposed_phone1: ::std::option::Option<::std::string::String>,
-        #[serde(flatten)]
-        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    }
-    impl PhoneChangePayload {
-        pub fn builder() -> builder::PhoneChangePayload {
-            Default::default()
-        }
-    }
-    /**Payload of po-box-change. Inferred: the members, from the
-`Existing*`/`Proposed*` pattern and the Contact member `poBox`. All optional,
-other members are kept.
-*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct PoBoxChangePayload {
         #[serde(
             rename = "existingPoBox",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub existing_po_box: ::std::option::Option<::std::string::String>,
+        ///`PoBoxChangeDate`: a .NET DateTimeOffset?, written with its offset (e.g. 2024-06-12T09:30:01.7766501+02:00).
+        #[serde(
+            rename = "poBoxChangeDate",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub po_box_change_date: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(
             rename = "proposedPoBox",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -843,73 +945,6 @@ other members are kept.
     }
     impl PoBoxChangePayload {
         pub fn builder() -> builder::PoBoxChangePayload {
-            Default::default()
-        }
-    }
-    /**Payload of secondary-contact-name-change, secondary-contact-email-change,
-secondary-contact-cpr-number-change, secondary-contact-phone-change and
-secondary-contact-phone-2-change (the secondary contact is the shadow
-customer's `contact2`). Inferred: one schema for all five, and the
-members, from the `Existing*`/`Proposed*` pattern and the Contact members.
-All optional, other members are kept.
-*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct SecondaryContactChangePayload {
-        #[serde(
-            rename = "existingCpr",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub existing_cpr: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "existingEmail",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub existing_email: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "existingName",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub existing_name: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "existingPhone1",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub existing_phone1: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "existingPhone2",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub existing_phone2: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "proposedCpr",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub proposed_cpr: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "proposedEmail",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub proposed_email: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "proposedName",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub proposed_name: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "proposedPhone1",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub proposed_phone1: ::std::option::Option<::std::string::String>,
-        #[serde(
-            rename = "proposedPhone2",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub proposed_phone2: ::std::option::Option<::std::string::String>,
-        #[serde(flatten)]
-        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    }
-    impl SecondaryContactChangePayload {
-        pub fn builder() -> builder::SecondaryContactChangePayload {
             Default::default()
         }
     }
@@ -1239,11 +1274,15 @@ All optional, other members are kept.
         #[derive(Clone, Debug)]
         pub struct AddressChangePayload {
             address_change_date: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             existing_address: ::std::result::Result<
                 ::std::option::Option<super::Address>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             proposed_address: ::std::result::Result<
@@ -1260,6 +1299,7 @@ All optional, other members are kept.
                 Self {
                     address_change_date: Ok(Default::default()),
                     existing_address: Ok(Default::default()),
+                    name: Ok(Default::default()),
                     proposed_address: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
@@ -1268,7 +1308,9 @@ All optional, other members are kept.
         impl AddressChangePayload {
             pub fn address_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.address_change_date = value
@@ -1291,6 +1333,18 @@ All optional, other members are kept.
                         format!(
                             "error converting supplied value for existing_address: {e}"
                         )
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
                     });
                 self
             }
@@ -1332,6 +1386,7 @@ All optional, other members are kept.
                 Ok(Self {
                     address_change_date: value.address_change_date?,
                     existing_address: value.existing_address?,
+                    name: value.name?,
                     proposed_address: value.proposed_address?,
                     extra: value.extra?,
                 })
@@ -1342,6 +1397,7 @@ All optional, other members are kept.
                 Self {
                     address_change_date: Ok(value.address_change_date),
                     existing_address: Ok(value.existing_address),
+                    name: Ok(value.name),
                     proposed_address: Ok(value.proposed_address),
                     extra: Ok(value.extra),
                 }
@@ -1354,7 +1410,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             approved: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             approved_by: ::std::result::Result<
@@ -1366,7 +1422,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             created: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             created_by: ::std::result::Result<
@@ -1386,7 +1442,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             payload: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::option::Option<::serde_json::Value>,
                 ::std::string::String,
             >,
             payload_version: ::std::result::Result<
@@ -1441,7 +1497,9 @@ All optional, other members are kept.
             }
             pub fn approved<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.approved = value
@@ -1479,7 +1537,9 @@ All optional, other members are kept.
             }
             pub fn created<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.created = value
@@ -1539,9 +1599,7 @@ All optional, other members are kept.
             }
             pub fn payload<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payload = value
@@ -1652,7 +1710,7 @@ All optional, other members are kept.
         #[derive(Clone, Debug)]
         pub struct ApprovedChangesBatch {
             approved_changes: ::std::result::Result<
-                ::std::vec::Vec<super::ApprovedChange>,
+                ::std::option::Option<::std::vec::Vec<super::ApprovedChange>>,
                 ::std::string::String,
             >,
             more: ::std::result::Result<bool, ::std::string::String>,
@@ -1664,9 +1722,7 @@ All optional, other members are kept.
         impl ::std::default::Default for ApprovedChangesBatch {
             fn default() -> Self {
                 Self {
-                    approved_changes: Err(
-                        "no value supplied for approved_changes".to_string(),
-                    ),
+                    approved_changes: Ok(Default::default()),
                     more: Err("no value supplied for more".to_string()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
@@ -1675,7 +1731,9 @@ All optional, other members are kept.
         impl ApprovedChangesBatch {
             pub fn approved_changes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ApprovedChange>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::ApprovedChange>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.approved_changes = value
@@ -1738,6 +1796,10 @@ All optional, other members are kept.
         }
         #[derive(Clone, Debug)]
         pub struct AttentionChangePayload {
+            attention_change_date: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             existing_attention: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -1754,6 +1816,7 @@ All optional, other members are kept.
         impl ::std::default::Default for AttentionChangePayload {
             fn default() -> Self {
                 Self {
+                    attention_change_date: Ok(Default::default()),
                     existing_attention: Ok(Default::default()),
                     proposed_attention: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
@@ -1761,6 +1824,20 @@ All optional, other members are kept.
             }
         }
         impl AttentionChangePayload {
+            pub fn attention_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attention_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for attention_change_date: {e}"
+                        )
+                    });
+                self
+            }
             pub fn existing_attention<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -1811,6 +1888,7 @@ All optional, other members are kept.
                 value: AttentionChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    attention_change_date: value.attention_change_date?,
                     existing_attention: value.existing_attention?,
                     proposed_attention: value.proposed_attention?,
                     extra: value.extra?,
@@ -1821,6 +1899,7 @@ All optional, other members are kept.
         for AttentionChangePayload {
             fn from(value: super::AttentionChangePayload) -> Self {
                 Self {
+                    attention_change_date: Ok(value.attention_change_date),
                     existing_attention: Ok(value.existing_attention),
                     proposed_attention: Ok(value.proposed_attention),
                     extra: Ok(value.extra),
@@ -1895,6 +1974,10 @@ All optional, other members are kept.
         }
         #[derive(Clone, Debug)]
         pub struct CareOfChangePayload {
+            care_of_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             existing_care_of: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -1911,6 +1994,7 @@ All optional, other members are kept.
         impl ::std::default::Default for CareOfChangePayload {
             fn default() -> Self {
                 Self {
+                    care_of_change_date: Ok(Default::default()),
                     existing_care_of: Ok(Default::default()),
                     proposed_care_of: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
@@ -1918,6 +2002,22 @@ All optional, other members are kept.
             }
         }
         impl CareOfChangePayload {
+            pub fn care_of_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.care_of_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for care_of_change_date: {e}"
+                        )
+                    });
+                self
+            }
             pub fn existing_care_of<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -1968,6 +2068,7 @@ All optional, other members are kept.
                 value: CareOfChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    care_of_change_date: value.care_of_change_date?,
                     existing_care_of: value.existing_care_of?,
                     proposed_care_of: value.proposed_care_of?,
                     extra: value.extra?,
@@ -1977,6 +2078,7 @@ All optional, other members are kept.
         impl ::std::convert::From<super::CareOfChangePayload> for CareOfChangePayload {
             fn from(value: super::CareOfChangePayload) -> Self {
                 Self {
+                    care_of_change_date: Ok(value.care_of_change_date),
                     existing_care_of: Ok(value.existing_care_of),
                     proposed_care_of: Ok(value.proposed_care_of),
                     extra: Ok(value.extra),
@@ -1985,11 +2087,15 @@ All optional, other members are kept.
         }
         #[derive(Clone, Debug)]
         pub struct CprNumberChangePayload {
-            existing_cpr: ::std::result::Result<
+            cpr_number_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            existing_cpr_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            proposed_cpr: ::std::result::Result<
+            proposed_cpr_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -2001,34 +2107,55 @@ All optional, other members are kept.
         impl ::std::default::Default for CprNumberChangePayload {
             fn default() -> Self {
                 Self {
-                    existing_cpr: Ok(Default::default()),
-                    proposed_cpr: Ok(Default::default()),
+                    cpr_number_change_date: Ok(Default::default()),
+                    existing_cpr_number: Ok(Default::default()),
+                    proposed_cpr_number: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
         impl CprNumberChangePayload {
-            pub fn existing_cpr<T>(mut self, value: T) -> Self
+            pub fn cpr_number_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
-                self.existing_cpr = value
+                self.cpr_number_change_date = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for existing_cpr: {e}")
+                        format!(
+                            "error converting supplied value for cpr_number_change_date: {e}"
+                        )
                     });
                 self
             }
-            pub fn proposed_cpr<T>(mut self, value: T) -> Self
+            pub fn existing_cpr_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.proposed_cpr = value
+                self.existing_cpr_number = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for proposed_cpr: {e}")
+                        format!(
+                            "error converting supplied value for existing_cpr_number: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn proposed_cpr_number<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.proposed_cpr_number = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for proposed_cpr_number: {e}"
+                        )
                     });
                 self
             }
@@ -2054,8 +2181,9 @@ All optional, other members are kept.
                 value: CprNumberChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    existing_cpr: value.existing_cpr?,
-                    proposed_cpr: value.proposed_cpr?,
+                    cpr_number_change_date: value.cpr_number_change_date?,
+                    existing_cpr_number: value.existing_cpr_number?,
+                    proposed_cpr_number: value.proposed_cpr_number?,
                     extra: value.extra?,
                 })
             }
@@ -2064,27 +2192,65 @@ All optional, other members are kept.
         for CprNumberChangePayload {
             fn from(value: super::CprNumberChangePayload) -> Self {
                 Self {
-                    existing_cpr: Ok(value.existing_cpr),
-                    proposed_cpr: Ok(value.proposed_cpr),
+                    cpr_number_change_date: Ok(value.cpr_number_change_date),
+                    existing_cpr_number: Ok(value.existing_cpr_number),
+                    proposed_cpr_number: Ok(value.proposed_cpr_number),
                     extra: Ok(value.extra),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct CreateCompanyPayload {
+            active: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             address: ::std::result::Result<
                 ::std::option::Option<super::Address>,
+                ::std::string::String,
+            >,
+            attention: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            care_of: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             cvr: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            extra_data: ::std::result::Result<
+                ::std::option::Option<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            p_nr: ::std::result::Result<
+            phone1: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            phone2: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            pnr: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            po_box: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -2096,15 +2262,35 @@ All optional, other members are kept.
         impl ::std::default::Default for CreateCompanyPayload {
             fn default() -> Self {
                 Self {
+                    active: Ok(Default::default()),
                     address: Ok(Default::default()),
+                    attention: Ok(Default::default()),
+                    care_of: Ok(Default::default()),
                     cvr: Ok(Default::default()),
+                    email: Ok(Default::default()),
+                    extra_data: Ok(Default::default()),
                     name: Ok(Default::default()),
-                    p_nr: Ok(Default::default()),
+                    phone1: Ok(Default::default()),
+                    phone2: Ok(Default::default()),
+                    pnr: Ok(Default::default()),
+                    po_box: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
         impl CreateCompanyPayload {
+            pub fn active<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for active: {e}")
+                    });
+                self
+            }
             pub fn address<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Address>>,
@@ -2114,6 +2300,30 @@ All optional, other members are kept.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for address: {e}")
+                    });
+                self
+            }
+            pub fn attention<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attention = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attention: {e}")
+                    });
+                self
+            }
+            pub fn care_of<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.care_of = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for care_of: {e}")
                     });
                 self
             }
@@ -2129,6 +2339,37 @@ All optional, other members are kept.
                     });
                 self
             }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {e}")
+                    });
+                self
+            }
+            pub fn extra_data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::std::collections::HashMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra_data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra_data: {e}")
+                    });
+                self
+            }
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -2141,15 +2382,51 @@ All optional, other members are kept.
                     });
                 self
             }
-            pub fn p_nr<T>(mut self, value: T) -> Self
+            pub fn phone1<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.p_nr = value
+                self.phone1 = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for p_nr: {e}")
+                        format!("error converting supplied value for phone1: {e}")
+                    });
+                self
+            }
+            pub fn phone2<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.phone2 = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for phone2: {e}")
+                    });
+                self
+            }
+            pub fn pnr<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pnr = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for pnr: {e}")
+                    });
+                self
+            }
+            pub fn po_box<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.po_box = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for po_box: {e}")
                     });
                 self
             }
@@ -2175,10 +2452,18 @@ All optional, other members are kept.
                 value: CreateCompanyPayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    active: value.active?,
                     address: value.address?,
+                    attention: value.attention?,
+                    care_of: value.care_of?,
                     cvr: value.cvr?,
+                    email: value.email?,
+                    extra_data: value.extra_data?,
                     name: value.name?,
-                    p_nr: value.p_nr?,
+                    phone1: value.phone1?,
+                    phone2: value.phone2?,
+                    pnr: value.pnr?,
+                    po_box: value.po_box?,
                     extra: value.extra?,
                 })
             }
@@ -2186,25 +2471,94 @@ All optional, other members are kept.
         impl ::std::convert::From<super::CreateCompanyPayload> for CreateCompanyPayload {
             fn from(value: super::CreateCompanyPayload) -> Self {
                 Self {
+                    active: Ok(value.active),
                     address: Ok(value.address),
+                    attention: Ok(value.attention),
+                    care_of: Ok(value.care_of),
                     cvr: Ok(value.cvr),
+                    email: Ok(value.email),
+                    extra_data: Ok(value.extra_data),
                     name: Ok(value.name),
-                    p_nr: Ok(value.p_nr),
+                    phone1: Ok(value.phone1),
+                    phone2: Ok(value.phone2),
+                    pnr: Ok(value.pnr),
+                    po_box: Ok(value.po_box),
                     extra: Ok(value.extra),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct CreatePersonPayload {
+            active: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             address: ::std::result::Result<
                 ::std::option::Option<super::Address>,
+                ::std::string::String,
+            >,
+            attention: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            birth_date: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            care_of: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             cpr: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            extra_data: ::std::result::Result<
+                ::std::option::Option<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            phone1: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            phone2: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            po_box: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            secondary_contact_cpr_number: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            secondary_contact_email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            secondary_contact_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            secondary_contact_phone_number1: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            secondary_contact_phone_number2: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -2216,14 +2570,40 @@ All optional, other members are kept.
         impl ::std::default::Default for CreatePersonPayload {
             fn default() -> Self {
                 Self {
+                    active: Ok(Default::default()),
                     address: Ok(Default::default()),
+                    attention: Ok(Default::default()),
+                    birth_date: Ok(Default::default()),
+                    care_of: Ok(Default::default()),
                     cpr: Ok(Default::default()),
+                    email: Ok(Default::default()),
+                    extra_data: Ok(Default::default()),
                     name: Ok(Default::default()),
+                    phone1: Ok(Default::default()),
+                    phone2: Ok(Default::default()),
+                    po_box: Ok(Default::default()),
+                    secondary_contact_cpr_number: Ok(Default::default()),
+                    secondary_contact_email: Ok(Default::default()),
+                    secondary_contact_name: Ok(Default::default()),
+                    secondary_contact_phone_number1: Ok(Default::default()),
+                    secondary_contact_phone_number2: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
         impl CreatePersonPayload {
+            pub fn active<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for active: {e}")
+                    });
+                self
+            }
             pub fn address<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Address>>,
@@ -2233,6 +2613,42 @@ All optional, other members are kept.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for address: {e}")
+                    });
+                self
+            }
+            pub fn attention<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attention = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attention: {e}")
+                    });
+                self
+            }
+            pub fn birth_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.birth_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for birth_date: {e}")
+                    });
+                self
+            }
+            pub fn care_of<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.care_of = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for care_of: {e}")
                     });
                 self
             }
@@ -2248,6 +2664,37 @@ All optional, other members are kept.
                     });
                 self
             }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {e}")
+                    });
+                self
+            }
+            pub fn extra_data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::std::collections::HashMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra_data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra_data: {e}")
+                    });
+                self
+            }
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -2257,6 +2704,112 @@ All optional, other members are kept.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn phone1<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.phone1 = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for phone1: {e}")
+                    });
+                self
+            }
+            pub fn phone2<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.phone2 = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for phone2: {e}")
+                    });
+                self
+            }
+            pub fn po_box<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.po_box = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for po_box: {e}")
+                    });
+                self
+            }
+            pub fn secondary_contact_cpr_number<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secondary_contact_cpr_number = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for secondary_contact_cpr_number: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn secondary_contact_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secondary_contact_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for secondary_contact_email: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn secondary_contact_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secondary_contact_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for secondary_contact_name: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn secondary_contact_phone_number1<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secondary_contact_phone_number1 = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for secondary_contact_phone_number1: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn secondary_contact_phone_number2<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secondary_contact_phone_number2 = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for secondary_contact_phone_number2: {e}"
+                        )
                     });
                 self
             }
@@ -2282,9 +2835,25 @@ All optional, other members are kept.
                 value: CreatePersonPayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    active: value.active?,
                     address: value.address?,
+                    attention: value.attention?,
+                    birth_date: value.birth_date?,
+                    care_of: value.care_of?,
                     cpr: value.cpr?,
+                    email: value.email?,
+                    extra_data: value.extra_data?,
                     name: value.name?,
+                    phone1: value.phone1?,
+                    phone2: value.phone2?,
+                    po_box: value.po_box?,
+                    secondary_contact_cpr_number: value.secondary_contact_cpr_number?,
+                    secondary_contact_email: value.secondary_contact_email?,
+                    secondary_contact_name: value.secondary_contact_name?,
+                    secondary_contact_phone_number1: value
+                        .secondary_contact_phone_number1?,
+                    secondary_contact_phone_number2: value
+                        .secondary_contact_phone_number2?,
                     extra: value.extra?,
                 })
             }
@@ -2292,20 +2861,42 @@ All optional, other members are kept.
         impl ::std::convert::From<super::CreatePersonPayload> for CreatePersonPayload {
             fn from(value: super::CreatePersonPayload) -> Self {
                 Self {
+                    active: Ok(value.active),
                     address: Ok(value.address),
+                    attention: Ok(value.attention),
+                    birth_date: Ok(value.birth_date),
+                    care_of: Ok(value.care_of),
                     cpr: Ok(value.cpr),
+                    email: Ok(value.email),
+                    extra_data: Ok(value.extra_data),
                     name: Ok(value.name),
+                    phone1: Ok(value.phone1),
+                    phone2: Ok(value.phone2),
+                    po_box: Ok(value.po_box),
+                    secondary_contact_cpr_number: Ok(value.secondary_contact_cpr_number),
+                    secondary_contact_email: Ok(value.secondary_contact_email),
+                    secondary_contact_name: Ok(value.secondary_contact_name),
+                    secondary_contact_phone_number1: Ok(
+                        value.secondary_contact_phone_number1,
+                    ),
+                    secondary_contact_phone_number2: Ok(
+                        value.secondary_contact_phone_number2,
+                    ),
                     extra: Ok(value.extra),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct CustomerCategoryChangePayload {
-            existing_customer_category_text: ::std::result::Result<
+            customer_category_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            existing_customer_category: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            proposed_customer_category_text: ::std::result::Result<
+            proposed_customer_category: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -2317,37 +2908,54 @@ All optional, other members are kept.
         impl ::std::default::Default for CustomerCategoryChangePayload {
             fn default() -> Self {
                 Self {
-                    existing_customer_category_text: Ok(Default::default()),
-                    proposed_customer_category_text: Ok(Default::default()),
+                    customer_category_change_date: Ok(Default::default()),
+                    existing_customer_category: Ok(Default::default()),
+                    proposed_customer_category: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
         impl CustomerCategoryChangePayload {
-            pub fn existing_customer_category_text<T>(mut self, value: T) -> Self
+            pub fn customer_category_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
-                self.existing_customer_category_text = value
+                self.customer_category_change_date = value
                     .try_into()
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for existing_customer_category_text: {e}"
+                            "error converting supplied value for customer_category_change_date: {e}"
                         )
                     });
                 self
             }
-            pub fn proposed_customer_category_text<T>(mut self, value: T) -> Self
+            pub fn existing_customer_category<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.proposed_customer_category_text = value
+                self.existing_customer_category = value
                     .try_into()
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for proposed_customer_category_text: {e}"
+                            "error converting supplied value for existing_customer_category: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn proposed_customer_category<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.proposed_customer_category = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for proposed_customer_category: {e}"
                         )
                     });
                 self
@@ -2374,10 +2982,9 @@ All optional, other members are kept.
                 value: CustomerCategoryChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    existing_customer_category_text: value
-                        .existing_customer_category_text?,
-                    proposed_customer_category_text: value
-                        .proposed_customer_category_text?,
+                    customer_category_change_date: value.customer_category_change_date?,
+                    existing_customer_category: value.existing_customer_category?,
+                    proposed_customer_category: value.proposed_customer_category?,
                     extra: value.extra?,
                 })
             }
@@ -2386,23 +2993,115 @@ All optional, other members are kept.
         for CustomerCategoryChangePayload {
             fn from(value: super::CustomerCategoryChangePayload) -> Self {
                 Self {
-                    existing_customer_category_text: Ok(
-                        value.existing_customer_category_text,
+                    customer_category_change_date: Ok(
+                        value.customer_category_change_date,
                     ),
-                    proposed_customer_category_text: Ok(
-                        value.proposed_customer_category_text,
-                    ),
+                    existing_customer_category: Ok(value.existing_customer_category),
+                    proposed_customer_category: Ok(value.proposed_customer_category),
+                    extra: Ok(value.extra),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CvrCompanyStatusChangedPayload {
+            previous_status: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            extra: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CvrCompanyStatusChangedPayload {
+            fn default() -> Self {
+                Self {
+                    previous_status: Ok(Default::default()),
+                    status: Ok(Default::default()),
+                    extra: Err("no value supplied for extra".to_string()),
+                }
+            }
+        }
+        impl CvrCompanyStatusChangedPayload {
+            pub fn previous_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous_status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for previous_status: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn extra<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CvrCompanyStatusChangedPayload>
+        for super::CvrCompanyStatusChangedPayload {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CvrCompanyStatusChangedPayload,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    previous_status: value.previous_status?,
+                    status: value.status?,
+                    extra: value.extra?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CvrCompanyStatusChangedPayload>
+        for CvrCompanyStatusChangedPayload {
+            fn from(value: super::CvrCompanyStatusChangedPayload) -> Self {
+                Self {
+                    previous_status: Ok(value.previous_status),
+                    status: Ok(value.status),
                     extra: Ok(value.extra),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct CvrNumberChangePayload {
-            existing_cvr: ::std::result::Result<
+            cvr_number_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            existing_cvr_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            proposed_cvr: ::std::result::Result<
+            proposed_cvr_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -2414,34 +3113,55 @@ All optional, other members are kept.
         impl ::std::default::Default for CvrNumberChangePayload {
             fn default() -> Self {
                 Self {
-                    existing_cvr: Ok(Default::default()),
-                    proposed_cvr: Ok(Default::default()),
+                    cvr_number_change_date: Ok(Default::default()),
+                    existing_cvr_number: Ok(Default::default()),
+                    proposed_cvr_number: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
         impl CvrNumberChangePayload {
-            pub fn existing_cvr<T>(mut self, value: T) -> Self
+            pub fn cvr_number_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
-                self.existing_cvr = value
+                self.cvr_number_change_date = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for existing_cvr: {e}")
+                        format!(
+                            "error converting supplied value for cvr_number_change_date: {e}"
+                        )
                     });
                 self
             }
-            pub fn proposed_cvr<T>(mut self, value: T) -> Self
+            pub fn existing_cvr_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.proposed_cvr = value
+                self.existing_cvr_number = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for proposed_cvr: {e}")
+                        format!(
+                            "error converting supplied value for existing_cvr_number: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn proposed_cvr_number<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.proposed_cvr_number = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for proposed_cvr_number: {e}"
+                        )
                     });
                 self
             }
@@ -2467,8 +3187,9 @@ All optional, other members are kept.
                 value: CvrNumberChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    existing_cvr: value.existing_cvr?,
-                    proposed_cvr: value.proposed_cvr?,
+                    cvr_number_change_date: value.cvr_number_change_date?,
+                    existing_cvr_number: value.existing_cvr_number?,
+                    proposed_cvr_number: value.proposed_cvr_number?,
                     extra: value.extra?,
                 })
             }
@@ -2477,14 +3198,19 @@ All optional, other members are kept.
         for CvrNumberChangePayload {
             fn from(value: super::CvrNumberChangePayload) -> Self {
                 Self {
-                    existing_cvr: Ok(value.existing_cvr),
-                    proposed_cvr: Ok(value.proposed_cvr),
+                    cvr_number_change_date: Ok(value.cvr_number_change_date),
+                    existing_cvr_number: Ok(value.existing_cvr_number),
+                    proposed_cvr_number: Ok(value.proposed_cvr_number),
                     extra: Ok(value.extra),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct EmailChangePayload {
+            email_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             existing_email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -2501,6 +3227,7 @@ All optional, other members are kept.
         impl ::std::default::Default for EmailChangePayload {
             fn default() -> Self {
                 Self {
+                    email_change_date: Ok(Default::default()),
                     existing_email: Ok(Default::default()),
                     proposed_email: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
@@ -2508,6 +3235,22 @@ All optional, other members are kept.
             }
         }
         impl EmailChangePayload {
+            pub fn email_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for email_change_date: {e}"
+                        )
+                    });
+                self
+            }
             pub fn existing_email<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -2557,6 +3300,7 @@ All optional, other members are kept.
                 value: EmailChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    email_change_date: value.email_change_date?,
                     existing_email: value.existing_email?,
                     proposed_email: value.proposed_email?,
                     extra: value.extra?,
@@ -2566,6 +3310,7 @@ All optional, other members are kept.
         impl ::std::convert::From<super::EmailChangePayload> for EmailChangePayload {
             fn from(value: super::EmailChangePayload) -> Self {
                 Self {
+                    email_change_date: Ok(value.email_change_date),
                     existing_email: Ok(value.existing_email),
                     proposed_email: Ok(value.proposed_email),
                     extra: Ok(value.extra),
@@ -2575,11 +3320,25 @@ All optional, other members are kept.
         #[derive(Clone, Debug)]
         pub struct ExtraDataChangePayload {
             existing_extra_data: ::std::result::Result<
-                ::std::option::Option<super::ExtraData>,
+                ::std::option::Option<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                ::std::string::String,
+            >,
+            extra_data_change_date: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             proposed_extra_data: ::std::result::Result<
-                ::std::option::Option<super::ExtraData>,
+                ::std::option::Option<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
                 ::std::string::String,
             >,
             extra: ::std::result::Result<
@@ -2591,6 +3350,7 @@ All optional, other members are kept.
             fn default() -> Self {
                 Self {
                     existing_extra_data: Ok(Default::default()),
+                    extra_data_change_date: Ok(Default::default()),
                     proposed_extra_data: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
@@ -2599,7 +3359,14 @@ All optional, other members are kept.
         impl ExtraDataChangePayload {
             pub fn existing_extra_data<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ExtraData>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::std::collections::HashMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.existing_extra_data = value
@@ -2611,9 +3378,30 @@ All optional, other members are kept.
                     });
                 self
             }
+            pub fn extra_data_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra_data_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for extra_data_change_date: {e}"
+                        )
+                    });
+                self
+            }
             pub fn proposed_extra_data<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ExtraData>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::std::collections::HashMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.proposed_extra_data = value
@@ -2648,6 +3436,7 @@ All optional, other members are kept.
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     existing_extra_data: value.existing_extra_data?,
+                    extra_data_change_date: value.extra_data_change_date?,
                     proposed_extra_data: value.proposed_extra_data?,
                     extra: value.extra?,
                 })
@@ -2658,6 +3447,7 @@ All optional, other members are kept.
             fn from(value: super::ExtraDataChangePayload) -> Self {
                 Self {
                     existing_extra_data: Ok(value.existing_extra_data),
+                    extra_data_change_date: Ok(value.extra_data_change_date),
                     proposed_extra_data: Ok(value.proposed_extra_data),
                     extra: Ok(value.extra),
                 }
@@ -2666,7 +3456,7 @@ All optional, other members are kept.
         #[derive(Clone, Debug)]
         pub struct NameAndAddressChangePayload {
             address_change_date: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             existing_address: ::std::result::Result<
@@ -2678,7 +3468,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             name_change_date: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             proposed_address: ::std::result::Result<
@@ -2710,7 +3500,9 @@ All optional, other members are kept.
         impl NameAndAddressChangePayload {
             pub fn address_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.address_change_date = value
@@ -2750,7 +3542,9 @@ All optional, other members are kept.
             }
             pub fn name_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.name_change_date = value
@@ -2836,12 +3630,16 @@ All optional, other members are kept.
         }
         #[derive(Clone, Debug)]
         pub struct NameChangePayload {
+            address: ::std::result::Result<
+                ::std::option::Option<super::Address>,
+                ::std::string::String,
+            >,
             existing_name: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             name_change_date: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             proposed_name: ::std::result::Result<
@@ -2856,6 +3654,7 @@ All optional, other members are kept.
         impl ::std::default::Default for NameChangePayload {
             fn default() -> Self {
                 Self {
+                    address: Ok(Default::default()),
                     existing_name: Ok(Default::default()),
                     name_change_date: Ok(Default::default()),
                     proposed_name: Ok(Default::default()),
@@ -2864,6 +3663,18 @@ All optional, other members are kept.
             }
         }
         impl NameChangePayload {
+            pub fn address<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Address>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.address = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for address: {e}")
+                    });
+                self
+            }
             pub fn existing_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -2878,7 +3689,9 @@ All optional, other members are kept.
             }
             pub fn name_change_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.name_change_date = value
@@ -2923,6 +3736,7 @@ All optional, other members are kept.
                 value: NameChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    address: value.address?,
                     existing_name: value.existing_name?,
                     name_change_date: value.name_change_date?,
                     proposed_name: value.proposed_name?,
@@ -2933,6 +3747,7 @@ All optional, other members are kept.
         impl ::std::convert::From<super::NameChangePayload> for NameChangePayload {
             fn from(value: super::NameChangePayload) -> Self {
                 Self {
+                    address: Ok(value.address),
                     existing_name: Ok(value.existing_name),
                     name_change_date: Ok(value.name_change_date),
                     proposed_name: Ok(value.proposed_name),
@@ -3000,7 +3815,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             id: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::uuid::Uuid>,
                 ::std::string::String,
             >,
             key: ::std::result::Result<
@@ -3008,7 +3823,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             payload: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::option::Option<::serde_json::Value>,
                 ::std::string::String,
             >,
             payload_version: ::std::result::Result<
@@ -3024,7 +3839,7 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
             time: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             extra: ::std::result::Result<
@@ -3105,7 +3920,7 @@ All optional, other members are kept.
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -3127,9 +3942,7 @@ All optional, other members are kept.
             }
             pub fn payload<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payload = value
@@ -3181,7 +3994,9 @@ All optional, other members are kept.
             }
             pub fn time<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.time = value
@@ -3249,7 +4064,7 @@ All optional, other members are kept.
         pub struct NotificationsBatch {
             more: ::std::result::Result<bool, ::std::string::String>,
             notifications: ::std::result::Result<
-                ::std::vec::Vec<super::Notification>,
+                ::std::option::Option<::std::vec::Vec<super::Notification>>,
                 ::std::string::String,
             >,
             extra: ::std::result::Result<
@@ -3261,9 +4076,7 @@ All optional, other members are kept.
             fn default() -> Self {
                 Self {
                     more: Err("no value supplied for more".to_string()),
-                    notifications: Err(
-                        "no value supplied for notifications".to_string(),
-                    ),
+                    notifications: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
@@ -3283,7 +4096,9 @@ All optional, other members are kept.
             }
             pub fn notifications<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Notification>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::Notification>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.notifications = value
@@ -3331,11 +4146,15 @@ All optional, other members are kept.
         }
         #[derive(Clone, Debug)]
         pub struct PNumberChangePayload {
-            existing_p_nr: ::std::result::Result<
+            existing_p_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            proposed_p_nr: ::std::result::Result<
+            p_number_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            proposed_p_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -3347,34 +4166,55 @@ All optional, other members are kept.
         impl ::std::default::Default for PNumberChangePayload {
             fn default() -> Self {
                 Self {
-                    existing_p_nr: Ok(Default::default()),
-                    proposed_p_nr: Ok(Default::default()),
+                    existing_p_number: Ok(Default::default()),
+                    p_number_change_date: Ok(Default::default()),
+                    proposed_p_number: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
         impl PNumberChangePayload {
-            pub fn existing_p_nr<T>(mut self, value: T) -> Self
+            pub fn existing_p_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.existing_p_nr = value
+                self.existing_p_number = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for existing_p_nr: {e}")
+                        format!(
+                            "error converting supplied value for existing_p_number: {e}"
+                        )
                     });
                 self
             }
-            pub fn proposed_p_nr<T>(mut self, value: T) -> Self
+            pub fn p_number_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.p_number_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for p_number_change_date: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn proposed_p_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.proposed_p_nr = value
+                self.proposed_p_number = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for proposed_p_nr: {e}")
+                        format!(
+                            "error converting supplied value for proposed_p_number: {e}"
+                        )
                     });
                 self
             }
@@ -3400,8 +4240,9 @@ All optional, other members are kept.
                 value: PNumberChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    existing_p_nr: value.existing_p_nr?,
-                    proposed_p_nr: value.proposed_p_nr?,
+                    existing_p_number: value.existing_p_number?,
+                    p_number_change_date: value.p_number_change_date?,
+                    proposed_p_number: value.proposed_p_number?,
                     extra: value.extra?,
                 })
             }
@@ -3409,8 +4250,9 @@ All optional, other members are kept.
         impl ::std::convert::From<super::PNumberChangePayload> for PNumberChangePayload {
             fn from(value: super::PNumberChangePayload) -> Self {
                 Self {
-                    existing_p_nr: Ok(value.existing_p_nr),
-                    proposed_p_nr: Ok(value.proposed_p_nr),
+                    existing_p_number: Ok(value.existing_p_number),
+                    p_number_change_date: Ok(value.p_number_change_date),
+                    proposed_p_number: Ok(value.proposed_p_number),
                     extra: Ok(value.extra),
                 }
             }
@@ -3484,12 +4326,16 @@ All optional, other members are kept.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct Phone2ChangePayload {
-            existing_phone2: ::std::result::Result<
+        pub struct PhoneNumberChangePayload {
+            existing_phone_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            proposed_phone2: ::std::result::Result<
+            phone_number_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            proposed_phone_number: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -3498,40 +4344,57 @@ All optional, other members are kept.
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for Phone2ChangePayload {
+        impl ::std::default::Default for PhoneNumberChangePayload {
             fn default() -> Self {
                 Self {
-                    existing_phone2: Ok(Default::default()),
-                    proposed_phone2: Ok(Default::default()),
+                    existing_phone_number: Ok(Default::default()),
+                    phone_number_change_date: Ok(Default::default()),
+                    proposed_phone_number: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
         }
-        impl Phone2ChangePayload {
-            pub fn existing_phone2<T>(mut self, value: T) -> Self
+        impl PhoneNumberChangePayload {
+            pub fn existing_phone_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.existing_phone2 = value
+                self.existing_phone_number = value
                     .try_into()
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for existing_phone2: {e}"
+                            "error converting supplied value for existing_phone_number: {e}"
                         )
                     });
                 self
             }
-            pub fn proposed_phone2<T>(mut self, value: T) -> Self
+            pub fn phone_number_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.phone_number_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for phone_number_change_date: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn proposed_phone_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.proposed_phone2 = value
+                self.proposed_phone_number = value
                     .try_into()
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for proposed_phone2: {e}"
+                            "error converting supplied value for proposed_phone_number: {e}"
                         )
                     });
                 self
@@ -3551,113 +4414,27 @@ All optional, other members are kept.
                 self
             }
         }
-        impl ::std::convert::TryFrom<Phone2ChangePayload>
-        for super::Phone2ChangePayload {
+        impl ::std::convert::TryFrom<PhoneNumberChangePayload>
+        for super::PhoneNumberChangePayload {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: Phone2ChangePayload,
+                value: PhoneNumberChangePayload,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    existing_phone2: value.existing_phone2?,
-                    proposed_phone2: value.proposed_phone2?,
+                    existing_phone_number: value.existing_phone_number?,
+                    phone_number_change_date: value.phone_number_change_date?,
+                    proposed_phone_number: value.proposed_phone_number?,
                     extra: value.extra?,
                 })
             }
         }
-        impl ::std::convert::From<super::Phone2ChangePayload> for Phone2ChangePayload {
-            fn from(value: super::Phone2ChangePayload) -> Self {
+        impl ::std::convert::From<super::PhoneNumberChangePayload>
+        for PhoneNumberChangePayload {
+            fn from(value: super::PhoneNumberChangePayload) -> Self {
                 Self {
-                    existing_phone2: Ok(value.existing_phone2),
-                    proposed_phone2: Ok(value.proposed_phone2),
-                    extra: Ok(value.extra),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct PhoneChangePayload {
-            existing_phone1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            proposed_phone1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            extra: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for PhoneChangePayload {
-            fn default() -> Self {
-                Self {
-                    existing_phone1: Ok(Default::default()),
-                    proposed_phone1: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
-                }
-            }
-        }
-        impl PhoneChangePayload {
-            pub fn existing_phone1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.existing_phone1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for existing_phone1: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn proposed_phone1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.proposed_phone1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for proposed_phone1: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn extra<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.extra = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for extra: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<PhoneChangePayload> for super::PhoneChangePayload {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: PhoneChangePayload,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    existing_phone1: value.existing_phone1?,
-                    proposed_phone1: value.proposed_phone1?,
-                    extra: value.extra?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::PhoneChangePayload> for PhoneChangePayload {
-            fn from(value: super::PhoneChangePayload) -> Self {
-                Self {
-                    existing_phone1: Ok(value.existing_phone1),
-                    proposed_phone1: Ok(value.proposed_phone1),
+                    existing_phone_number: Ok(value.existing_phone_number),
+                    phone_number_change_date: Ok(value.phone_number_change_date),
+                    proposed_phone_number: Ok(value.proposed_phone_number),
                     extra: Ok(value.extra),
                 }
             }
@@ -3666,6 +4443,10 @@ All optional, other members are kept.
         pub struct PoBoxChangePayload {
             existing_po_box: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            po_box_change_date: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             proposed_po_box: ::std::result::Result<
@@ -3681,6 +4462,7 @@ All optional, other members are kept.
             fn default() -> Self {
                 Self {
                     existing_po_box: Ok(Default::default()),
+                    po_box_change_date: Ok(Default::default()),
                     proposed_po_box: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
@@ -3697,6 +4479,22 @@ All optional, other members are kept.
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for existing_po_box: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn po_box_change_date<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.po_box_change_date = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for po_box_change_date: {e}"
                         )
                     });
                 self
@@ -3737,6 +4535,7 @@ All optional, other members are kept.
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     existing_po_box: value.existing_po_box?,
+                    po_box_change_date: value.po_box_change_date?,
                     proposed_po_box: value.proposed_po_box?,
                     extra: value.extra?,
                 })
@@ -3746,258 +4545,8 @@ All optional, other members are kept.
             fn from(value: super::PoBoxChangePayload) -> Self {
                 Self {
                     existing_po_box: Ok(value.existing_po_box),
+                    po_box_change_date: Ok(value.po_box_change_date),
                     proposed_po_box: Ok(value.proposed_po_box),
-                    extra: Ok(value.extra),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct SecondaryContactChangePayload {
-            existing_cpr: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            existing_email: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            existing_name: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            existing_phone1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            existing_phone2: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            proposed_cpr: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            proposed_email: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            proposed_name: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            proposed_phone1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            proposed_phone2: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            extra: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for SecondaryContactChangePayload {
-            fn default() -> Self {
-                Self {
-                    existing_cpr: Ok(Default::default()),
-                    existing_email: Ok(Default::default()),
-                    existing_name: Ok(Default::default()),
-                    existing_phone1: Ok(Default::default()),
-                    existing_phone2: Ok(Default::default()),
-                    proposed_cpr: Ok(Default::default()),
-                    proposed_email: Ok(Default::default()),
-                    proposed_name: Ok(Default::default()),
-                    proposed_phone1: Ok(Default::default()),
-                    proposed_phone2: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
-                }
-            }
-        }
-        impl SecondaryContactChangePayload {
-            pub fn existing_cpr<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.existing_cpr = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for existing_cpr: {e}")
-                    });
-                self
-            }
-            pub fn existing_email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.existing_email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for existing_email: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn existing_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.existing_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for existing_name: {e}")
-                    });
-                self
-            }
-            pub fn existing_phone1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.existing_phone1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for existing_phone1: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn existing_phone2<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.existing_phone2 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for existing_phone2: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn proposed_cpr<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.proposed_cpr = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for proposed_cpr: {e}")
-                    });
-                self
-            }
-            pub fn proposed_email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.proposed_email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for proposed_email: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn proposed_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.proposed_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for proposed_name: {e}")
-                    });
-                self
-            }
-            pub fn proposed_phone1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.proposed_phone1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for proposed_phone1: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn proposed_phone2<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.proposed_phone2 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for proposed_phone2: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn extra<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.extra = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for extra: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<SecondaryContactChangePayload>
-        for super::SecondaryContactChangePayload {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: SecondaryContactChangePayload,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    existing_cpr: value.existing_cpr?,
-                    existing_email: value.existing_email?,
-                    existing_name: value.existing_name?,
-                    existing_phone1: value.existing_phone1?,
-                    existing_phone2: value.existing_phone2?,
-                    proposed_cpr: value.proposed_cpr?,
-                    proposed_email: value.proposed_email?,
-                    proposed_name: value.proposed_name?,
-                    proposed_phone1: value.proposed_phone1?,
-                    proposed_phone2: value.proposed_phone2?,
-                    extra: value.extra?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::SecondaryContactChangePayload>
-        for SecondaryContactChangePayload {
-            fn from(value: super::SecondaryContactChangePayload) -> Self {
-                Self {
-                    existing_cpr: Ok(value.existing_cpr),
-                    existing_email: Ok(value.existing_email),
-                    existing_name: Ok(value.existing_name),
-                    existing_phone1: Ok(value.existing_phone1),
-                    existing_phone2: Ok(value.existing_phone2),
-                    proposed_cpr: Ok(value.proposed_cpr),
-                    proposed_email: Ok(value.proposed_email),
-                    proposed_name: Ok(value.proposed_name),
-                    proposed_phone1: Ok(value.proposed_phone1),
-                    proposed_phone2: Ok(value.proposed_phone2),
                     extra: Ok(value.extra),
                 }
             }
@@ -4035,6 +4584,942 @@ All optional, other members are kept.
             }
         }
     }
+    impl crate::runtime::tolerant::Derived for Address {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Address::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Address {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "compositeOrig",
+                    "countryCode",
+                    "countryName",
+                    "darAddressId",
+                    "floor",
+                    "houseLetter",
+                    "houseNumber",
+                    "municipalityCode",
+                    "postalCity",
+                    "postalCode",
+                    "postalSubCity",
+                    "street",
+                    "streetCode",
+                    "suite",
+                ],
+                optional: &[
+                    "compositeOrig",
+                    "countryCode",
+                    "countryName",
+                    "darAddressId",
+                    "floor",
+                    "houseLetter",
+                    "houseNumber",
+                    "municipalityCode",
+                    "postalCity",
+                    "postalCode",
+                    "postalSubCity",
+                    "street",
+                    "streetCode",
+                    "suite",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for Address {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            Address::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for AddressChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            AddressChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AddressChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "addressChangeDate",
+                    "existingAddress",
+                    "name",
+                    "proposedAddress",
+                ],
+                optional: &[
+                    "addressChangeDate",
+                    "existingAddress",
+                    "name",
+                    "proposedAddress",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for AddressChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            AddressChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ApprovedChange {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ApprovedChange::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApprovedChange {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "anonymized",
+                    "approved",
+                    "approvedBy",
+                    "committed",
+                    "created",
+                    "createdBy",
+                    "customerNumber",
+                    "eventType",
+                    "id",
+                    "payload",
+                    "payloadVersion",
+                    "shadowSourceId",
+                    "source",
+                ],
+                optional: &[
+                    "anonymized",
+                    "approved",
+                    "approvedBy",
+                    "committed",
+                    "created",
+                    "createdBy",
+                    "customerNumber",
+                    "eventType",
+                    "id",
+                    "payload",
+                    "payloadVersion",
+                    "shadowSourceId",
+                    "source",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for ApprovedChange {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            ApprovedChange::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ApprovedChangesBatch {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ApprovedChangesBatch::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApprovedChangesBatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["approvedChanges", "more"],
+                optional: &["approvedChanges"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for ApprovedChangesBatch {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            ApprovedChangesBatch::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for AttentionChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            AttentionChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AttentionChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "attentionChangeDate",
+                    "existingAttention",
+                    "proposedAttention",
+                ],
+                optional: &[
+                    "attentionChangeDate",
+                    "existingAttention",
+                    "proposedAttention",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for AttentionChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            AttentionChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Bookmark {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Bookmark::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Bookmark {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["bookmark"],
+                optional: &[],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for Bookmark {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            Bookmark::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CareOfChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CareOfChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CareOfChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["careOfChangeDate", "existingCareOf", "proposedCareOf"],
+                optional: &["careOfChangeDate", "existingCareOf", "proposedCareOf"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CareOfChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CareOfChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CprNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CprNumberChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CprNumberChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "cprNumberChangeDate",
+                    "existingCprNumber",
+                    "proposedCprNumber",
+                ],
+                optional: &[
+                    "cprNumberChangeDate",
+                    "existingCprNumber",
+                    "proposedCprNumber",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CprNumberChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CprNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CreateCompanyPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreateCompanyPayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateCompanyPayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "active",
+                    "address",
+                    "attention",
+                    "careOf",
+                    "cvr",
+                    "email",
+                    "extraData",
+                    "name",
+                    "phone1",
+                    "phone2",
+                    "pnr",
+                    "poBox",
+                ],
+                optional: &[
+                    "active",
+                    "address",
+                    "attention",
+                    "careOf",
+                    "cvr",
+                    "email",
+                    "extraData",
+                    "name",
+                    "phone1",
+                    "phone2",
+                    "pnr",
+                    "poBox",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CreateCompanyPayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CreateCompanyPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CreatePersonPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreatePersonPayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreatePersonPayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "active",
+                    "address",
+                    "attention",
+                    "birthDate",
+                    "careOf",
+                    "cpr",
+                    "email",
+                    "extraData",
+                    "name",
+                    "phone1",
+                    "phone2",
+                    "poBox",
+                    "secondaryContactCprNumber",
+                    "secondaryContactEmail",
+                    "secondaryContactName",
+                    "secondaryContactPhoneNumber1",
+                    "secondaryContactPhoneNumber2",
+                ],
+                optional: &[
+                    "active",
+                    "address",
+                    "attention",
+                    "birthDate",
+                    "careOf",
+                    "cpr",
+                    "email",
+                    "extraData",
+                    "name",
+                    "phone1",
+                    "phone2",
+                    "poBox",
+                    "secondaryContactCprNumber",
+                    "secondaryContactEmail",
+                    "secondaryContactName",
+                    "secondaryContactPhoneNumber1",
+                    "secondaryContactPhoneNumber2",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CreatePersonPayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CreatePersonPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CustomerCategoryChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CustomerCategoryChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerCategoryChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "customerCategoryChangeDate",
+                    "existingCustomerCategory",
+                    "proposedCustomerCategory",
+                ],
+                optional: &[
+                    "customerCategoryChangeDate",
+                    "existingCustomerCategory",
+                    "proposedCustomerCategory",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CustomerCategoryChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CustomerCategoryChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CvrCompanyStatusChangedPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CvrCompanyStatusChangedPayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CvrCompanyStatusChangedPayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["previousStatus", "status"],
+                optional: &["previousStatus", "status"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CvrCompanyStatusChangedPayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CvrCompanyStatusChangedPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CvrNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CvrNumberChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CvrNumberChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "cvrNumberChangeDate",
+                    "existingCvrNumber",
+                    "proposedCvrNumber",
+                ],
+                optional: &[
+                    "cvrNumberChangeDate",
+                    "existingCvrNumber",
+                    "proposedCvrNumber",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CvrNumberChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CvrNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for EmailChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            EmailChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for EmailChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["emailChangeDate", "existingEmail", "proposedEmail"],
+                optional: &["emailChangeDate", "existingEmail", "proposedEmail"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for EmailChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            EmailChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ExtraDataChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ExtraDataChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ExtraDataChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "existingExtraData",
+                    "extraDataChangeDate",
+                    "proposedExtraData",
+                ],
+                optional: &[
+                    "existingExtraData",
+                    "extraDataChangeDate",
+                    "proposedExtraData",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for ExtraDataChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            ExtraDataChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NameAndAddressChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NameAndAddressChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NameAndAddressChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "addressChangeDate",
+                    "existingAddress",
+                    "existingName",
+                    "nameChangeDate",
+                    "proposedAddress",
+                    "proposedName",
+                ],
+                optional: &[
+                    "addressChangeDate",
+                    "existingAddress",
+                    "existingName",
+                    "nameChangeDate",
+                    "proposedAddress",
+                    "proposedName",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for NameAndAddressChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            NameAndAddressChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NameChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NameChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NameChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["address", "existingName", "nameChangeDate", "proposedName"],
+                optional: &["address", "existingName", "nameChangeDate", "proposedName"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for NameChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            NameChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NextRequest {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NextRequest::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NextRequest {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["from"],
+                optional: &[],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for NextRequest {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            NextRequest::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Notification {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Notification::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Notification {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "anonymized",
+                    "committed",
+                    "customerNumber",
+                    "eventType",
+                    "id",
+                    "key",
+                    "payload",
+                    "payloadVersion",
+                    "shadowSourceId",
+                    "source",
+                    "time",
+                ],
+                optional: &[
+                    "anonymized",
+                    "committed",
+                    "customerNumber",
+                    "eventType",
+                    "id",
+                    "key",
+                    "payload",
+                    "payloadVersion",
+                    "shadowSourceId",
+                    "source",
+                    "time",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for Notification {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            Notification::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for NotificationsBatch {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            NotificationsBatch::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NotificationsBatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["more", "notifications"],
+                optional: &["notifications"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for NotificationsBatch {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            NotificationsBatch::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PNumberChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PNumberChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["existingPNumber", "pNumberChangeDate", "proposedPNumber"],
+                optional: &["existingPNumber", "pNumberChangeDate", "proposedPNumber"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for PNumberChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            PNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PersonDeceasedPayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PersonDeceasedPayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PersonDeceasedPayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["deceasedDate"],
+                optional: &["deceasedDate"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for PersonDeceasedPayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            PersonDeceasedPayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PhoneNumberChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PhoneNumberChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PhoneNumberChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "existingPhoneNumber",
+                    "phoneNumberChangeDate",
+                    "proposedPhoneNumber",
+                ],
+                optional: &[
+                    "existingPhoneNumber",
+                    "phoneNumberChangeDate",
+                    "proposedPhoneNumber",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for PhoneNumberChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            PhoneNumberChangePayload::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PoBoxChangePayload {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PoBoxChangePayload::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PoBoxChangePayload {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["existingPoBox", "poBoxChangeDate", "proposedPoBox"],
+                optional: &["existingPoBox", "poBoxChangeDate", "proposedPoBox"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for PoBoxChangePayload {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            PoBoxChangePayload::serialize(self, serializer)
+        }
+    }
 }
 #[derive(Clone, Debug)]
 /**Client for BiQ Alert AlertChanges
@@ -4045,15 +5530,15 @@ CVR, Statstidende). Changes come in two feeds: approved changes (which can be
 applied to your own customer data automatically, e.g. a name or address
 change) and notifications (e.g. a person is deceased).
 
-Source: hand-written from the vendor page "BiQ Alert SDK"
-(https://biq.dk/biqs-loesninger/biq-alert/api-aendringer/, seed 000) and from
-our notes on BiQ's official demo solution github.com/BiQ/AlertIntegrationDemo
-(reference/biq-alert/NOTES.md). The vendor publishes only a live Swagger UI
-(https://alert-changes.idq.dk/swagger-ui, newer
-https://alert-changes.biq.dk/swagger), which we did not have. Anything not
-stated by a source is marked "Inferred:" in its description; see the
-provenance text for every operation and decision. The vendor notes that some
-surveillances must be turned on by BiQ before they deliver any results.
+Source: the vendor page "BiQ Alert SDK"
+(https://biq.dk/biqs-loesninger/biq-alert/api-aendringer/, seed 000) and BiQ's
+official demo solution github.com/BiQ/AlertIntegrationDemo, revision
+b70a67a552d5eedcd3abcf1292911fadd1e5af3c (DTOs, readers) and
+ced18a164c2ac00999db77317b252b7a5e8d74c2 (callback receiver), as described in
+reference/biq-alert/NOTES.md (section "Addendum"). Every member name, type and
+nullability below is the demo's C# DTO's; the vendor publishes only a live
+Swagger UI (https://alert-changes.biq.dk/swagger), which we did not have.
+Anything not stated by a source is marked "Inferred:" or "Unconfirmed:".
 
 Authentication: a JWT from the authorization service (`biq_auth`, operation
 `login`), sent as `Authorization: Bearer <jwt>`. The lifetime is not
@@ -4062,48 +5547,28 @@ documented; BiQ's demo fetches a new token once on HTTP 401 and retries.
 Polling contract (demo): call nextApprovedChanges (or nextNotifications) with
 `from` = the `committed` timestamp of the last item you processed; process
 the batch; if `more` is false, wait about a minute before the next call.
-Optionally the bookmark can be kept server-side (get/putApprovedChangesBookmark;
-in the demo only as commented-out code).
 
-Event types and payloads: `eventType` is a plain string, so an event type
-this spec does not know still decodes. `payload` is a JSON object holding a
-single member whose value is the actual payload (`{"<name>": {...}}`; the
-member name is not documented). The component extension
-`x-biq-event-payloads` maps every event type named in our notes to the
-schema of that inner payload. Those payload schemas are Inferred from the
-`Existing*`/`Proposed*` pattern the demo uses (e.g. ExistingName/ProposedName,
-ExistingAddress/ProposedAddress, `*ChangeDate`); all their members are
-optional and unknown members are kept. Where our notes elide variants with
-"(…)" (name-and-address-change/-correction, care-of-change, email-change,
-phone-change, phone-2-change), only the names actually spelled out are
-mapped: other variants exist but their names are not known (note that the
-notes spell `attention-at-subscription-start`, not
-`attention-change-at-subscription-start`, so the suffixes are not regular).
-`name-correction-at-subscription-start` is mapped because our notes write
-`name-correction(-…)` right after `name-change(-at-subscription-start)`;
-that expansion is Inferred. The address variants are the literal expansion
-of `address-change/-correction(-at/-before-subscription-start)`; whether
-every one of the six combinations occurs is not confirmed.
+Payloads: `payload` is any JSON value or null (the demo's `object?`; an
+anonymized item may carry none). When it is an object, its FIRST member,
+whatever its name, holds the payload DTO (the demo never looks at the name).
+`x-biq-event-payloads` maps each event type to that DTO exactly as the demo's
+change reader does.
 
-Member names (Inferred): the demo's DTOs name the members in PascalCase, and
-the demo's serializer (Newtonsoft) writes PascalCase and reads
-case-insensitively, so the demo does not reveal the wire casing. The server
-is an ASP.NET Core service, whose default JSON output is camelCase and whose
-input binding is case-insensitive, so this spec uses camelCase. Keys inside
-`payload` and inside `extraData` maps are not subject to that default and
-may be cased differently.
+Member names (Unconfirmed: wire casing): the demo's DTOs are PascalCase, and
+the demo reads answers case-insensitively, so the answer casing is not
+known. This spec writes camelCase (the ASP.NET Core default) and declares
+`x-customer-data-decoding`: the generated client matches member names
+ignoring ASCII case (camelCase and PascalCase both decode) and reads a
+`null` optional member as absent.
 
-Not represented: the "subscribe-to-approvedchanges" operation (tag "Optional
-Integration Helpers" in the demo's README), which registers a callback URL
-that BiQ calls with GET when changes are approved; its path and body are not
-known.
+Error answers: the vendor documents no error body. The statuses below are
+declared without a body (401 without or with a refused token, 403, 404, 400
+for a body that does not bind); a body, if any, is not read.
 
-No error bodies are documented, so no error responses are declared: an error
-status is returned as the raw response.
+Not represented: the "subscribe-to-approvedchanges" callback registration
+(tag "Optional Integration Helpers", README only; path and body unknown).
 
-Inferred: `info.version` is ours (the vendor publishes no version). It is
-"1.0" because the generated client sends it as an `api-version` header, and
-"1.0" is a value an ASP.NET API-versioning reader would accept.
+Inferred: `info.version` is ours (the vendor publishes no version).
 
 
 Version: 1.0*/
@@ -4166,20 +5631,16 @@ impl Client {
     /**Notification feed
 
 The feed with surveillance notifications for all your customers (vendor
-page, step-by-step guide).
-
-Inferred: the response shape (an array of notifications) and the absence
-of query parameters. Neither source shows them; the live Swagger may
-declare filters or paging. For incremental reading use nextNotifications,
-whose contract is known from the demo.
+page, step-by-step guide). Inferred: the response shape (an array of
+notifications) and the absence of query parameters. For incremental
+reading use nextNotifications, whose contract is known from the demo.
 
 
 Sends a `GET` request to `/tenants/{tenantId}/notifications`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
 ```ignore
 let response = client.list_notifications()
@@ -4193,20 +5654,16 @@ let response = client.list_notifications()
     /**Approved-change feed
 
 The feed with surveillance changes to all your customers (vendor page,
-step-by-step guide).
-
-Inferred: the response shape (an array of approved changes) and the
-absence of query parameters. Neither source shows them; the live Swagger
-may declare filters or paging. For incremental reading use
-nextApprovedChanges, whose contract is known from the demo.
+step-by-step guide). Inferred: the response shape (an array of approved
+changes) and the absence of query parameters. For incremental reading
+use nextApprovedChanges, whose contract is known from the demo.
 
 
 Sends a `GET` request to `/tenants/{tenantId}/approved-changes`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
 ```ignore
 let response = client.list_approved_changes()
@@ -4229,12 +5686,10 @@ Sends a `POST` request to `/tenants/{tenantId}/shadowsources/{shadowSourceId}/ne
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
-- `shadow_source_id`: Id of one of your shadow sources (CustomerShadow listShadowSources).
-Inferred: type int32, from the demo's `ShadowSourceId` (int) member of
-approved changes.
+- `shadow_source_id`: Id of one of your shadow sources (CustomerShadow listShadowSources); an
+int in the demo (`ShadowSourceId`).
 
 - `body`
 ```ignore
@@ -4260,12 +5715,10 @@ Sends a `POST` request to `/tenants/{tenantId}/shadowsources/{shadowSourceId}/ne
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
-- `shadow_source_id`: Id of one of your shadow sources (CustomerShadow listShadowSources).
-Inferred: type int32, from the demo's `ShadowSourceId` (int) member of
-approved changes.
+- `shadow_source_id`: Id of one of your shadow sources (CustomerShadow listShadowSources); an
+int in the demo (`ShadowSourceId`).
 
 - `body`
 ```ignore
@@ -4282,17 +5735,15 @@ let response = client.next_notifications()
     /**Read the server-side approved-changes bookmark
 
 Optional server-side bookmark for the approved-changes feed. Known only
-from commented-out code in the demo, so it may not be live. The service
-answers 404 when no bookmark is stored; no error body is documented, so
-404 is not declared here and comes back as the raw response.
+from commented-out code in the demo, so it may not be live. The demo's
+code expects 404 when no bookmark is stored.
 
 
 Sends a `GET` request to `/approvedchanges-bookmark/{tenantId}`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
 ```ignore
 let response = client.get_approved_changes_bookmark()
@@ -4309,18 +5760,15 @@ let response = client.get_approved_changes_bookmark()
 
 Store the bookmark (the `committed` timestamp of the last approved change
 processed). Known only from commented-out code in the demo, so it may not
-be live.
-
-Inferred: the success status and the absence of a response body; 200 and
-204 are both declared without a body, so either is accepted.
+be live. Inferred: the success status; 200 and 204 are both declared
+without a body, so either is accepted.
 
 
 Sends a `PUT` request to `/approvedchanges-bookmark/{tenantId}`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
 - `body`
 ```ignore
@@ -4399,6 +5847,9 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -4457,6 +5908,9 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -4560,6 +6014,10 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -4663,6 +6121,10 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -4719,6 +6181,9 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -4796,6 +6261,10 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

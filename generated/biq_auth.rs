@@ -282,8 +282,8 @@ The path is lowercase as in the demo and the vendor's "Service URL";
 ASP.NET Core routing is case-insensitive (Inferred: the server is
 ASP.NET Core).
 
-No error body is documented, so no error responses are declared: an
-error status is returned as the raw response.
+Error answers: no error body is documented, so 400 and 401 are declared
+without one (a body, if any, is not read).
 
 
 Sends a `POST` request to `/api/auth/login`
@@ -373,6 +373,8 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

@@ -11,13 +11,12 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
-    /**A Danish postal address (demo DTO `Address`). Inferred: camelCase wire
-names, the member types (string, except `darAddressId`; not stated in our
-notes) and the completeness of the member list (other members are kept).
+    /**A Danish postal address (demo DTO `Address`, DtoShadow, b70a67a). Every
+member is a nullable string except `darAddressId` (Guid?). Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct Address {
-        ///Inferred: the address as one original string.
         #[serde(
             rename = "compositeOrig",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -33,7 +32,9 @@ notes) and the completeness of the member list (other members are kept).
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub country_name: ::std::option::Option<::std::string::String>,
-        ///Id of the address in DAR (Danmarks Adresseregister); a uuid in the demo.
+        /**Id of the address in DAR (Danmarks Adresseregister), Guid?; the demo
+sends the all-zero Guid when it has none.
+*/
         #[serde(
             rename = "darAddressId",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -88,31 +89,27 @@ notes) and the completeness of the member list (other members are kept).
             Default::default()
         }
     }
-    /**A contact of a customer (demo DTO `Contact`; `contact1` is the primary
-contact, `contact2` the secondary one). Inferred: camelCase wire names,
-the member types (string; not stated in our notes) and the completeness
-of the member list (other members are kept).
+    /**A contact of a customer (demo DTO `Contact`, b70a67a; `contact1` is the
+primary contact, `contact2` the secondary one). Every member is a
+nullable string except `address`. Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct Contact {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
-        ///Attention ("att.") line.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attention: ::std::option::Option<::std::string::String>,
-        ///Care-of ("c/o") line.
         #[serde(
             rename = "careOf",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub care_of: ::std::option::Option<::std::string::String>,
-        ///Danish CPR number (persons).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cpr: ::std::option::Option<::std::string::String>,
-        ///Danish CVR number (companies).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cvr: ::std::option::Option<::std::string::String>,
-        ///Date of birth. Format not documented, so kept as a plain string.
+        ///`DateOfBirth`: string? in the demo (free text, no format).
         #[serde(
             rename = "dateOfBirth",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -122,14 +119,13 @@ of the member list (other members are kept).
         pub email: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
-        ///Danish P-number (production unit of a company). `PNr` in the demo.
+        ///`PNr`: Danish P-number (production unit).
         #[serde(rename = "pNr", skip_serializing_if = "::std::option::Option::is_none")]
         pub p_nr: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub phone1: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub phone2: ::std::option::Option<::std::string::String>,
-        ///PO box.
         #[serde(
             rename = "poBox",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -151,42 +147,43 @@ of the member list (other members are kept).
             Default::default()
         }
     }
-    /**A shadow customer, as uploaded and updated (demo DTO `Customer`). Members
-from the demo; Inferred: camelCase wire names (see the API description),
-`customerNumber` required, and the completeness of the member list (other
-members are kept).
+    /**A shadow customer, as uploaded and updated (demo DTO `Customer`,
+DtoShadow, b70a67a). Every member is nullable in the demo, the customer
+number included (the demo always sets it; it identifies the customer and
+is the update/delete path key). Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct Customer {
-        ///Active flag. A string in the demo DTO (not a boolean); value set not documented.
+        ///`Active`: string? (not a boolean); value set not documented.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub active: ::std::option::Option<::std::string::String>,
-        /**Named in the demo DTO; its type is not stated in our notes, so any
-JSON value is accepted. Inferred: probably refers to the approved
-change (AlertChanges) that produced this version of the customer.
-*/
+        ///`AssociatedApprovedChange`: string?; meaning not documented.
         #[serde(
             rename = "associatedApprovedChange",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub associated_approved_change: ::std::option::Option<::serde_json::Value>,
-        ///Last change time. A string in the demo; format not documented.
+        pub associated_approved_change: ::std::option::Option<::std::string::String>,
+        ///`Changed`: string?, free text like `created`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub changed: ::std::option::Option<::std::string::String>,
-        ///Who last changed it. A string in the demo.
         #[serde(
             rename = "changedBy",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub changed_by: ::std::option::Option<::std::string::String>,
+        ///The primary contact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub contact1: ::std::option::Option<Contact>,
+        ///The secondary contact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub contact2: ::std::option::Option<Contact>,
-        ///Creation time. A string in the demo; format not documented.
+        /**`Created`: string?. Free text: the demo writes the database timestamp
+with .NET's culture-dependent ToString() (e.g. `04-12-2026 17:25:42`),
+not ISO 8601.
+*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub created: ::std::option::Option<::std::string::String>,
-        ///Who created it. A string in the demo.
         #[serde(
             rename = "createdBy",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -197,18 +194,20 @@ change (AlertChanges) that produced this version of the customer.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub customer_category_text: ::std::option::Option<CustomerCategoryText>,
-        /**Your customer number; the key of the customer (also the path segment
-of updateCustomer). Inferred: required (the demo always sets it, and
-it identifies the customer).
+        /**`CustomerNumber`: string? in the demo; your customer number. Unconfirmed:
+what the service answers without one (our twin: 400).
 */
-        #[serde(rename = "customerNumber")]
-        pub customer_number: ::std::string::String,
+        #[serde(
+            rename = "customerNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_number: ::std::option::Option<::std::string::String>,
         #[serde(
             rename = "extraData",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub extra_data: ::std::option::Option<ExtraData>,
-        ///Inferred: type string (not stated); presumably a link to the customer in your own system.
+        ///`MasterSystemDeepLink`: string?; presumably a link to the customer in your own system.
         #[serde(
             rename = "masterSystemDeepLink",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -222,9 +221,9 @@ it identifies the customer).
             Default::default()
         }
     }
-    /**Customer category: Residential (a person) or Enterprise (a company). Values
-from the demo's DTO. The schema name is ours (the member is
-`CustomerCategoryText` in the demo).
+    /**Customer category: Residential (a person) or Enterprise (a company). The
+demo's member `CustomerCategoryText` is a string? whose comment names
+these two values; generated as an open enum (any other string is kept).
 */
     ///
     ///Open: a value the spec does not list decodes to `UnknownValue`, kept as received.
@@ -283,8 +282,34 @@ from the demo's DTO. The schema name is ours (the member is
             value.parse()
         }
     }
-    /**Free key/value data of yours stored with the customer (demo DTO: map
-string to string). Keys are kept exactly as you send them.
+    /**One customer of listCustomers (demo DTO `CustomerInfo`, ced18a1). Other
+members kept.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
+    pub struct CustomerInfo {
+        ///`CustomerNumber`: string?.
+        #[serde(
+            rename = "customerNumber",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_number: ::std::option::Option<::std::string::String>,
+        ///`ShadowSourceId`: int.
+        #[serde(
+            rename = "shadowSourceId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub shadow_source_id: ::std::option::Option<i32>,
+        #[serde(flatten)]
+        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+    impl CustomerInfo {
+        pub fn builder() -> builder::CustomerInfo {
+            Default::default()
+        }
+    }
+    /**Free key/value data of yours stored with the customer (demo:
+Dictionary<string, string>?). Keys are kept exactly as you send them.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
@@ -320,15 +345,15 @@ string to string). Keys are kept exactly as you send them.
             Self(value)
         }
     }
-    /**A stored shadow customer (demo DTO `ShadowCustomer`: Received, Customer).
-No known endpoint returns it. Inferred: camelCase wire names and the
-completeness of the member list (other members are kept).
+    /**A stored shadow customer (demo DTO `ShadowCustomer`: Received string?,
+Customer). No endpoint known to us returns it. Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct ShadowCustomer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer: ::std::option::Option<Customer>,
-        ///When BiQ received it. Inferred: type string (not stated).
+        ///`Received`: string?; format not documented.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub received: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
@@ -339,16 +364,18 @@ completeness of the member list (other members are kept).
             Default::default()
         }
     }
-    /**A page of shadow customers. The demo has a DTO of this name, but our
-notes do not give its members and no known endpoint returns it. Inferred:
-the whole shape (a `customers` array of ShadowCustomer); other members,
-such as paging information, are kept.
+    /**One page of listCustomers (demo DTO `ShadowCustomersPage`, ced18a1:
+`TotalItems` int, `Customers` IEnumerable<CustomerInfo>, default empty).
+Other members kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct ShadowCustomersPage {
-        ///Inferred: member name and item type.
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub customers: ::std::vec::Vec<ShadowCustomer>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub customers: ::std::option::Option<::std::vec::Vec<CustomerInfo>>,
+        ///The number of customers across all pages (the demo reads pages until it has read this many).
+        #[serde(rename = "totalItems")]
+        pub total_items: i32,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
@@ -362,8 +389,9 @@ vendor page only says that listing shadow sources gives your
 shadowSourceId. Other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct ShadowSource {
-        ///Inferred: the shadowSourceId (int, as in approved changes); member name not documented.
+        ///Inferred: the shadowSourceId; member name not documented.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<i32>,
         ///Inferred: a display name; not documented.
@@ -1020,7 +1048,7 @@ shadowSourceId. Other members are kept.
                 ::std::string::String,
             >,
             associated_approved_change: ::std::result::Result<
-                ::std::option::Option<::serde_json::Value>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             changed: ::std::result::Result<
@@ -1052,7 +1080,7 @@ shadowSourceId. Other members are kept.
                 ::std::string::String,
             >,
             customer_number: ::std::result::Result<
-                ::std::string::String,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             extra_data: ::std::result::Result<
@@ -1080,9 +1108,7 @@ shadowSourceId. Other members are kept.
                     created: Ok(Default::default()),
                     created_by: Ok(Default::default()),
                     customer_category_text: Ok(Default::default()),
-                    customer_number: Err(
-                        "no value supplied for customer_number".to_string(),
-                    ),
+                    customer_number: Ok(Default::default()),
                     extra_data: Ok(Default::default()),
                     master_system_deep_link: Ok(Default::default()),
                     extra: Err("no value supplied for extra".to_string()),
@@ -1104,7 +1130,7 @@ shadowSourceId. Other members are kept.
             }
             pub fn associated_approved_change<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.associated_approved_change = value
@@ -1206,7 +1232,7 @@ shadowSourceId. Other members are kept.
             }
             pub fn customer_number<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_number = value
@@ -1301,6 +1327,95 @@ shadowSourceId. Other members are kept.
             }
         }
         #[derive(Clone, Debug)]
+        pub struct CustomerInfo {
+            customer_number: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            shadow_source_id: ::std::result::Result<
+                ::std::option::Option<i32>,
+                ::std::string::String,
+            >,
+            extra: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CustomerInfo {
+            fn default() -> Self {
+                Self {
+                    customer_number: Ok(Default::default()),
+                    shadow_source_id: Ok(Default::default()),
+                    extra: Err("no value supplied for extra".to_string()),
+                }
+            }
+        }
+        impl CustomerInfo {
+            pub fn customer_number<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer_number = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for customer_number: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn shadow_source_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.shadow_source_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for shadow_source_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn extra<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomerInfo> for super::CustomerInfo {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomerInfo,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    customer_number: value.customer_number?,
+                    shadow_source_id: value.shadow_source_id?,
+                    extra: value.extra?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomerInfo> for CustomerInfo {
+            fn from(value: super::CustomerInfo) -> Self {
+                Self {
+                    customer_number: Ok(value.customer_number),
+                    shadow_source_id: Ok(value.shadow_source_id),
+                    extra: Ok(value.extra),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct ShadowCustomer {
             customer: ::std::result::Result<
                 ::std::option::Option<super::Customer>,
@@ -1388,9 +1503,10 @@ shadowSourceId. Other members are kept.
         #[derive(Clone, Debug)]
         pub struct ShadowCustomersPage {
             customers: ::std::result::Result<
-                ::std::vec::Vec<super::ShadowCustomer>,
+                ::std::option::Option<::std::vec::Vec<super::CustomerInfo>>,
                 ::std::string::String,
             >,
+            total_items: ::std::result::Result<i32, ::std::string::String>,
             extra: ::std::result::Result<
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
@@ -1400,6 +1516,7 @@ shadowSourceId. Other members are kept.
             fn default() -> Self {
                 Self {
                     customers: Ok(Default::default()),
+                    total_items: Err("no value supplied for total_items".to_string()),
                     extra: Err("no value supplied for extra".to_string()),
                 }
             }
@@ -1407,13 +1524,27 @@ shadowSourceId. Other members are kept.
         impl ShadowCustomersPage {
             pub fn customers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ShadowCustomer>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::CustomerInfo>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.customers = value
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for customers: {e}")
+                    });
+                self
+            }
+            pub fn total_items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total_items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_items: {e}")
                     });
                 self
             }
@@ -1440,6 +1571,7 @@ shadowSourceId. Other members are kept.
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     customers: value.customers?,
+                    total_items: value.total_items?,
                     extra: value.extra?,
                 })
             }
@@ -1448,6 +1580,7 @@ shadowSourceId. Other members are kept.
             fn from(value: super::ShadowCustomersPage) -> Self {
                 Self {
                     customers: Ok(value.customers),
+                    total_items: Ok(value.total_items),
                     extra: Ok(value.extra),
                 }
             }
@@ -1565,6 +1698,302 @@ shadowSourceId. Other members are kept.
             }
         }
     }
+    impl crate::runtime::tolerant::Derived for Address {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Address::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Address {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "compositeOrig",
+                    "countryCode",
+                    "countryName",
+                    "darAddressId",
+                    "floor",
+                    "houseLetter",
+                    "houseNumber",
+                    "municipalityCode",
+                    "postalCity",
+                    "postalCode",
+                    "postalSubCity",
+                    "street",
+                    "streetCode",
+                    "suite",
+                ],
+                optional: &[
+                    "compositeOrig",
+                    "countryCode",
+                    "countryName",
+                    "darAddressId",
+                    "floor",
+                    "houseLetter",
+                    "houseNumber",
+                    "municipalityCode",
+                    "postalCity",
+                    "postalCode",
+                    "postalSubCity",
+                    "street",
+                    "streetCode",
+                    "suite",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for Address {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            Address::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Contact {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Contact::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Contact {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "address",
+                    "attention",
+                    "careOf",
+                    "cpr",
+                    "cvr",
+                    "dateOfBirth",
+                    "email",
+                    "name",
+                    "pNr",
+                    "phone1",
+                    "phone2",
+                    "poBox",
+                    "title",
+                    "typeText",
+                ],
+                optional: &[
+                    "address",
+                    "attention",
+                    "careOf",
+                    "cpr",
+                    "cvr",
+                    "dateOfBirth",
+                    "email",
+                    "name",
+                    "pNr",
+                    "phone1",
+                    "phone2",
+                    "poBox",
+                    "title",
+                    "typeText",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for Contact {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            Contact::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for Customer {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Customer::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Customer {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "active",
+                    "associatedApprovedChange",
+                    "changed",
+                    "changedBy",
+                    "contact1",
+                    "contact2",
+                    "created",
+                    "createdBy",
+                    "customerCategoryText",
+                    "customerNumber",
+                    "extraData",
+                    "masterSystemDeepLink",
+                ],
+                optional: &[
+                    "active",
+                    "associatedApprovedChange",
+                    "changed",
+                    "changedBy",
+                    "contact1",
+                    "contact2",
+                    "created",
+                    "createdBy",
+                    "customerCategoryText",
+                    "customerNumber",
+                    "extraData",
+                    "masterSystemDeepLink",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for Customer {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            Customer::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CustomerInfo {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CustomerInfo::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerInfo {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["customerNumber", "shadowSourceId"],
+                optional: &["customerNumber", "shadowSourceId"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CustomerInfo {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CustomerInfo::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ShadowCustomer {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ShadowCustomer::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ShadowCustomer {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["customer", "received"],
+                optional: &["customer", "received"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for ShadowCustomer {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            ShadowCustomer::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ShadowCustomersPage {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ShadowCustomersPage::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ShadowCustomersPage {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["customers", "totalItems"],
+                optional: &["customers"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for ShadowCustomersPage {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            ShadowCustomersPage::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for ShadowSource {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ShadowSource::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ShadowSource {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["id", "name"],
+                optional: &["id", "name"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for ShadowSource {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            ShadowSource::serialize(self, serializer)
+        }
+    }
 }
 #[derive(Clone, Debug)]
 /**Client for BiQ Alert CustomerShadow
@@ -1575,37 +2004,37 @@ and an address, so that BiQ can monitor public data sources (CPR, CVR,
 Statstidende) for changes. The changes are read from the AlertChanges service
 (`biq_alert_changes`).
 
-Source: hand-written from the vendor page "BiQ Alert SDK"
-(https://biq.dk/biqs-loesninger/biq-alert/api-aendringer/, seed 000) and from
-our notes on BiQ's official demo solution github.com/BiQ/AlertIntegrationDemo
-(reference/biq-alert/NOTES.md). The vendor publishes only a live Swagger UI
-(https://alert.idq.dk/swagger-ui, newer https://alert.biq.dk/swagger), which
-we did not have. Anything not stated by a source is marked "Inferred:" in its
-description; see the provenance text for every operation and decision.
+Source: the vendor page "BiQ Alert SDK"
+(https://biq.dk/biqs-loesninger/biq-alert/api-aendringer/, seed 000) and BiQ's
+official demo solution github.com/BiQ/AlertIntegrationDemo, revisions
+b70a67a552d5eedcd3abcf1292911fadd1e5af3c (DTOs, POST/PUT) and
+ced18a164c2ac00999db77317b252b7a5e8d74c2 (DELETE, the paged customer list,
+daily reconciliation), as described in reference/biq-alert/NOTES.md (section
+"Addendum"). Member names, types and nullability are the demo's C# DTOs'.
+The vendor publishes only a live Swagger UI (https://alert.biq.dk/swagger),
+which we did not have. Anything not stated by a source is marked "Inferred:"
+or "Unconfirmed:".
 
 Authentication: a JWT from the authorization service (`biq_auth`, operation
 `login`), sent as `Authorization: Bearer <jwt>`. The lifetime is not
 documented; BiQ's demo fetches a new token once on HTTP 401 and retries.
 
-Member names (Inferred): the demo's DTOs name the members in PascalCase
-(CustomerNumber, Contact1, ...), and the demo's serializer (Newtonsoft)
-writes PascalCase and reads case-insensitively, so the demo does not reveal
-the wire casing. The server is an ASP.NET Core service, whose default JSON
-output is camelCase and whose input binding is case-insensitive, so this
-spec uses camelCase. The member lists come from the demo's DTOs and are not
-confirmed complete: every object keeps unknown members.
+Keeping a shadow complete (demo, ced18a1): the demo's shadow writer
+reconciles daily: every local customer missing in the shadow
+(listCustomers) is created, every shadow customer no longer local is
+deleted (deleteCustomer). It treats any 2xx as success for POST, PUT and
+DELETE.
 
-Not represented: deleting a customer (the demo's README says customers must
-be deleted, but the demo never calls it and its path is unknown) and listing
-shadow customers (the demo has a `ShadowCustomersPage` DTO, kept below as a
-schema, but no known endpoint returns it).
+Member names: the demo sends its Customer body in PascalCase with nulls, and
+the service binds it case-insensitively. This spec writes camelCase (the
+ASP.NET Core default; Unconfirmed: the answer casing) and declares
+`x-customer-data-decoding`: the generated client matches member names
+ignoring ASCII case and reads a `null` optional member as absent.
 
-No error bodies are documented, so no error responses are declared: an error
-status is returned as the raw response.
+Error answers: the vendor documents no error body. The statuses below are
+declared without a body; a body, if any, is not read.
 
-Inferred: `info.version` is ours (the vendor publishes no version). It is
-"1.0" because the generated client sends it as an `api-version` header, and
-"1.0" is a value an ASP.NET API-versioning reader would accept.
+Inferred: `info.version` is ours (the vendor publishes no version).
 
 
 Version: 1.0*/
@@ -1668,19 +2097,15 @@ impl Client {
     /**List shadow sources
 
 Lists your shadow sources; this is where you get your `shadowSourceId`
-(vendor page, step-by-step guide).
-
-Inferred: the response shape. Neither source shows it; an array of
-shadow sources is assumed, each with an id and a name, other members
-kept.
+(vendor page, step-by-step guide). Inferred: the response shape (an
+array of shadow sources, each with an id and a name, other members kept).
 
 
 Sends a `GET` request to `/tenants/{tenantId}/shadowsources`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
 ```ignore
 let response = client.list_shadow_sources()
@@ -1691,27 +2116,52 @@ let response = client.list_shadow_sources()
     pub fn list_shadow_sources(&self) -> builder::ListShadowSources<'_> {
         builder::ListShadowSources::new(self)
     }
+    /**List the tenant's shadow customers, one page
+
+One page of the customer numbers in the tenant's shadow, across every
+shadow source (demo, ced18a1: `GET /tenants/{tenantId}/customers?page={n}&pageSize={size}`,
+page from 0; the demo reads pages until it has read `totalItems` and
+filters by shadow source itself). Inferred: status 200. Unconfirmed:
+whether this route takes the same bearer token (the demo sends it with
+the same authenticated client), the maximum page size, and the default
+of either parameter.
+
+
+Sends a `GET` request to `/tenants/{tenantId}/customers`
+
+Arguments:
+- `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
+
+- `page`: Page number, from 0 (demo).
+- `page_size`: Customers per page (demo). Unconfirmed: the maximum.
+```ignore
+let response = client.list_customers()
+    .tenant_id(tenant_id)
+    .page(page)
+    .page_size(page_size)
+    .send()
+    .await;
+```*/
+    pub fn list_customers(&self) -> builder::ListCustomers<'_> {
+        builder::ListCustomers::new(self)
+    }
     /**Upload a new shadow customer
 
-Upload a shadow copy of one of your customers (vendor page, step-by-step
-guide; the demo sends a Customer JSON body). The customer's history
-then appears in BiQ's web front (search "Fritekst" for the customer
-number).
-
-Inferred: the success status and the absence of a response body. Neither
-source shows the answer; 200 and 201 are both declared without a body,
-so either is accepted (a body, if any, is not read).
+Upload a shadow copy of one of your customers (vendor page; the demo
+sends a Customer JSON body in PascalCase with nulls). The demo treats any
+2xx as success; 200, 201 and 204 are declared without a body (Inferred:
+which one the service answers; a body, if any, is not read).
 
 
 Sends a `POST` request to `/tenants/{tenantId}/shadowsources/{shadowSourceId}/customers`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
-- `shadow_source_id`: Id of one of your shadow sources (see listShadowSources). Inferred: type
-int32, from the demo's `ShadowSourceId` (int) member of approved changes.
+- `shadow_source_id`: Id of one of your shadow sources (see listShadowSources); an int in the
+demo (`ShadowSourceId` of CustomerInfo and ApprovedChange).
 
 - `body`
 ```ignore
@@ -1728,31 +2178,25 @@ let response = client.create_customer()
     /**Update a shadow customer
 
 Update a customer uploaded before. The path follows the demo code: the
-vendor page's step-by-step guide writes
-`PUT /tenants/{tenantid}/shadowsources/{shadowsourceid}/customers`,
-without `{customerNumber}`, but the demo appends the URL-encoded customer
-number.
-
-Inferred: the success status and the absence of a response body. Neither
-source shows the answer; 200 and 204 are both declared without a body,
-so either is accepted (a body, if any, is not read).
+vendor page's step-by-step guide writes `PUT .../customers`, without
+`{customerNumber}`, but the demo appends the URL-encoded customer number.
+The demo treats any 2xx as success; 200, 201 and 204 are declared without
+a body.
 
 
 Sends a `PUT` request to `/tenants/{tenantId}/shadowsources/{shadowSourceId}/customers/{customerNumber}`
 
 Arguments:
 - `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
-(sic, per the vendor page; probably `tenantIds`). Inferred: type string
-(its format is not documented).
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
 
-- `shadow_source_id`: Id of one of your shadow sources (see listShadowSources). Inferred: type
-int32, from the demo's `ShadowSourceId` (int) member of approved changes.
+- `shadow_source_id`: Id of one of your shadow sources (see listShadowSources); an int in the
+demo (`ShadowSourceId` of CustomerInfo and ApprovedChange).
 
-- `customer_number`: Your customer number (the `customerNumber` of the body). The demo
-URL-encodes it; the generated client percent-encodes every path
-parameter (including `/`, `%`, `?`, `#`, space and non-ASCII
-characters), which does the same. Inferred: whether the server accepts
-an encoded `/` (`%2F`) in a customer number is unconfirmed.
+- `customer_number`: Your customer number. The generated client percent-encodes every path
+parameter (including `/`, `%`, `?`, `#`, space and non-ASCII characters),
+as the demo does for PUT. Unconfirmed: whether the server accepts an
+encoded `/` (`%2F`).
 
 - `body`
 ```ignore
@@ -1766,6 +2210,41 @@ let response = client.update_customer()
 ```*/
     pub fn update_customer(&self) -> builder::UpdateCustomer<'_> {
         builder::UpdateCustomer::new(self)
+    }
+    /**Remove a customer from the shadow
+
+Remove a customer from the shadow (demo, ced18a1; the demo's README says
+customers that are no longer yours must be deleted). The demo does not
+URL-encode the customer number here; the generated client
+percent-encodes it (the same bytes for ordinary customer numbers). The
+demo treats any 2xx as success; 200, 202 and 204 are declared without a
+body. Idempotent (a DELETE).
+
+
+Sends a `DELETE` request to `/tenants/{tenantId}/shadowsources/{shadowSourceId}/customers/{customerNumber}`
+
+Arguments:
+- `tenant_id`: Your tenant id, from BiQ Support; it is also in the JWT claim `tenatIds`
+(sic, per the vendor page; probably `tenantIds`). Inferred: type string.
+
+- `shadow_source_id`: Id of one of your shadow sources (see listShadowSources); an int in the
+demo (`ShadowSourceId` of CustomerInfo and ApprovedChange).
+
+- `customer_number`: Your customer number. The generated client percent-encodes every path
+parameter (including `/`, `%`, `?`, `#`, space and non-ASCII characters),
+as the demo does for PUT. Unconfirmed: whether the server accepts an
+encoded `/` (`%2F`).
+
+```ignore
+let response = client.delete_customer()
+    .tenant_id(tenant_id)
+    .shadow_source_id(shadow_source_id)
+    .customer_number(customer_number)
+    .send()
+    .await;
+```*/
+    pub fn delete_customer(&self) -> builder::DeleteCustomer<'_> {
+        builder::DeleteCustomer::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -1831,6 +2310,102 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => crate::runtime::error::from_response(response).await,
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_customers`]
+
+[`Client::list_customers`]: super::Client::list_customers*/
+    #[derive(Debug, Clone)]
+    pub struct ListCustomers<'a> {
+        client: &'a super::Client,
+        tenant_id: Result<::std::string::String, String>,
+        page: Result<Option<i32>, String>,
+        page_size: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ListCustomers<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                tenant_id: Err("tenant_id was not initialized".to_string()),
+                page: Ok(None),
+                page_size: Ok(None),
+            }
+        }
+        pub fn tenant_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.tenant_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for tenant_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn page<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i32>,
+        {
+            self.page = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i32` for page failed".to_string());
+            self
+        }
+        pub fn page_size<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.page_size = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for page_size failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/tenants/{tenantId}/customers`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ShadowCustomersPage>, Error<()>> {
+            let Self { client, tenant_id, page, page_size } = self;
+            let tenant_id = tenant_id.map_err(Error::InvalidRequest)?;
+            let page = page.map_err(Error::InvalidRequest)?;
+            let page_size = page_size.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/tenants/{}/customers", client.baseurl, encode_path(& tenant_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("page", &page))
+                .query(&progenitor_client::QueryParam::new("pageSize", &page_size))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_customers",
+            };
+            let response = client.inner.send(&client.client, request, &info).await?;
+            match response.status().as_u16() {
+                200u16 => crate::runtime::error::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -1924,6 +2499,12 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 201u16 => Ok(ResponseValue::empty(response)),
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                409u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -2032,7 +2613,98 @@ pub mod builder {
             let response = client.inner.send(&client.client, request, &info).await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
+                201u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::delete_customer`]
+
+[`Client::delete_customer`]: super::Client::delete_customer*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteCustomer<'a> {
+        client: &'a super::Client,
+        tenant_id: Result<::std::string::String, String>,
+        shadow_source_id: Result<i32, String>,
+        customer_number: Result<::std::string::String, String>,
+    }
+    impl<'a> DeleteCustomer<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                tenant_id: Err("tenant_id was not initialized".to_string()),
+                shadow_source_id: Err(
+                    "shadow_source_id was not initialized".to_string(),
+                ),
+                customer_number: Err("customer_number was not initialized".to_string()),
+            }
+        }
+        pub fn tenant_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.tenant_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for tenant_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn shadow_source_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i32>,
+        {
+            self.shadow_source_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `i32` for shadow_source_id failed".to_string()
+                });
+            self
+        }
+        pub fn customer_number<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.customer_number = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for customer_number failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/tenants/{tenantId}/shadowsources/{shadowSourceId}/customers/{customerNumber}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<()>> {
+            let Self { client, tenant_id, shadow_source_id, customer_number } = self;
+            let tenant_id = tenant_id.map_err(Error::InvalidRequest)?;
+            let shadow_source_id = shadow_source_id.map_err(Error::InvalidRequest)?;
+            let customer_number = customer_number.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/tenants/{}/shadowsources/{}/customers/{}", client.baseurl,
+                encode_path(& tenant_id.to_string()), encode_path(& shadow_source_id
+                .to_string()), encode_path(& customer_number.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client.client.delete(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "delete_customer",
+            };
+            let response = client.inner.send(&client.client, request, &info).await?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::empty(response)),
+                202u16 => Ok(ResponseValue::empty(response)),
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                401u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                403u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

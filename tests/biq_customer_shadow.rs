@@ -35,6 +35,57 @@ fn the_customer_round_trips() {
     common::assert_round_trip::<types::Customer>(SLUG, "customer.synthetic.json");
 }
 
+/// The demo's shadow bodies (hand-written from the notes: PascalCase, nulls, culture-formatted
+/// `Created`/`Changed`, `Active` as a string, the all-zero `DarAddressId`) decode with every
+/// member typed, and are sent back in the spec's camelCase.
+#[test]
+fn demo_style_bodies_decode_and_are_sent_in_the_specs_casing() {
+    let customer: types::Customer =
+        serde_json::from_value(common::fixture(SLUG, "demo_customer.pascal.json")).unwrap();
+    assert!(customer.extra.is_empty(), "{:?}", customer.extra);
+    assert_eq!(customer.customer_number.as_deref(), Some("K-3001"));
+    assert_eq!(customer.created.as_deref(), Some("04-12-2026 17:25:42"));
+    assert_eq!(customer.active.as_deref(), Some("True"));
+    assert_eq!(customer.changed_by, None);
+    let contact = customer.contact1.as_ref().unwrap();
+    assert!(contact.extra.is_empty());
+    assert_eq!(
+        contact.date_of_birth.as_deref(),
+        Some("23-04-1998 00:00:00")
+    );
+    let address = contact.address.as_ref().unwrap();
+    assert!(address.extra.is_empty());
+    assert_eq!(address.dar_address_id, Some(uuid::Uuid::nil()));
+    let sent = serde_json::to_value(&customer).unwrap();
+    assert_eq!(sent["customerNumber"], "K-3001");
+    assert_eq!(sent["contact1"]["address"]["postalCode"], "9999");
+    assert!(sent.get("CustomerNumber").is_none());
+
+    let us: types::Customer = serde_json::from_value(common::fixture(
+        SLUG,
+        "demo_customer_us_culture.pascal.json",
+    ))
+    .unwrap();
+    assert_eq!(us.created.as_deref(), Some("12/4/2026 5:25:42 PM"));
+    assert_eq!(
+        us.contact1.as_ref().and_then(|c| c.p_nr.as_deref()),
+        Some("0000000001")
+    );
+
+    for file in [
+        "shadow_customers_page.pascal.json",
+        "shadow_customers_page.camel.json",
+    ] {
+        let page: types::ShadowCustomersPage =
+            serde_json::from_value(common::fixture(SLUG, file)).unwrap();
+        assert_eq!(page.total_items, 3, "{file}");
+        let customers = page.customers.unwrap();
+        assert_eq!(customers.len(), 2);
+        assert_eq!(customers[1].shadow_source_id, Some(102));
+        assert!(customers.iter().all(|c| c.extra.is_empty()));
+    }
+}
+
 #[tokio::test]
 async fn update_sends_the_customer_number_as_one_encoded_segment() {
     let (url, server) = common::serve(vec![
@@ -260,6 +311,167 @@ mod twin {
             change["payload"]["NameChangePayload"]["existingName"], "Astrid Lindqvist Holm",
             "{change}"
         );
+        sandbox.shutdown().await;
+    }
+
+    /// The demo's own request bodies, sent raw: PascalCase, nulls everywhere, culture-formatted
+    /// dates. The twin binds them as the vendor does (201 / 204), stores them, and the feed's
+    /// generator reports on them.
+    #[tokio::test]
+    async fn the_twin_accepts_the_demos_own_bodies() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let token = token(&sandbox).await;
+        let http = bearer_http(&token);
+        let base = sandbox.url("biq_customer_shadow");
+        let source = Client::new_with_client(
+            &base,
+            http.clone(),
+            customer_data::runtime::Layer::new("biq_customer_shadow"),
+        )
+        .list_shadow_sources()
+        .tenant_id(TENANT)
+        .send()
+        .await
+        .unwrap()[0]
+            .id
+            .unwrap();
+        for file in [
+            "demo_customer.pascal.json",
+            "demo_customer_us_culture.pascal.json",
+        ] {
+            let body =
+                std::fs::read_to_string(crate::common::fixture_path("biq_customer_shadow", file))
+                    .unwrap();
+            let created = http
+                .post(format!(
+                    "{base}/tenants/{TENANT}/shadowsources/{source}/customers"
+                ))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                created.status().as_u16(),
+                201,
+                "{file}: {:?}",
+                created.text().await
+            );
+            let number: Value = serde_json::from_str(&body).unwrap();
+            let number = number["CustomerNumber"].as_str().unwrap().to_string();
+            let updated = http
+                .put(format!(
+                    "{base}/tenants/{TENANT}/shadowsources/{source}/customers/{number}"
+                ))
+                .header("content-type", "application/json")
+                .body(body.replace("\"Active\": \"True\"", "\"Active\": \"False\""))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(updated.status().as_u16(), 204, "{file}");
+        }
+        // The generator reads the stored PascalCase customer like any other.
+        let scripted: Value = customer_data::runtime::http::default_client()
+            .unwrap()
+            .post(format!(
+                "{}/sandbox/tenants/{TENANT}/script",
+                sandbox.url("biq_alert_changes")
+            ))
+            .json(&serde_json::json!({"count": 1, "eventType": "name-change", "customerNumber": "K-3001"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            scripted["approvedChanges"][0]["payload"]["NameChangePayload"]["existingName"],
+            "Jens Prøvesen"
+        );
+        // A body without a customer number is still refused.
+        let refused = http
+            .post(format!(
+                "{base}/tenants/{TENANT}/shadowsources/{source}/customers"
+            ))
+            .json(&serde_json::json!({"CustomerNumber": null, "Active": "True"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 400);
+        sandbox.shutdown().await;
+    }
+
+    /// The demo's daily reconciliation against the twin: list every shadow customer of the
+    /// tenant page by page (the stream reads until `totalItems`), delete one (204; again:
+    /// 404), and the list no longer has it.
+    #[tokio::test]
+    async fn list_and_delete_keep_the_shadow_complete() {
+        use futures_util::TryStreamExt;
+
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let token = token(&sandbox).await;
+        let client = Client::new_with_client(
+            &sandbox.url("biq_customer_shadow"),
+            bearer_http(&token),
+            customer_data::runtime::Layer::new("biq_customer_shadow"),
+        );
+        let listed: Vec<types::CustomerInfo> =
+            customer_data::biq_customer_shadow::stream::customers(&client, TENANT, 4)
+                .items()
+                .try_collect()
+                .await
+                .unwrap();
+        // The seeded customers: three per shadow source, both sources.
+        assert_eq!(listed.len(), 6, "{listed:?}");
+        let victim = &listed[0];
+        let (number, source) = (
+            victim.customer_number.clone().unwrap(),
+            victim.shadow_source_id.unwrap(),
+        );
+        let deleted = client
+            .delete_customer()
+            .tenant_id(TENANT)
+            .shadow_source_id(source)
+            .customer_number(&number)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status().as_u16(), 204);
+        let again = client
+            .delete_customer()
+            .tenant_id(TENANT)
+            .shadow_source_id(source)
+            .customer_number(&number)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(status(again), 404);
+        let page = client
+            .list_customers()
+            .tenant_id(TENANT)
+            .page(0)
+            .page_size(std::num::NonZeroU32::new(100).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.total_items, 5);
+        let remaining = page.customers.unwrap();
+        assert!(
+            remaining
+                .iter()
+                .all(|c| c.customer_number.as_deref() != Some(number.as_str()))
+        );
+        // A page size below 1 is refused.
+        let raw = bearer_http(&token)
+            .get(format!(
+                "{}/tenants/{TENANT}/customers?page=0&pageSize=0",
+                sandbox.url("biq_customer_shadow")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(raw.status().as_u16(), 400);
         sandbox.shutdown().await;
     }
 }

@@ -315,12 +315,12 @@ mod biq {
             panic!("{change:?}");
         };
         let existing: CustomerCategoryText = payload
-            .existing_customer_category_text
+            .existing_customer_category
             .expect("the customer's category")
             .parse()
             .unwrap();
         let proposed: CustomerCategoryText = payload
-            .proposed_customer_category_text
+            .proposed_customer_category
             .expect("a proposed category")
             .parse()
             .unwrap();

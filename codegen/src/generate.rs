@@ -207,7 +207,8 @@ pub fn generate(
 }
 
 /// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
-/// for: `x-enum-varnames`, open string enums (`open_enums.rs`), dropping the `api-version`
+/// for: `x-enum-varnames`, open string enums (`open_enums.rs`), tolerant decoding when the spec
+/// declares it (`tolerant.rs`), dropping the `api-version`
 /// request header, a crypto provider before `Client::new` builds its HTTP client, and every
 /// call routed through the runtime layer (`layer.rs`).
 fn postprocess(
@@ -225,6 +226,21 @@ fn postprocess(
         path: spec.path.clone(),
         message,
     })?;
+    // Only when the spec declares it (`info.x-customer-data-decoding`, `tolerant.rs`).
+    let decoding = crate::tolerant::Decoding::from_document(&spec.document).map_err(|message| {
+        CodegenError::Generate {
+            path: spec.path.clone(),
+            message,
+        }
+    })?;
+    if let Some(decoding) = decoding {
+        crate::tolerant::apply(&mut file, decoding, runtime_path).map_err(|message| {
+            CodegenError::Generate {
+                path: spec.path.clone(),
+                message,
+            }
+        })?;
+    }
     syn::visit_mut::VisitMut::visit_file_mut(&mut DropApiVersionHeader, &mut file);
     ensure_crypto_provider_in_new(&mut file, runtime_path);
     crate::layer::route_through_layer(&mut file, runtime_path).map_err(|message| {

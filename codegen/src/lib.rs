@@ -21,6 +21,7 @@ pub mod output;
 pub mod patch;
 pub mod services;
 pub mod surface;
+pub mod tolerant;
 pub mod varnames;
 pub mod wsdl;
 

@@ -50,6 +50,10 @@ pub fn surface(
             .and_then(Value::as_str)
             .unwrap_or("?"),
     ));
+    if let Ok(Some(decoding)) = crate::tolerant::Decoding::from_document(doc) {
+        out.push_str(&decoding.surface_line());
+        out.push('\n');
+    }
     out.push_str("\n## operations\n");
     for line in operation_lines(doc, &builders) {
         out.push_str(&line);

@@ -1,9 +1,10 @@
 //! BiQ Alert AlertChanges: the approved-changes and notifications feeds about your customers.
 //!
-//! Items carry an `event_type` string and a `payload` whose shape depends on it.
-//! [`EventPayload::decode`] (or `.typed_payload()` on an item) turns that into a typed value;
-//! an event type this crate does not know, or a payload that does not fit, is kept as raw JSON
-//! in [`EventPayload::Unknown`]: a feed never fails because BiQ added something.
+//! Items carry an `event_type` string and a `payload` (null or any JSON) whose shape depends on
+//! it. [`EventPayload::decode`] (or `.typed_payload()` on an item) turns that into a typed value
+//! as BiQ's demo reader does; an absent payload, an unknown event type or a payload that does
+//! not fit each have their own variant, kept as raw JSON: a feed never fails because BiQ added
+//! something or anonymised an item.
 //!
 //! [`stream`] reads a feed (from/more, and the server-side bookmark) as a resumable stream.
 
@@ -13,7 +14,7 @@ pub mod callback;
 mod payload;
 pub mod stream;
 
-pub use payload::{EVENT_PAYLOADS, EventPayload, TypedPayload};
+pub use payload::{EVENT_PAYLOADS, EVENTS_WITHOUT_PAYLOAD, EventPayload, TypedPayload};
 
 /// The slug of this service.
 pub const SLUG: &str = "biq_alert_changes";

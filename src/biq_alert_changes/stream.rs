@@ -7,7 +7,9 @@
 //! resume cursor is then the bookmark to persist, locally or on BiQ's side with
 //! [`store_bookmark`] (read back with [`stored_bookmark`]), and a stream from it yields only
 //! what was committed since. A stream started from `None` sends the Unix epoch as `from`
-//! (what to send first is not documented): the whole feed.
+//! (what to send first is not documented): the whole feed. A `null` batch (the vendor's DTO
+//! allows it) reads as an empty one, and an item without a payload (e.g. anonymised) is handed
+//! out like any other: the cursor only needs its `committed`.
 //!
 //! The server-side bookmark is one per tenant (BiQ keeps it for the approved-changes feed), while
 //! the `next-*` calls are per shadow source: store it only once every source you read has been
@@ -75,7 +77,7 @@ pub fn approved_changes(
                 .map_err(StreamError::Call)?
                 .into_inner();
             batch_page(
-                batch.approved_changes,
+                batch.approved_changes.unwrap_or_default(),
                 batch.more,
                 asked,
                 |change| change.committed,
@@ -110,7 +112,7 @@ pub fn notifications(
                 .map_err(StreamError::Call)?
                 .into_inner();
             batch_page(
-                batch.notifications,
+                batch.notifications.unwrap_or_default(),
                 batch.more,
                 asked,
                 |notification| notification.committed,

@@ -1,14 +1,19 @@
 //! BiQ Alert CustomerShadow: keep a shadow copy of your customers at BiQ (list shadow sources,
-//! create and update customers) so BiQ can watch public registers for changes.
+//! create, update and delete customers, list the tenant's shadow customers) so BiQ can watch
+//! public registers for changes. [`stream::customers`] reads the whole list, as BiQ's demo does
+//! for its daily reconciliation.
 
 generated_module!("biq_customer_shadow");
+
+pub mod stream;
 
 /// The slug of this service.
 pub const SLUG: &str = "biq_customer_shadow";
 
 /// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
 /// `create_customer` (POST) no: whether a second upload of the same customer number is
-/// harmless is not documented. (`update_customer` is a PUT and is retried.)
+/// harmless is not documented. (`update_customer` is a PUT and `delete_customer` a DELETE: both
+/// idempotent, and retried as every PUT/DELETE is.)
 pub fn is_retry_safe(operation: &str) -> bool {
     let _ = operation;
     false

@@ -25,6 +25,7 @@ pub mod response;
 pub mod retry;
 #[cfg(feature = "soap")]
 pub mod soap;
+pub mod tolerant;
 
 pub use bounded::{BoundedInt, OutOfRange};
 pub use config::ConfigError;

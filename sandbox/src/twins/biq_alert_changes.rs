@@ -18,7 +18,9 @@
 //!   answered 204) stores one; then the stored bookmark.
 //! * **Sandbox only** (no such route at BiQ, no auth): `POST /sandbox/tenants/{tenantId}/script`
 //!   with `{"count": n, "eventType"?: "...", "customerNumber"?: "...", "shadowSourceId"?: n}`
-//!   (an empty body is `{"count": 1}`; `count` at most 1000) emits `n` changes for the
+//!   (an empty body is `{"count": 1}`; `count` at most 1000; `"anonymized": true` emits the
+//!   items with `anonymized` true and a `null` payload, as the vendor's DTO allows, e.g. for an
+//!   anonymised item) emits `n` changes for the
 //!   tenant's shadow customers (those matching the optional filters; 404 problem when none
 //!   does) and answers `{"approvedChanges": [...], "notifications": [...]}` with what it
 //!   emitted.
@@ -48,8 +50,12 @@
 //!   as failed). Fault injection: with this twin's `Faults::webhook_resend`, a call answered
 //!   200 is made once more 0-200 ms later (counted in `resent`).
 //!
-//! The generator (choices of ours; the sources only name the event types and the
-//! `Existing*`/`Proposed*` pattern):
+//! Bodies bind as the vendor's do (the generated types decode tolerantly, as the spec declares:
+//! member names in any ASCII case, `null` optional members). Answers are camelCase (the
+//! ASP.NET Core default; the vendor's answer casing is unconfirmed).
+//!
+//! The generator (choices of ours; the payload DTOs and which event type carries which are the
+//! demo's, b70a67a):
 //! * Seeded by `config.seed`: the same sequence of script calls gives the same customers,
 //!   event types, ids and proposed values. `committed` is the wall clock at emission, in whole
 //!   milliseconds, strictly increasing across both feeds of a tenant (so `from` = the last
@@ -57,19 +63,25 @@
 //!   `approved` equals it.
 //! * Without `eventType` it draws from name-change, address-change, name-and-address-change,
 //!   email-change, phone-change and (persons only) the person-deceased notification. With
-//!   `eventType` it also emits name-correction, address-correction, care-of-change,
-//!   attention-change, phone-2-change, customer-category-change and person-formerly-deceased
-//!   (other event types are a 400 validation problem).
+//!   `eventType` it emits any of `EVENT_TYPES` (new-person, new-company, the name, address,
+//!   care-of, attention, CPR/CVR/P-number, e-mail, phone, PO box, extra-data and category
+//!   changes, secondary-contact-name-change, person-formerly-deceased); other event types are a
+//!   400 validation problem.
 //! * `Existing*` values are the shadow customer's current `contact1` (so an update through
 //!   CustomerShadow shows in the next change); `Proposed*` values come from the synthetic
 //!   population. Emitting a change does not alter the shadow customer: applying it is the
 //!   client's job (the demo applies changes to its own system).
-//! * Payloads are built from the generated payload types and wrapped in the single-member
-//!   container as `{"<payload schema name>": {...}}` (e.g. `{"NameChangePayload": {...}}`; the
-//!   real member name is not documented). `payloadVersion` is 1, `anonymized` false, `source`
-//!   "CPR" for residential and "CVR" for enterprise customers, `createdBy` "BiQ Alert",
-//!   `approvedBy` "BiQ Alert (automatic approval)"; notifications have an id (a uuid, as a
-//!   string), `time` = `committed`, and no `key` (its meaning is not documented).
+//! * Payloads are built from the generated payload types (every member of the demo's DTO the
+//!   customer has a value for; `*ChangeDate` is `committed`, a DateTimeOffset; the DateTime
+//!   members `BirthDate`, `AttentionChangeDate`, `ExtraDataChangeDate`, `DeceasedDate` are
+//!   written without offset) and wrapped in the single-member container as
+//!   `{"<payload schema name>": {...}}` (e.g. `{"NameChangePayload": {...}}`; the real member
+//!   name is not documented, and readers take the first member whatever its name).
+//!   person-formerly-deceased carries a `null` payload (no DTO is known). `payloadVersion` is
+//!   1, `anonymized` false (true for scripted anonymised items), `source` "CPR" for
+//!   residential and "CVR" for enterprise customers, `createdBy` "BiQ Alert", `approvedBy`
+//!   "BiQ Alert (automatic approval)"; notifications have an id (a uuid), `time` =
+//!   `committed`, and no `key` (its meaning is not documented).
 //!
 //! The AlertChanges spec has no enum (event types and customer categories are plain strings,
 //! so that unknown values decode). With `config.send_unlisted_enum_values` on, a
@@ -100,7 +112,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use customer_data::biq_alert_changes::{EVENT_PAYLOADS, types};
 use customer_data::biq_customer_shadow::types as shadow;
 use rand::{Rng, SeedableRng};
@@ -125,16 +137,25 @@ const MAX_SCRIPT: usize = 1000;
 
 /// Event types the generator emits on request.
 const EVENT_TYPES: &[&str] = &[
+    "new-person",
+    "new-company",
     "name-change",
+    "name-change-at-subscription-start",
     "name-correction",
     "address-change",
     "address-correction",
     "name-and-address-change",
     "care-of-change",
     "attention-change",
+    "cpr-number-change",
+    "cvr-number-change",
+    "p-number-change",
     "email-change",
     "phone-change",
     "phone-2-change",
+    "secondary-contact-name-change",
+    "po-box-change",
+    "extra-data-change",
     "customer-category-change",
     "person-deceased",
     "person-formerly-deceased",
@@ -361,7 +382,7 @@ async fn next_approved_changes(
     approved_changes.extend(scripted);
     let more = synthetic_more || scripted_more;
     Json(types::ApprovedChangesBatch {
-        approved_changes,
+        approved_changes: Some(approved_changes),
         more,
         extra: Default::default(),
     })
@@ -391,7 +412,7 @@ async fn next_notifications(
         PAGE_SIZE,
     );
     Json(types::NotificationsBatch {
-        notifications,
+        notifications: Some(notifications),
         more,
         extra: Default::default(),
     })
@@ -440,6 +461,10 @@ struct Script {
     event_type: Option<String>,
     customer_number: Option<String>,
     shadow_source_id: Option<i32>,
+    /// Emit the items anonymised: `anonymized` true and a `null` payload (the vendor's DTO
+    /// allows both).
+    #[serde(default)]
+    anonymized: bool,
 }
 
 fn one() -> usize {
@@ -469,6 +494,7 @@ async fn script(
             event_type: None,
             customer_number: None,
             shadow_source_id: None,
+            anonymized: false,
         }
     } else {
         match decode(&body) {
@@ -710,27 +736,34 @@ fn emit(state: &BiqState, tenant: &str, script: &Script) -> Result<Scripted, Ref
         let id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
         let other = &state.pool[rng.random_range(0..state.pool.len())];
         let unlisted = state.config.send_unlisted_enum_values;
-        let payload = payload(event_type, customer, other, committed, unlisted, &mut rng);
+        let payload = if script.anonymized {
+            None
+        } else {
+            payload(event_type, customer, other, committed, unlisted, &mut rng)
+        };
+        let anonymized = Some(script.anonymized);
         let source = if company { "CVR" } else { "CPR" };
         if NOTIFICATION_TYPES.contains(&event_type) {
             let notification = types::Notification {
-                anonymized: Some(false),
+                anonymized,
                 committed: Some(committed),
-                customer_number: Some(customer.customer_number.clone()),
+                customer_number: customer.customer_number.clone(),
                 event_type: Some(event_type.to_string()),
-                id: Some(id.to_string()),
+                id: Some(id),
                 key: None,
                 payload,
                 payload_version: Some(1),
                 shadow_source_id: Some(*source_id),
                 source: Some(source.to_string()),
-                time: Some(timestamp(committed)),
+                time: Some(committed),
                 extra: Default::default(),
             };
             feed.notifications.push(notification.clone());
             scripted.notifications.push(notification);
         } else {
-            let change = approved_change(customer, *source_id, event_type, id, committed, payload);
+            let mut change =
+                approved_change(customer, *source_id, event_type, id, committed, payload);
+            change.anonymized = anonymized;
             feed.approved_changes.push(change.clone());
             scripted.approved_changes.push(change);
         }
@@ -745,17 +778,17 @@ fn approved_change(
     event_type: &str,
     id: uuid::Uuid,
     committed: DateTime<Utc>,
-    payload: Map<String, Value>,
+    payload: Option<Value>,
 ) -> types::ApprovedChange {
     let company = customer.customer_category_text == Some(shadow::CustomerCategoryText::Enterprise);
     types::ApprovedChange {
         anonymized: Some(false),
-        approved: Some(timestamp(committed)),
+        approved: Some(committed),
         approved_by: Some("BiQ Alert (automatic approval)".into()),
         committed: Some(committed),
-        created: Some(timestamp(committed - Duration::hours(1))),
+        created: Some(committed - Duration::hours(1)),
         created_by: Some("BiQ Alert".into()),
-        customer_number: Some(customer.customer_number.clone()),
+        customer_number: customer.customer_number.clone(),
         event_type: Some(event_type.to_string()),
         id: Some(id),
         payload,
@@ -845,12 +878,9 @@ fn next_committed(feed: &mut Feed) -> DateTime<Utc> {
     committed
 }
 
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// `payload` in its container: `{"<payload schema name>": payload}`.
-fn wrap<T: Serialize>(event_type: &str, payload: &T) -> Map<String, Value> {
+/// `payload` in its container: `{"<payload schema name>": payload}` (the member name is not
+/// documented; readers take the first member, whatever its name, as the demo does).
+fn wrap<T: Serialize>(event_type: &str, payload: &T) -> Option<Value> {
     let schema = EVENT_PAYLOADS
         .iter()
         .find(|(e, _)| *e == event_type)
@@ -860,7 +890,7 @@ fn wrap<T: Serialize>(event_type: &str, payload: &T) -> Map<String, Value> {
         schema.to_string(),
         serde_json::to_value(payload).unwrap_or_default(),
     );
-    container
+    Some(Value::Object(container))
 }
 
 /// The shadow Address as the AlertChanges Address (the same members in both specs).
@@ -870,8 +900,14 @@ fn address(address: &shadow::Address) -> Option<types::Address> {
         .and_then(|v| serde_json::from_value(v).ok())
 }
 
+/// A .NET `DateTime` without offset, as the vendor writes one (e.g. `1998-04-23T00:00:00`).
+fn local_date_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
 /// The typed payload of `event_type` for `customer`, proposing values of `other` (and, with
-/// `unlisted_category`, the category [`UNLISTED_CUSTOMER_CATEGORY`]).
+/// `unlisted_category`, the category [`UNLISTED_CUSTOMER_CATEGORY`]). Every member of the
+/// vendor's DTO is written (members the generator has no value for as `null`-free absences).
 fn payload(
     event_type: &str,
     customer: &shadow::Customer,
@@ -879,28 +915,87 @@ fn payload(
     committed: DateTime<Utc>,
     unlisted_category: bool,
     rng: &mut ChaCha8Rng,
-) -> Map<String, Value> {
+) -> Option<Value> {
     let contact = customer.contact1.as_ref();
-    let date = committed.date_naive().to_string();
+    let secondary = customer.contact2.as_ref();
+    let when = Some(committed);
     let existing_name = contact.and_then(|c| c.name.clone());
     let proposed_name = proposed_name(customer, existing_name.as_deref(), other);
     let existing_address = contact.and_then(|c| c.address.as_ref()).and_then(address);
     let proposed_address = address(&shadow_address(other));
+    let digits = |n: usize, rng: &mut ChaCha8Rng| -> String {
+        (0..n)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect()
+    };
     match event_type {
-        "name-change" | "name-correction" => wrap(
+        "new-person" => wrap(
+            event_type,
+            &types::CreatePersonPayload {
+                active: customer.active.clone(),
+                address: existing_address,
+                attention: contact.and_then(|c| c.attention.clone()),
+                birth_date: Some(local_date_time(committed - Duration::days(365 * 40))),
+                care_of: contact.and_then(|c| c.care_of.clone()),
+                cpr: contact.and_then(|c| c.cpr.clone()),
+                email: contact.and_then(|c| c.email.clone()),
+                extra_data: customer.extra_data.as_ref().map(|d| d.0.clone()),
+                name: existing_name,
+                phone1: contact.and_then(|c| c.phone1.clone()),
+                phone2: contact.and_then(|c| c.phone2.clone()),
+                po_box: contact.and_then(|c| c.po_box.clone()),
+                secondary_contact_cpr_number: secondary.and_then(|c| c.cpr.clone()),
+                secondary_contact_email: secondary.and_then(|c| c.email.clone()),
+                secondary_contact_name: secondary.and_then(|c| c.name.clone()),
+                secondary_contact_phone_number1: secondary.and_then(|c| c.phone1.clone()),
+                secondary_contact_phone_number2: secondary.and_then(|c| c.phone2.clone()),
+                extra: Default::default(),
+            },
+        ),
+        "new-company" => wrap(
+            event_type,
+            &types::CreateCompanyPayload {
+                active: customer.active.clone(),
+                address: existing_address,
+                attention: contact.and_then(|c| c.attention.clone()),
+                care_of: contact.and_then(|c| c.care_of.clone()),
+                cvr: contact.and_then(|c| c.cvr.clone()),
+                email: contact.and_then(|c| c.email.clone()),
+                extra_data: customer.extra_data.as_ref().map(|d| d.0.clone()),
+                name: existing_name,
+                phone1: contact.and_then(|c| c.phone1.clone()),
+                phone2: contact.and_then(|c| c.phone2.clone()),
+                pnr: contact.and_then(|c| c.p_nr.clone()),
+                po_box: contact.and_then(|c| c.po_box.clone()),
+                extra: Default::default(),
+            },
+        ),
+        "name-change" | "name-change-at-subscription-start" | "name-correction" => wrap(
             event_type,
             &types::NameChangePayload {
+                address: existing_address,
                 existing_name,
-                name_change_date: Some(date),
+                name_change_date: when,
                 proposed_name: Some(proposed_name),
+                extra: Default::default(),
+            },
+        ),
+        "secondary-contact-name-change" => wrap(
+            event_type,
+            &types::NameChangePayload {
+                address: secondary.and_then(|c| c.address.as_ref()).and_then(address),
+                existing_name: secondary.and_then(|c| c.name.clone()),
+                name_change_date: when,
+                proposed_name: Some(other.full_name()),
                 extra: Default::default(),
             },
         ),
         "address-change" | "address-correction" => wrap(
             event_type,
             &types::AddressChangePayload {
-                address_change_date: Some(date),
+                address_change_date: when,
                 existing_address,
+                name: existing_name,
                 proposed_address,
                 extra: Default::default(),
             },
@@ -908,10 +1003,10 @@ fn payload(
         "name-and-address-change" => wrap(
             event_type,
             &types::NameAndAddressChangePayload {
-                address_change_date: Some(date.clone()),
+                address_change_date: when,
                 existing_address,
                 existing_name,
-                name_change_date: Some(date),
+                name_change_date: when,
                 proposed_address,
                 proposed_name: Some(proposed_name),
                 extra: Default::default(),
@@ -920,6 +1015,7 @@ fn payload(
         "care-of-change" => wrap(
             event_type,
             &types::CareOfChangePayload {
+                care_of_change_date: when,
                 existing_care_of: contact.and_then(|c| c.care_of.clone()),
                 proposed_care_of: Some(format!("c/o {}", other.full_name())),
                 extra: Default::default(),
@@ -928,35 +1024,87 @@ fn payload(
         "attention-change" => wrap(
             event_type,
             &types::AttentionChangePayload {
+                attention_change_date: Some(local_date_time(committed)),
                 existing_attention: contact.and_then(|c| c.attention.clone()),
                 proposed_attention: Some(format!("Att. {}", other.full_name())),
+                extra: Default::default(),
+            },
+        ),
+        "cpr-number-change" => wrap(
+            event_type,
+            &types::CprNumberChangePayload {
+                cpr_number_change_date: when,
+                existing_cpr_number: contact.and_then(|c| c.cpr.clone()),
+                proposed_cpr_number: Some(digits(10, rng)),
+                extra: Default::default(),
+            },
+        ),
+        "cvr-number-change" => wrap(
+            event_type,
+            &types::CvrNumberChangePayload {
+                cvr_number_change_date: when,
+                existing_cvr_number: contact.and_then(|c| c.cvr.clone()),
+                proposed_cvr_number: Some(digits(8, rng)),
+                extra: Default::default(),
+            },
+        ),
+        "p-number-change" => wrap(
+            event_type,
+            &types::PNumberChangePayload {
+                existing_p_number: contact.and_then(|c| c.p_nr.clone()),
+                p_number_change_date: when,
+                proposed_p_number: Some(digits(10, rng)),
                 extra: Default::default(),
             },
         ),
         "email-change" => wrap(
             event_type,
             &types::EmailChangePayload {
+                email_change_date: when,
                 existing_email: contact.and_then(|c| c.email.clone()),
                 proposed_email: Some(other.email.clone()),
                 extra: Default::default(),
             },
         ),
-        "phone-change" => wrap(
+        "phone-change" | "phone-2-change" => {
+            let existing = if event_type == "phone-change" {
+                contact.and_then(|c| c.phone1.clone())
+            } else {
+                contact.and_then(|c| c.phone2.clone())
+            };
+            wrap(
+                event_type,
+                &types::PhoneNumberChangePayload {
+                    existing_phone_number: existing,
+                    phone_number_change_date: when,
+                    proposed_phone_number: Some(other.phone.clone()),
+                    extra: Default::default(),
+                },
+            )
+        }
+        "po-box-change" => wrap(
             event_type,
-            &types::PhoneChangePayload {
-                existing_phone1: contact.and_then(|c| c.phone1.clone()),
-                proposed_phone1: Some(other.phone.clone()),
+            &types::PoBoxChangePayload {
+                existing_po_box: contact.and_then(|c| c.po_box.clone()),
+                po_box_change_date: when,
+                proposed_po_box: Some(format!("Postboks {}", digits(4, rng))),
                 extra: Default::default(),
             },
         ),
-        "phone-2-change" => wrap(
-            event_type,
-            &types::Phone2ChangePayload {
-                existing_phone2: contact.and_then(|c| c.phone2.clone()),
-                proposed_phone2: Some(other.phone.clone()),
-                extra: Default::default(),
-            },
-        ),
+        "extra-data-change" => {
+            let existing = customer.extra_data.as_ref().map(|d| d.0.clone());
+            let mut proposed = existing.clone().unwrap_or_default();
+            proposed.insert("segment".into(), other.family_name.clone());
+            wrap(
+                event_type,
+                &types::ExtraDataChangePayload {
+                    existing_extra_data: existing,
+                    extra_data_change_date: Some(local_date_time(committed)),
+                    proposed_extra_data: Some(proposed),
+                    extra: Default::default(),
+                },
+            )
+        }
         "customer-category-change" => {
             let existing = customer.customer_category_text.clone();
             let proposed = if unlisted_category {
@@ -969,8 +1117,9 @@ fn payload(
             wrap(
                 event_type,
                 &types::CustomerCategoryChangePayload {
-                    existing_customer_category_text: existing.map(|c| c.to_string()),
-                    proposed_customer_category_text: Some(proposed.to_string()),
+                    customer_category_change_date: when,
+                    existing_customer_category: existing.map(|c| c.to_string()),
+                    proposed_customer_category: Some(proposed.to_string()),
                     extra: Default::default(),
                 },
             )
@@ -980,16 +1129,13 @@ fn payload(
             wrap(
                 event_type,
                 &types::PersonDeceasedPayload {
-                    deceased_date: Some(died.date_naive().to_string()),
+                    deceased_date: Some(local_date_time(died)),
                     extra: Default::default(),
                 },
             )
         }
-        // person-formerly-deceased: no member is known.
-        _ => wrap(
-            event_type,
-            &types::PersonFormerlyDeceasedPayload(Map::new()),
-        ),
+        // person-formerly-deceased: the demo does not read its payload and no DTO is known.
+        _ => None,
     }
 }
 

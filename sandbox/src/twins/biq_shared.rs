@@ -280,7 +280,7 @@ fn seeded_customer(
         created: Some(now.to_rfc3339()),
         created_by: Some("sandbox".into()),
         customer_category_text: Some(category),
-        customer_number: number,
+        customer_number: Some(number),
         extra_data: None,
         master_system_deep_link: None,
         extra: Default::default(),
