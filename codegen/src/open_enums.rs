@@ -153,7 +153,7 @@ fn open_enum_item(item: &mut syn::ItemEnum) -> Result<(), String> {
 }
 
 /// The derived trait paths, as written (e.g. `::serde::Serialize`, `Copy`), in order.
-fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
+pub(crate) fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
     let mut out = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
         let _ = attr.parse_nested_meta(|meta| {

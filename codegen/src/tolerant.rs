@@ -140,20 +140,8 @@ fn apply_in_items(
     Ok(())
 }
 
-/// The derive paths of `attrs`, as written (`::serde::Deserialize`, `Clone`, ...).
-fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
-    let mut out = Vec::new();
-    for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
-        let _ = attr.parse_nested_meta(|meta| {
-            out.push(meta.path.to_token_stream().to_string().replace(' ', ""));
-            Ok(())
-        });
-    }
-    out
-}
-
 fn derives_serde(attrs: &[syn::Attribute]) -> bool {
-    let derives = derived(attrs);
+    let derives = crate::open_enums::derived(attrs);
     derives.iter().any(|d| d.ends_with("Serialize"))
         && derives.iter().any(|d| d.ends_with("Deserialize"))
 }
