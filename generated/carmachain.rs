@@ -47,6 +47,7 @@ as a free-form object.
 nothing required, but a request needs a category and the list of persons).
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CreateRequest {
         pub type_request: TypeRequest,
         ///Identification of every person requested.
@@ -61,6 +62,7 @@ nothing required, but a request needs a category and the list of persons).
 (none is marked required); other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CreateRequestResponse {
         ///One entry per requested person, with its system id.
         #[serde(
@@ -85,6 +87,7 @@ person, camelCase for `idRequest`). Inferred: which members are always
 present (none is marked required); other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct CreatedRequest {
         ///ID/Number of a document of the person.
         #[serde(
@@ -208,6 +211,7 @@ in PascalCase, as documented for requests. Inferred: neither member is
 marked required by the vendor, so both are optional.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct PersonQuery {
         ///ID/Number of a document of the person.
         #[serde(
@@ -233,6 +237,7 @@ marked required by the vendor, so both are optional.
 always present (none is marked required); other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct RequestDetail {
         ///Field name.
         #[serde(
@@ -271,6 +276,7 @@ PascalCase of createRequest). Inferred: which members are always present
 (none is marked required); other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct RequestResult {
         ///ID/Number of a document of the person.
         #[serde(
@@ -376,6 +382,7 @@ this list decodes to `UnknownValue`.
 neither of `idRequest` and `period` are sent is not documented.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct RespondRequest {
         ///System ids of the requests (from createRequest's `idRequest`).
         #[serde(
@@ -401,6 +408,7 @@ minutes are returned.
 marked required); other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct RespondResponse {
         ///One entry per request.
         #[serde(
@@ -423,6 +431,7 @@ marked required); other members are kept.
 `token: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...`. Other members are kept.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(remote = "Self")]
     pub struct TokenResponse {
         ///The API key (the page shows an HS256 JWT). Usable for 24 hours.
         pub token: ::std::string::String,
@@ -1315,6 +1324,288 @@ one category or a list of categories. The page's table types it as
             }
         }
     }
+    impl crate::runtime::tolerant::Derived for CreateRequest {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreateRequest::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateRequest {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["type_request", "value"],
+                optional: &[],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CreateRequest {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CreateRequest::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CreateRequestResponse {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreateRequestResponse::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateRequestResponse {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["parametrRequest", "response"],
+                optional: &["parametrRequest", "response"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CreateRequestResponse {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CreateRequestResponse::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for CreatedRequest {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            CreatedRequest::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreatedRequest {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["IdDocument", "idRequest", "PhoneNumber"],
+                optional: &["IdDocument", "idRequest", "PhoneNumber"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for CreatedRequest {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            CreatedRequest::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for PersonQuery {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            PersonQuery::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PersonQuery {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["IdDocument", "PhoneNumber"],
+                optional: &["IdDocument", "PhoneNumber"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for PersonQuery {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            PersonQuery::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for RequestDetail {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            RequestDetail::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RequestDetail {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["fieldName", "fieldValue", "groupData", "idPpeers"],
+                optional: &["fieldName", "fieldValue", "groupData", "idPpeers"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for RequestDetail {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            RequestDetail::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for RequestResult {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            RequestResult::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RequestResult {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &[
+                    "idDocument",
+                    "idRequest",
+                    "phoneNumber",
+                    "requestDetails",
+                    "status",
+                ],
+                optional: &[
+                    "idDocument",
+                    "idRequest",
+                    "phoneNumber",
+                    "requestDetails",
+                    "status",
+                ],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for RequestResult {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            RequestResult::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for RespondRequest {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            RespondRequest::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RespondRequest {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["idRequest", "period", "type_request"],
+                optional: &["idRequest", "period", "type_request"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for RespondRequest {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            RespondRequest::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for RespondResponse {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            RespondResponse::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RespondResponse {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["parametrRequest", "response"],
+                optional: &["parametrRequest", "response"],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for RespondResponse {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            RespondResponse::serialize(self, serializer)
+        }
+    }
+    impl crate::runtime::tolerant::Derived for TokenResponse {
+        fn derived<'de, D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            TokenResponse::deserialize(deserializer)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for TokenResponse {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            const MEMBERS: crate::runtime::tolerant::Members = crate::runtime::tolerant::Members {
+                names: &["token"],
+                optional: &[],
+                case_insensitive: true,
+                null_as_absent: true,
+            };
+            crate::runtime::tolerant::deserialize(deserializer, &MEMBERS)
+        }
+    }
+    impl ::serde::Serialize for TokenResponse {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            TokenResponse::serialize(self, serializer)
+        }
+    }
 }
 #[derive(Clone, Debug)]
 /**Client for CarmaChain data-exchange API
@@ -1350,7 +1641,10 @@ undocumented (the client keeps them raw).
 
 Field casing: the page documents `IdDocument` / `PhoneNumber` (PascalCase)
 in the createRequest body and response, but `idDocument` / `phoneNumber`
-(camelCase) in the respond response. Both are kept exactly as documented.
+(camelCase) in the respond response. Both are kept exactly as documented
+for what we send; since the page spells the same members two ways, the wire
+casing of answers is not confirmed, so the client decodes member names in
+any ASCII case (`x-customer-data-decoding`).
 
 
 Version: 1.0.0*/

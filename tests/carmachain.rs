@@ -116,6 +116,50 @@ fn request_and_response_keep_their_documented_casing() {
     assert!(!first.request_details.is_empty());
 }
 
+/// The guide spells the same members two ways, so answers decode in either casing (the
+/// spec declares `x-customer-data-decoding`): the respond answer in the createRequest spelling
+/// (`IdDocument`, `PhoneNumber`, PascalCase throughout) and with `null` members reads the same.
+#[test]
+fn answers_decode_in_either_casing_and_nulls_read_as_absent() {
+    let documented: types::RespondResponse =
+        serde_json::from_value(common::fixture(SLUG, "respond_response_done.json")).unwrap();
+    let pascal = pascal_case_keys(common::fixture(SLUG, "respond_response_done.json"));
+    assert_ne!(pascal, common::fixture(SLUG, "respond_response_done.json"));
+    let decoded: types::RespondResponse = serde_json::from_value(pascal).unwrap();
+    assert_eq!(decoded, documented);
+
+    let with_nulls: types::RespondResponse = serde_json::from_value(serde_json::json!({
+        "Response": null,
+        "ParametrRequest": [{"IdDocument": "AB123456", "PhoneNumber": null, "IdRequest": "r-1",
+                             "Status": "Done", "RequestDetails": null}]
+    }))
+    .unwrap();
+    let first = &with_nulls.parametr_request[0];
+    assert_eq!(first.id_document.as_deref(), Some("AB123456"));
+    assert_eq!(first.phone_number, None);
+    assert!(first.request_details.is_empty());
+}
+
+/// `value` with every object key's first letter upper-cased (the fixtures are the vendor's
+/// spelling; this is the other one the guide uses).
+fn pascal_case_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(key, value)| {
+                let mut chars = key.chars();
+                let pascal = chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default();
+                (pascal, pascal_case_keys(value))
+            })
+            .collect(),
+        serde_json::Value::Array(items) => items.into_iter().map(pascal_case_keys).collect(),
+        other => other,
+    }
+}
+
 #[tokio::test]
 async fn create_then_poll_against_a_local_peer() {
     let create_response = common::fixture(SLUG, "create_response.json").to_string();
