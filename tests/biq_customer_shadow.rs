@@ -148,6 +148,15 @@ mod twin {
             .access_token
     }
 
+    /// A CustomerShadow client of the twin that sends `token`.
+    fn twin_client(sandbox: &Sandbox, token: &str) -> Client {
+        Client::new_with_client(
+            &sandbox.url("biq_customer_shadow"),
+            bearer_http(token),
+            customer_data::runtime::Layer::new("biq_customer_shadow"),
+        )
+    }
+
     fn bearer_http(token: &str) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
@@ -191,11 +200,7 @@ mod twin {
     async fn create_then_update_a_customer_against_the_twin() {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let token = token(&sandbox).await;
-        let client = Client::new_with_client(
-            &sandbox.url("biq_customer_shadow"),
-            bearer_http(&token),
-            customer_data::runtime::Layer::new("biq_customer_shadow"),
-        );
+        let client = twin_client(&sandbox, &token);
 
         let sources = client
             .list_shadow_sources()
@@ -410,11 +415,7 @@ mod twin {
 
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let token = token(&sandbox).await;
-        let client = Client::new_with_client(
-            &sandbox.url("biq_customer_shadow"),
-            bearer_http(&token),
-            customer_data::runtime::Layer::new("biq_customer_shadow"),
-        );
+        let client = twin_client(&sandbox, &token);
         let listed: Vec<types::CustomerInfo> =
             customer_data::biq_customer_shadow::stream::customers(&client, TENANT, 4)
                 .items()
