@@ -231,7 +231,6 @@ fn notes_members(dto: &str) -> &'static [&'static str] {
 
 /// The typed payload as JSON, and the DTO name of its variant.
 fn typed_json(typed: &EventPayload) -> (&'static str, Value) {
-    let json = |v: &dyn erased::Ser| v.to_json();
     match typed {
         EventPayload::CreatePerson(p) => ("CreatePersonPayload", json(p)),
         EventPayload::CreateCompany(p) => ("CreateCompanyPayload", json(p)),
@@ -253,15 +252,8 @@ fn typed_json(typed: &EventPayload) -> (&'static str, Value) {
     }
 }
 
-mod erased {
-    pub trait Ser {
-        fn to_json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap()
-        }
-    }
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap()
 }
 
 /// `typed` (our encoding: the spec's camelCase) holds exactly the notes' members of `dto`,

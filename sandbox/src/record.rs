@@ -386,7 +386,7 @@ fn redact_form(text: &str) -> String {
     }
     text.split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_secret_parameter(&percent_decode(name)) => {
+            Some((name, _)) if is_secret_parameter(&decoded_name(name)) => {
                 format!("{name}=%3Credacted%3E")
             }
             _ => pair.to_string(),
@@ -395,27 +395,12 @@ fn redact_form(text: &str) -> String {
         .join("&")
 }
 
-/// Decodes `%XX` and `+` (enough to compare parameter names).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push((high * 16 + low) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A form parameter's name as the server reads it (`%XX` and `+` decoded).
+fn decoded_name(name: &str) -> String {
+    form_urlencoded::parse(name.as_bytes())
+        .next()
+        .map(|(name, _)| name.into_owned())
+        .unwrap_or_default()
 }
 
 /// Replaces secret members and JWTs in place; whether anything was replaced.

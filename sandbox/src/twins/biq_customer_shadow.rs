@@ -196,12 +196,7 @@ async fn update_customer(
     }
     let mut customers = lock(&state.customers);
     match customers.get_mut(&(tenant, source_id, number.clone())) {
-        None => problem(
-            StatusCode::NOT_FOUND,
-            Some(&format!(
-                "Customer '{number}' not found in shadow source {source_id}"
-            )),
-        ),
+        None => customer_not_found(&number, source_id),
         Some(stored) => {
             *stored = StoredCustomer {
                 customer,
@@ -226,13 +221,18 @@ async fn delete_customer(
     };
     match lock(&state.customers).remove(&(tenant, source_id, number.clone())) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
-        None => problem(
-            StatusCode::NOT_FOUND,
-            Some(&format!(
-                "Customer '{number}' not found in shadow source {source_id}"
-            )),
-        ),
+        None => customer_not_found(&number, source_id),
     }
+}
+
+/// The 404 for a customer number the shadow source does not hold.
+fn customer_not_found(number: &str, source_id: i32) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        Some(&format!(
+            "Customer '{number}' not found in shadow source {source_id}"
+        )),
+    )
 }
 
 /// The page size when the query gives none (ours; not documented).
