@@ -40,9 +40,9 @@ fn the_upstream_document_is_kept_byte_for_byte() {
 fn every_overlay_action_applies() {
     let service = customer_data_codegen::services::by_slug(SLUG).unwrap();
     let generated = customer_data_codegen::run(root(), service).unwrap();
-    assert!(generated.overlay_actions.len() > 10);
+    assert!(generated.overlay_actions().len() > 10);
     let stale: Vec<String> = generated
-        .overlay_actions
+        .overlay_actions()
         .iter()
         .filter(|a| a.matched == 0)
         .map(|a| a.summary())

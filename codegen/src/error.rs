@@ -11,6 +11,9 @@ pub struct Finding {
     pub pointer: String,
     /// What is wrong, and what to do instead.
     pub message: String,
+    /// The overlay actions that created or changed the node (empty for upstream content or
+    /// a spec without overlay); filled in by [`crate::overlay::Review::attribute`].
+    pub origins: Vec<crate::overlay::Origin>,
 }
 
 impl Finding {
@@ -18,6 +21,7 @@ impl Finding {
         Self {
             pointer: pointer.into(),
             message: message.into(),
+            origins: Vec::new(),
         }
     }
 }
@@ -40,6 +44,13 @@ pub enum CodegenError {
     Rejected {
         path: PathBuf,
         findings: Vec<Finding>,
+    },
+    /// The upstream document changed under these overlay actions since the overlay lock was
+    /// written: each may now write old content over the new upstream.
+    OverlayStale {
+        overlay: PathBuf,
+        upstream: PathBuf,
+        stale: Vec<crate::overlay::StaleAction>,
     },
     /// progenitor refused the (normalised) spec.
     Generate { path: PathBuf, message: String },
@@ -79,6 +90,29 @@ impl fmt::Display for CodegenError {
                         finding.pointer,
                         finding.message
                     )?;
+                    for origin in &finding.origins {
+                        write!(f, "\n    from overlay {origin}")?;
+                    }
+                }
+                Ok(())
+            }
+            CodegenError::OverlayStale {
+                overlay,
+                upstream,
+                stale,
+            } => {
+                write!(
+                    f,
+                    "{}: upstream {} changed under {} action{}; review each against the new \
+                     upstream (fix or delete it), then record the result: \
+                     cargo run -p customer-data-codegen -- generate --accept-upstream",
+                    overlay.display(),
+                    upstream.display(),
+                    stale.len(),
+                    if stale.len() == 1 { "" } else { "s" }
+                )?;
+                for action in stale {
+                    write!(f, "\n  STALE {action}")?;
                 }
                 Ok(())
             }

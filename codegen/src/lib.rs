@@ -18,10 +18,12 @@ pub mod load;
 pub mod normalise;
 pub mod open_enums;
 pub mod output;
+pub mod overlay;
 pub mod patch;
 pub mod services;
 pub mod surface;
 pub mod tolerant;
+pub mod type_names;
 pub mod varnames;
 pub mod wsdl;
 
@@ -39,32 +41,107 @@ pub struct Generated {
     pub code: String,
     /// The API-surface summary reviewed in snapshots.
     pub surface: String,
+    /// What the overlay did and what changed under it (`None` without an overlay).
+    pub overlay: Option<overlay::Review>,
+}
+
+impl Generated {
     /// What each overlay action did (empty without an overlay).
-    pub overlay_actions: Vec<patch::ActionReport>,
+    pub fn overlay_actions(&self) -> &[patch::ActionReport] {
+        self.overlay
+            .as_ref()
+            .map(|review| review.actions.as_slice())
+            .unwrap_or_default()
+    }
+}
+
+/// A service's spec after the stages load, patch (overlay) and overlay review: what a user
+/// must hear about before the check stage runs.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub service: &'static Service,
+    /// The patched OpenAPI document (`None` for a WSDL service, read by its own front end).
+    pub document: Option<load::LoadedSpec>,
+    pub overlay: Option<overlay::Review>,
+}
+
+/// Runs the stages load, patch and overlay review for `service` below `root`.
+pub fn prepare(root: &Path, service: &'static Service) -> Result<Prepared, CodegenError> {
+    if !matches!(service.front_end, services::FrontEnd::OpenApi) {
+        return Ok(Prepared {
+            service,
+            document: None,
+            overlay: None,
+        });
+    }
+    // Messages and the header name the spec as it is written in the repository.
+    let (loaded, actions) = export::patched(root, service)?;
+    let overlay = match service.overlay {
+        None => None,
+        Some(overlay_path) => {
+            let upstream = PathBuf::from(service.spec);
+            let bytes =
+                std::fs::read(root.join(&upstream)).map_err(|source| CodegenError::Read {
+                    path: upstream.clone(),
+                    source,
+                })?;
+            let recorded = overlay::read_lock(root, overlay_path)?;
+            Some(overlay::review(
+                Path::new(overlay_path),
+                &upstream,
+                &bytes,
+                &loaded.document,
+                actions,
+                recorded.as_ref(),
+            ))
+        }
+    };
+    Ok(Prepared {
+        service,
+        document: Some(loaded),
+        overlay,
+    })
+}
+
+/// Runs the stages after [`prepare`]: check, normalise, generate, format, surface. A problem
+/// in a node an overlay action created or changed names that action.
+pub fn build(root: &Path, prepared: Prepared) -> Result<Generated, CodegenError> {
+    let service = prepared.service;
+    match (service.front_end, prepared.document) {
+        (services::FrontEnd::Wsdl(options), _) => run_wsdl(root, service, options),
+        (services::FrontEnd::OpenApi, Some(loaded)) => {
+            let attribute = |error| match &prepared.overlay {
+                Some(review) => review.attribute(error),
+                None => error,
+            };
+            check::check(&loaded).map_err(attribute)?;
+            let normalised = normalise::normalise(&loaded).map_err(attribute)?;
+            let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;
+            let code = format::format(&service.sources(), tokens)?;
+            let actions = prepared
+                .overlay
+                .as_ref()
+                .map(|review| review.actions.as_slice())
+                .unwrap_or_default();
+            let surface = surface::surface(service, &normalised, &code, actions)?;
+            Ok(Generated {
+                service,
+                code,
+                surface,
+                overlay: prepared.overlay,
+            })
+        }
+        (services::FrontEnd::OpenApi, None) => Err(CodegenError::Parse {
+            path: PathBuf::from(service.spec),
+            pointer: String::new(),
+            message: "build() needs the document prepare() loaded".to_string(),
+        }),
+    }
 }
 
 /// Runs every stage for `service`, reading its spec below `root` (the repository root).
 pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
-    match service.front_end {
-        services::FrontEnd::OpenApi => run_openapi(root, service),
-        services::FrontEnd::Wsdl(options) => run_wsdl(root, service, options),
-    }
-}
-
-fn run_openapi(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
-    // Messages and the header name the spec as it is written in the repository.
-    let (loaded, overlay_actions) = export::patched(root, service)?;
-    check::check(&loaded)?;
-    let normalised = normalise::normalise(&loaded)?;
-    let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;
-    let code = format::format(&service.sources(), tokens)?;
-    let surface = surface::surface(service, &normalised, &code, &overlay_actions)?;
-    Ok(Generated {
-        service,
-        code,
-        surface,
-        overlay_actions,
-    })
+    build(root, prepare(root, service)?)
 }
 
 fn run_wsdl(
@@ -84,7 +161,7 @@ fn run_wsdl(
         service,
         code,
         surface,
-        overlay_actions: Vec::new(),
+        overlay: None,
     })
 }
 
@@ -123,22 +200,81 @@ impl Regenerated {
     }
 }
 
-/// Regenerates every service's file under `root/generated/`.
-pub fn generate_all(root: &Path) -> Result<Vec<Regenerated>, CodegenError> {
-    let mut out = Vec::new();
+/// How `generate` treats an upstream document that changed under overlay actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegenerateOptions {
+    /// Record the new fingerprints of stale actions (after a person reviewed them) instead of
+    /// stopping.
+    pub accept_upstream: bool,
+}
+
+/// Regenerates every service's file under `root/generated/` (and each overlay's lock).
+/// Nothing is written unless every service generates; stale overlay actions stop it unless
+/// `options.accept_upstream`. `on_review` hears each overlay review before that service's
+/// check stage runs.
+pub fn generate_all(
+    root: &Path,
+    options: RegenerateOptions,
+    on_review: &mut dyn FnMut(&overlay::Review),
+) -> Result<Vec<Regenerated>, CodegenError> {
+    let mut built = Vec::new();
     for service in SERVICES {
-        let generated = run(root, service)?;
+        let prepared = prepare(root, service)?;
+        if let Some(review) = &prepared.overlay {
+            on_review(review);
+            if !options.accept_upstream
+                && let Some(error) = review.stale_error()
+            {
+                return Err(error);
+            }
+        }
+        built.push(build(root, prepared)?);
+    }
+    let mut out = Vec::new();
+    for generated in built {
+        let service = generated.service;
+        if let (Some(review), Some(overlay_path)) = (&generated.overlay, service.overlay) {
+            output::write(
+                &root.join(overlay::lock_path(overlay_path)),
+                &overlay::render_lock(&review.lock),
+            )?;
+        }
         let changed = output::write(&root.join(service.generated_path()), &generated.code)?;
         out.push(Regenerated { generated, changed });
     }
     Ok(out)
 }
 
-/// Compares every checked-in file with a fresh generation; empty when nothing drifted.
+/// Compares every checked-in file (clients and overlay locks) with a fresh generation; empty
+/// when nothing drifted. Stale overlay actions are an error: they need a person, not a rerun.
 pub fn check_all(root: &Path) -> Result<Vec<Drift>, CodegenError> {
+    check_all_reporting(root, &mut |_| {})
+}
+
+/// [`check_all`], telling `on_review` each overlay review before that service's check stage.
+pub fn check_all_reporting(
+    root: &Path,
+    on_review: &mut dyn FnMut(&overlay::Review),
+) -> Result<Vec<Drift>, CodegenError> {
     let mut drifts = Vec::new();
     for service in SERVICES {
-        let generated = run(root, service)?;
+        let prepared = prepare(root, service)?;
+        if let Some(review) = &prepared.overlay {
+            on_review(review);
+        }
+        let generated = build(root, prepared)?;
+        if let (Some(review), Some(overlay_path)) = (&generated.overlay, service.overlay) {
+            if let Some(error) = review.stale_error() {
+                return Err(error);
+            }
+            let lock = overlay::lock_path(overlay_path);
+            if let Some(mut drift) =
+                output::compare(&root.join(&lock), &overlay::render_lock(&review.lock))?
+            {
+                drift.path = PathBuf::from(lock);
+                drifts.push(drift);
+            }
+        }
         let path = root.join(service.generated_path());
         if let Some(mut drift) = output::compare(&path, &generated.code)? {
             drift.path = PathBuf::from(service.generated_path());

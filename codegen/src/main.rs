@@ -1,7 +1,9 @@
-//! `customer-data-codegen generate | check | surface SLUG | export SLUG OUT.json |
-//! export-all DIR [--root DIR]`
+//! `customer-data-codegen generate [--accept-upstream] | check | surface SLUG |
+//! export SLUG OUT.json | export-all DIR [--root DIR]`
 //!
-//! `generate` rewrites `generated/` from `specs/`; `check` exits 1 when any checked-in file
+//! `generate` rewrites `generated/` from `specs/` (and each overlay's lock), printing first what
+//! the overlay review found: stale actions (it stops on those unless `--accept-upstream`),
+//! actions that select nothing, unreferenced additions. `check` exits 1 when any checked-in file
 //! differs from what its spec generates now, printing a short diff summary per file. `export`
 //! writes a service's OpenAPI document after the load and patch (overlay) stages, before
 //! normalise (what `.ci/validate/` judges the sandbox against); `export-all` does it for every
@@ -10,18 +12,21 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use customer_data_codegen::{check_all, default_root, generate_all};
+use customer_data_codegen::{RegenerateOptions, check_all_reporting, default_root, generate_all};
 
 const USAGE: &str = "usage: customer-data-codegen \
-    <generate|check|surface SLUG|export SLUG OUT.json|export-all DIR> [--root DIR]";
+    <generate [--accept-upstream]|check|surface SLUG|export SLUG OUT.json|export-all DIR> \
+    [--root DIR]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut command = None;
     let mut operands = Vec::new();
     let mut root = default_root();
+    let mut options = RegenerateOptions::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--accept-upstream" => options.accept_upstream = true,
             "--root" => match args.next() {
                 Some(dir) => root = PathBuf::from(dir),
                 None => return usage_error(),
@@ -40,7 +45,7 @@ fn main() -> ExitCode {
     }
     let started = std::time::Instant::now();
     match command.as_deref() {
-        Some("generate") => match generate_all(&root) {
+        Some("generate") => match generate_all(&root, options, &mut print_review) {
             Ok(services) => {
                 for service in &services {
                     println!("{}", service.summary());
@@ -53,7 +58,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Some("check") => match check_all(&root) {
+        Some("check") => match check_all_reporting(&root, &mut print_review) {
             Ok(drifts) if drifts.is_empty() => {
                 println!("generated/ matches specs/ ({:.2?})", started.elapsed());
                 ExitCode::SUCCESS
@@ -121,8 +126,22 @@ fn operand_count(command: Option<&str>) -> usize {
     }
 }
 
+/// Prints the overlay review, before that service's check stage runs.
+fn print_review(review: &customer_data_codegen::overlay::Review) {
+    for line in review.report_lines() {
+        println!("{line}");
+    }
+}
+
 fn fail(error: &customer_data_codegen::CodegenError) -> ExitCode {
-    eprintln!("error: {error}");
+    let text = error.to_string();
+    match error {
+        // The stale actions were printed above, with the rest of the overlay review.
+        customer_data_codegen::CodegenError::OverlayStale { .. } => {
+            eprintln!("error: {}", text.lines().next().unwrap_or_default())
+        }
+        _ => eprintln!("error: {text}"),
+    }
     ExitCode::from(2)
 }
 

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
-use crate::error::{CodegenError, Finding};
+use crate::error::{CodegenError, Finding, escape_pointer_token};
 use crate::load::LoadedSpec;
 
 /// What one overlay action did.
@@ -25,6 +25,36 @@ pub struct ActionReport {
     pub description: String,
     /// How many nodes the target selected (0: the action no longer applies).
     pub matched: usize,
+    /// `sha256:<hex>` of what the action found where it acts, before it acted: the pointer of
+    /// every selected node and, of each, only the part the action overwrites, appends to or
+    /// removes (for an `update`, the members the update names, recursively; a member the
+    /// update adds counts as absent). An upstream change anywhere else leaves it unchanged;
+    /// a change under the action changes it ([`crate::overlay`] compares it with the lock).
+    pub fingerprint: String,
+    /// Every node the action added, replaced, appended to or removed, by JSON pointer into
+    /// the patched document (what problems found later are attributed by).
+    pub changes: Vec<NodeChange>,
+}
+
+/// One node an overlay action changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeChange {
+    /// JSON pointer of the node (for `Removed`, where it was).
+    pub pointer: String,
+    pub kind: ChangeKind,
+}
+
+/// How an overlay action changed a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The node did not exist upstream; the action created it.
+    Added,
+    /// The action replaced an upstream value.
+    Replaced,
+    /// The action appended this item to an upstream array.
+    Appended,
+    /// The action removed the node.
+    Removed,
 }
 
 impl ActionReport {
@@ -80,19 +110,38 @@ pub fn apply(
             })
             .collect();
         let matched = locations.len();
+        let mut seen = Vec::with_capacity(matched);
+        let mut changes = Vec::new();
         match &action.change {
             Change::Update(update) => {
                 for location in &locations {
+                    let mut at = pointer_of(location);
                     if let Some(node) = node_mut(&mut document, location) {
-                        merge(node, update);
+                        seen.push(Value::Array(vec![
+                            Value::String(at.clone()),
+                            projection(node, update),
+                        ]));
+                        merge(node, update, &mut at, &mut changes);
                     }
                 }
             }
             Change::Remove => {
+                for location in &locations {
+                    if let Some(node) = node_mut(&mut document, location) {
+                        seen.push(Value::Array(vec![
+                            Value::String(pointer_of(location)),
+                            node.clone(),
+                        ]));
+                    }
+                }
                 // Later siblings first, so removing one array item does not shift the next.
                 locations.sort();
                 for location in locations.iter().rev() {
                     remove(&mut document, location);
+                    changes.push(NodeChange {
+                        pointer: pointer_of(location),
+                        kind: ChangeKind::Removed,
+                    });
                 }
             }
         }
@@ -101,6 +150,8 @@ pub fn apply(
             target: action.target,
             description: action.description,
             matched,
+            fingerprint: fingerprint(&Value::Array(seen)),
+            changes,
         });
     }
     Ok((
@@ -144,23 +195,115 @@ fn remove(document: &mut Value, location: &[Token]) {
     }
 }
 
-/// Overlay merge: objects recursively, arrays appended, anything else replaced.
-fn merge(target: &mut Value, update: &Value) {
+/// Overlay merge: objects recursively, arrays appended, anything else replaced. Every node
+/// added, appended or replaced is recorded in `changes` (`at`: the pointer of `target`).
+fn merge(target: &mut Value, update: &Value, at: &mut String, changes: &mut Vec<NodeChange>) {
+    let mut record = |pointer: String, kind| changes.push(NodeChange { pointer, kind });
     match (target, update) {
         (Value::Object(target), Value::Object(update)) => {
             for (key, value) in update {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&escape_pointer_token(key));
                 match target.get_mut(key) {
-                    Some(existing) => merge(existing, value),
+                    Some(existing) => merge(existing, value, at, changes),
                     None => {
                         target.insert(key.clone(), value.clone());
+                        changes.push(NodeChange {
+                            pointer: at.clone(),
+                            kind: ChangeKind::Added,
+                        });
                     }
                 }
+                at.truncate(len);
             }
         }
-        (Value::Array(target), Value::Array(update)) => target.extend(update.iter().cloned()),
-        (Value::Array(target), update) => target.push(update.clone()),
-        (target, update) => *target = update.clone(),
+        (Value::Array(target), Value::Array(update)) => {
+            for item in update {
+                record(format!("{at}/{}", target.len()), ChangeKind::Appended);
+                target.push(item.clone());
+            }
+        }
+        (Value::Array(target), update) => {
+            record(format!("{at}/{}", target.len()), ChangeKind::Appended);
+            target.push(update.clone());
+        }
+        (target, update) => {
+            record(at.clone(), ChangeKind::Replaced);
+            *target = update.clone();
+        }
     }
+}
+
+/// The part of `node` that merging `update` into it reads or overwrites: for two objects,
+/// only the members `update` names (recursively; a member `update` adds is left out, so its
+/// later appearance upstream shows); otherwise the whole node (an array appended to, a value
+/// replaced).
+fn projection(node: &Value, update: &Value) -> Value {
+    match (node, update) {
+        (Value::Object(node), Value::Object(update)) => Value::Object(
+            update
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), projection(node.get(key)?, value))))
+                .collect(),
+        ),
+        (node, _) => node.clone(),
+    }
+}
+
+/// `sha256:<hex>` of `value` written with sorted object keys, so that upstream reordering
+/// members (which changes nothing) does not change the fingerprint.
+pub fn fingerprint(value: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    format!("sha256:{}", hex(&digest))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn pointer_of(location: &[Token]) -> String {
+    location
+        .iter()
+        .map(|token| match token {
+            Token::Key(key) => format!("/{}", escape_pointer_token(key)),
+            Token::Index(i) => format!("/{i}"),
+        })
+        .collect()
 }
 
 fn read_actions(overlay: &LoadedSpec) -> Result<Vec<Action>, CodegenError> {
@@ -347,6 +490,84 @@ mod tests {
             reports[0].summary(),
             "action 0 $.paths['/gone'].get: NO LONGER APPLIES (selects nothing) — fix /gone"
         );
+    }
+
+    #[test]
+    fn changes_name_every_node_added_replaced_appended_or_removed() {
+        let (_, reports) = apply(
+            &spec(upstream()),
+            &overlay(json!([
+                {"target": "$.info", "update": {"title": "T", "x-new": 1}},
+                {"target": "$.paths['/b'].get.parameters", "update": [{"name": "H"}]},
+                {"target": "$.components.schemas.s.required", "remove": true}
+            ])),
+        )
+        .unwrap();
+        let changes: Vec<Vec<(String, ChangeKind)>> = reports
+            .iter()
+            .map(|r| {
+                r.changes
+                    .iter()
+                    .map(|c| (c.pointer.clone(), c.kind))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                vec![
+                    ("/info/title".to_string(), ChangeKind::Replaced),
+                    ("/info/x-new".to_string(), ChangeKind::Added)
+                ],
+                vec![(
+                    "/paths/~1b/get/parameters/0".to_string(),
+                    ChangeKind::Appended
+                )],
+                vec![(
+                    "/components/schemas/s/required".to_string(),
+                    ChangeKind::Removed
+                )],
+            ]
+        );
+    }
+
+    /// The fingerprint of each action, applied to `document`.
+    fn fingerprints(document: Value, actions: Value) -> Vec<String> {
+        let (_, reports) = apply(&spec(document), &overlay(actions)).unwrap();
+        reports.into_iter().map(|r| r.fingerprint).collect()
+    }
+
+    #[test]
+    fn a_fingerprint_moves_only_when_upstream_changes_under_the_action() {
+        let actions = json!([
+            {"target": "$.info", "update": {"title": "T", "x-new": 1}},
+            {"target": "$.components.schemas.s", "remove": true}
+        ]);
+        let before = fingerprints(upstream(), actions.clone());
+
+        // Elsewhere: a new path, a new info member the update does not name, reordered keys.
+        let mut elsewhere = upstream();
+        elsewhere["paths"]["/c"] = json!({"get": {}});
+        elsewhere["info"]["contact"] = json!({"name": "x"});
+        elsewhere["info"] = json!({"version": "1.2.1", "title": "Up", "contact": {"name": "x"}});
+        assert_eq!(fingerprints(elsewhere, actions.clone()), before);
+
+        // Under action 0: the title it overwrites; upstream now has the member it adds.
+        let mut title = upstream();
+        title["info"]["title"] = json!("Up 2");
+        let moved = fingerprints(title, actions.clone());
+        assert_ne!(moved[0], before[0]);
+        assert_eq!(moved[1], before[1]);
+        let mut added = upstream();
+        added["info"]["x-new"] = json!(2);
+        assert_ne!(fingerprints(added, actions.clone())[0], before[0]);
+
+        // Under action 1: anything inside the node it removes.
+        let mut removed = upstream();
+        removed["components"]["schemas"]["s"]["properties"]["new"] = json!({});
+        let moved = fingerprints(removed, actions);
+        assert_eq!(moved[0], before[0]);
+        assert_ne!(moved[1], before[1]);
     }
 
     #[test]
