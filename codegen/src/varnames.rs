@@ -4,7 +4,7 @@
 //! impls, defaults) is renamed together. Only named component enums may carry it; `check`
 //! refuses other uses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::ToUpperCamelCase;
 use serde_json::Value;
@@ -39,19 +39,28 @@ pub fn renames(document: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
     out
 }
 
-/// Renames the variants in `file`; returns how many variants were renamed.
-pub fn apply(file: &mut syn::File, renames: &BTreeMap<String, BTreeMap<String, String>>) -> usize {
+/// Renames the variants in `file`; returns how many variants were renamed. Every value of
+/// `renames` must be found as a variant of its enum (even one already named as asked), else
+/// the error names what is missing: the value would keep typify's name.
+pub fn apply(
+    file: &mut syn::File,
+    renames: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<usize, String> {
     let mut renamed = 0;
+    let mut found = Found::default();
     for (type_name, by_wire) in renames {
         // Old ident -> new ident, read from the enum itself (wire value = serde rename or ident).
         let mut idents = BTreeMap::new();
         find_enum(&mut file.items, type_name, &mut |item| {
+            found.enums.insert(type_name.clone());
             for variant in &mut item.variants {
                 let wire =
                     serde_rename(&variant.attrs).unwrap_or_else(|| variant.ident.to_string());
-                if let Some(new) = by_wire.get(&wire)
-                    && variant.ident != new
-                {
+                let Some(new) = by_wire.get(&wire) else {
+                    continue;
+                };
+                found.values.insert((type_name.clone(), wire.clone()));
+                if variant.ident != new {
                     idents.insert(variant.ident.to_string(), new.clone());
                     if serde_rename(&variant.attrs).is_none() {
                         // Keep the wire spelling once the ident no longer carries it.
@@ -74,7 +83,43 @@ pub fn apply(file: &mut syn::File, renames: &BTreeMap<String, BTreeMap<String, S
         }
         .visit_file_mut(file);
     }
-    renamed
+    all_found(renames, &found)?;
+    Ok(renamed)
+}
+
+/// The enums and (enum, wire value) variants the stage found in the generated code.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub enums: BTreeSet<String>,
+    pub values: BTreeSet<(String, String)>,
+}
+
+/// Every enum and value the spec renames must have been found; the error lists the missing
+/// ones (typify names a component enum after its schema, one variant per value).
+pub fn all_found(
+    renames: &BTreeMap<String, BTreeMap<String, String>>,
+    found: &Found,
+) -> Result<(), String> {
+    let mut missing = Vec::new();
+    for (type_name, by_wire) in renames {
+        if !found.enums.contains(type_name) {
+            missing.push(format!("enum `{type_name}`"));
+            continue;
+        }
+        for wire in by_wire.keys() {
+            if !found.values.contains(&(type_name.clone(), wire.clone())) {
+                missing.push(format!("`{type_name}` value {wire:?}"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(crate::generate::shape_changed(
+        "varnames",
+        "every enum and value that x-enum-varnames renames",
+        &format!("no {}", missing.join(", no ")),
+    ))
 }
 
 fn find_enum(items: &mut [syn::Item], name: &str, f: &mut dyn FnMut(&mut syn::ItemEnum)) {
@@ -208,7 +253,7 @@ mod tests {
         let doc = json!({"components": {"schemas": {"RequestStatus": {
             "type": "string", "enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]
         }}}});
-        assert_eq!(apply(&mut file, &renames(&doc)), 1);
+        assert_eq!(apply(&mut file, &renames(&doc)), Ok(1));
         let code = prettyplease::unparse(&file);
         assert!(
             code.contains("#[serde(rename = \"Panding\")]\n        Pending,"),
