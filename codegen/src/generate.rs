@@ -512,6 +512,152 @@ mod tests {
         );
     }
 
+    /// The end of every "found nothing where it must" message of a stage in this file.
+    const CHANGED_HERE: &str = "progenitor's output shape probably changed (the rewrites were \
+        written against progenitor 0.15.1), so codegen/src/generate.rs must learn the new shape";
+
+    #[test]
+    fn a_client_without_new_is_refused() {
+        // As if progenitor had renamed its constructor.
+        let mut file: syn::File = syn::parse_quote! {
+            pub struct Client { baseurl: String }
+            impl Client {
+                pub fn with_baseurl(baseurl: &str) -> Self { todo!() }
+            }
+            impl ClientInfo for Client {
+                fn new() -> Self { todo!() }
+            }
+        };
+        let err = ensure_crypto_provider_in_new(&mut file, "crate::runtime").unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `ensure_crypto_provider_in_new` looked for one `fn new` in an \
+                 inherent `impl Client` (to install the crypto provider first) but found none; \
+                 {CHANGED_HERE}"
+            )
+        );
+        assert!(
+            exactly_one_client_new(2)
+                .unwrap_err()
+                .contains("(to install the crypto provider first) but found 2;")
+        );
+    }
+
+    #[test]
+    fn client_new_installs_the_crypto_provider_first() {
+        let mut file: syn::File = syn::parse_quote! {
+            impl Client {
+                pub fn new(baseurl: &str) -> Self { Self::new_with_client(baseurl) }
+            }
+        };
+        ensure_crypto_provider_in_new(&mut file, "crate::runtime").unwrap();
+        let code = quote::quote!(#file).to_string();
+        assert!(
+            code.contains(
+                "{ crate :: runtime :: http :: ensure_crypto_provider () ; Self :: new_with_client"
+            ),
+            "{code}"
+        );
+    }
+
+    /// One operation's request as progenitor 0.15.1 builds its headers.
+    fn request_with_api_version() -> syn::File {
+        syn::parse_quote! {
+            async fn send(self) {
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+                header_map.append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+                );
+                let request = client.client.get(url).headers(header_map).build()?;
+            }
+        }
+    }
+
+    #[test]
+    fn the_api_version_header_is_dropped_once_per_operation() {
+        let mut file = request_with_api_version();
+        drop_api_version_header(&mut file, 1).unwrap();
+        let code = quote::quote!(#file).to_string();
+        assert!(!code.contains("api-version"), "{code}");
+        assert!(code.contains(". headers (header_map)"), "{code}");
+    }
+
+    #[test]
+    fn an_api_version_header_sent_another_way_is_refused() {
+        // As if progenitor inserted the header instead of appending it.
+        let mut file: syn::File = syn::parse_quote! {
+            async fn send(self) {
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+                header_map.insert(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+                );
+            }
+        };
+        let err = drop_api_version_header(&mut file, 1).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `DropApiVersionHeader` looked for one \
+                 `header_map.append(HeaderName::from_static(\"api-version\"), ..)` per operation (1) \
+                 but found 0, so requests may still send the api-version header; {CHANGED_HERE}"
+            )
+        );
+        // Two operations, one append found: one request would still send it.
+        let mut file = request_with_api_version();
+        assert!(
+            drop_api_version_header(&mut file, 2)
+                .unwrap_err()
+                .contains("per operation (2) but found 1,")
+        );
+    }
+
+    #[test]
+    fn a_stage_error_names_the_spec() {
+        // No operations (so the per-request stages expect none), and no `Client::new`.
+        let spec = normalised(json!({
+            "openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}
+        }));
+        let err = postprocess(
+            &spec,
+            quote::quote!(
+                pub struct Client;
+            ),
+            "crate::runtime",
+        )
+        .unwrap_err();
+        assert!(matches!(err, CodegenError::Generate { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "specs/t.yaml: generator failed: rewrite stage `ensure_crypto_provider_in_new`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_service_still_generates() {
+        // The stages' expectations hold for every real spec with progenitor's real output.
+        for service in crate::SERVICES {
+            if let Err(err) = crate::run(&crate::default_root(), service) {
+                panic!("{}: {err}", service.slug);
+            }
+        }
+    }
+
+    #[test]
+    fn the_named_progenitor_version_is_the_locked_one() {
+        let lock = std::fs::read_to_string(crate::default_root().join("Cargo.lock")).unwrap();
+        let locked = lock
+            .split("[[package]]")
+            .find(|package| package.contains("\nname = \"progenitor\"\n"))
+            .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
+            .unwrap();
+        assert_eq!(locked.trim_matches('"'), PROGENITOR_VERSION);
+    }
+
     #[test]
     fn schemars_form_matches_progenitor_conversion() {
         let b = BoundedInteger::from_schema(&json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": 10, "exclusiveMaximum": true})).unwrap();
