@@ -292,4 +292,42 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn a_renamed_enum_or_value_that_is_not_generated_is_refused() {
+        // As if typify named the enum differently and spelled a value's variant otherwise.
+        let mut file: syn::File = syn::parse_quote! {
+            pub mod types {
+                pub enum RequestStatus2 { Done, Panding }
+                pub enum Kind {
+                    #[serde(rename = "a")]
+                    A,
+                }
+            }
+        };
+        let doc = json!({"components": {"schemas": {
+            "RequestStatus": {"type": "string", "enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]},
+            "Kind": {"type": "string", "enum": ["a", "b"], "x-enum-varnames": ["Alpha", "Beta"]}
+        }}});
+        let err = apply(&mut file, &renames(&doc)).unwrap_err();
+        assert_eq!(
+            err,
+            "rewrite stage `varnames` looked for every enum and value that x-enum-varnames \
+             renames but found no `Kind` value \"b\", no enum `RequestStatus`; progenitor's \
+             output shape probably changed (the rewrites were written against progenitor \
+             0.15.1), so codegen/src/varnames.rs must learn the new shape"
+        );
+    }
+
+    #[test]
+    fn a_value_already_named_as_asked_counts_as_found() {
+        let mut file: syn::File = syn::parse_quote! {
+            pub enum RequestStatus { Done, Panding }
+        };
+        let doc = json!({"components": {"schemas": {"RequestStatus": {
+            "type": "string", "enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]
+        }}}});
+        // `Done` keeps its name: found, not renamed.
+        assert_eq!(apply(&mut file, &renames(&doc)), Ok(1));
+    }
 }
