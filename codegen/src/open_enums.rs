@@ -588,4 +588,72 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The end of every "found nothing where it must" message of this stage.
+    const CHANGED_HERE: &str = "progenitor's output shape probably changed (the rewrites were \
+        written against progenitor 0.15.1), so codegen/src/open_enums.rs must learn the new shape";
+
+    #[test]
+    fn reads_the_string_enums_a_spec_declares() {
+        let doc = serde_json::json!({
+            "paths": {"/x": {"get": {"parameters": [{"schema": {"type": "string", "enum": ["a"]}}]}}},
+            "components": {"schemas": {
+                "request_state": {"type": "string", "enum": ["NEW"]},
+                "Count": {"type": "integer", "enum": [1, 2]},
+                "Thing": {"type": "object"}
+            }}
+        });
+        assert_eq!(
+            ExpectedEnums::from_document(&doc),
+            ExpectedEnums {
+                named: BTreeSet::from(["RequestState".to_string()]),
+                any: true
+            }
+        );
+        assert_eq!(
+            ExpectedEnums::from_document(&serde_json::json!({"components": {}})),
+            ExpectedEnums::default()
+        );
+    }
+
+    #[test]
+    fn a_component_string_enum_that_is_not_generated_is_refused() {
+        // The spec has `State` and `Kind`; the output has only `State` (as if typify had
+        // emitted `Kind` in another shape, e.g. a newtype it validates).
+        let mut file = typify_output();
+        let expected = ExpectedEnums {
+            named: BTreeSet::from(["Kind".to_string(), "State".to_string()]),
+            any: true,
+        };
+        let err = open_string_enums(&mut file, &expected).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `open_enums` looked for an open-able string enum for each string \
+                 enum in components/schemas but found none for `Kind` (it would stay closed and \
+                 refuse values the vendor adds); {CHANGED_HERE}"
+            )
+        );
+    }
+
+    #[test]
+    fn inline_string_enums_with_none_generated_are_refused() {
+        // The spec has only inline string enums; the output has none in the unit-variant shape.
+        let mut file: syn::File = syn::parse_quote! {
+            pub struct ThingKind(::std::string::String);
+        };
+        let expected = ExpectedEnums {
+            named: BTreeSet::new(),
+            any: true,
+        };
+        let err = open_string_enums(&mut file, &expected).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `open_enums` looked for the string enums typify emits for the \
+                 spec's (inline) string `enum`s but found none (they would stay closed and \
+                 refuse values the vendor adds); {CHANGED_HERE}"
+            )
+        );
+    }
 }
