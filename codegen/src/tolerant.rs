@@ -488,4 +488,67 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("struct `T`"));
     }
+
+    /// The end of every "found nothing where it must" message of this stage.
+    const CHANGED_HERE: &str = "progenitor's output shape probably changed (the rewrites were \
+        written against progenitor 0.15.1), so codegen/src/tolerant.rs must learn the new shape";
+
+    fn tolerant() -> Decoding {
+        Decoding {
+            case_insensitive: true,
+            null_as_absent: false,
+        }
+    }
+
+    #[test]
+    fn a_declaration_with_no_serde_struct_to_rewrite_is_refused() {
+        // As if the derives were spelled another way (here: one `serde` derive macro).
+        let mut file: syn::File = syn::parse_quote! {
+            pub mod types {
+                #[derive(Clone, Debug, ::serde_derive::SerDe)]
+                pub struct Thing { pub more: bool }
+            }
+        };
+        let err = apply(&mut file, tolerant(), "crate::runtime", &BTreeSet::new()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `tolerant` looked for the structs deriving `Serialize` and \
+                 `Deserialize` that x-customer-data-decoding makes tolerant but found none \
+                 (answers would decode strictly although the spec declares otherwise); \
+                 {CHANGED_HERE}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_component_object_not_rewritten_is_refused() {
+        let mut file: syn::File = syn::parse_quote! {
+            #[derive(::serde::Deserialize, ::serde::Serialize)]
+            pub struct Thing { pub more: bool }
+            #[derive(Clone, Debug)]
+            pub struct Other { pub more: bool }
+        };
+        let doc = json!({"components": {"schemas": {
+            "Thing": {"type": "object", "properties": {"more": {"type": "boolean"}}},
+            "other": {"type": "object", "properties": {"more": {"type": "boolean"}}},
+            "Either": {"oneOf": [{"$ref": "#/components/schemas/Thing"}], "properties": {"a": {}}},
+            "Free": {"type": "object"}
+        }}});
+        let expected = expected_structs(&doc);
+        assert_eq!(
+            expected,
+            BTreeSet::from(["Other".to_string(), "Thing".to_string()])
+        );
+        let err = apply(&mut file, tolerant(), "crate::runtime", &expected).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `tolerant` looked for the structs deriving `Serialize` and \
+                 `Deserialize` that x-customer-data-decoding makes tolerant but found no \
+                 serde-derived struct `Other` (answers would decode strictly although the spec \
+                 declares otherwise); {CHANGED_HERE}"
+            )
+        );
+    }
 }
