@@ -242,4 +242,30 @@ mod tests {
         let err = route_through_layer(&mut file, "crate::runtime", 1).unwrap_err();
         assert!(err.contains("bypass the runtime layer"), "{err}");
     }
+
+    #[test]
+    fn an_operation_not_routed_is_refused() {
+        // As if progenitor had renamed `exec`: nothing is left over, nothing was routed.
+        let mut file: syn::File = syn::parse_quote! {
+            pub use progenitor_client::{ByteStream, Error, ResponseValue};
+            async fn send(client: &Client) {
+                client.pre(&mut request, &info).await?;
+                let result = client.execute(request, &info).await;
+                client.post(&result, &info).await?;
+                let response = result?;
+            }
+        };
+        let err = route_through_layer(&mut file, "crate::runtime", 1).unwrap_err();
+        assert_eq!(
+            err,
+            "rewrite stage `layer` looked for progenitor's pre/exec/post hook sequence once per \
+             operation (1), to route each request through the runtime layer but found 0 (the \
+             other requests would bypass the layer); progenitor's output shape probably changed \
+             (the rewrites were written against progenitor 0.15.1), so codegen/src/layer.rs \
+             must learn the new shape"
+        );
+        assert!(every_operation_routed(1, 2).unwrap_err().contains(
+            "once per operation (2), to route each request through the runtime layer but found 1 "
+        ));
+    }
 }
