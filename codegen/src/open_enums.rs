@@ -16,7 +16,8 @@
 //! A string enum is what typify emits for a string `enum`: a non-empty enum of unit variants
 //! only (typify maps non-string `enum`s to newtype structs, and `oneOf`s to enums with data,
 //! which this stage leaves alone). If such an enum, or its impls, are not in the shape this
-//! stage knows, generation fails naming the enum, rather than leaving it closed.
+//! stage knows, generation fails naming the enum, rather than leaving it closed; so it does
+//! when a string enum the spec declares (see [`ExpectedEnums`]) is not found at all.
 
 use std::collections::BTreeSet;
 

@@ -17,6 +17,8 @@
 //! object first (`runtime::tolerant::deserialize`, generic, with the struct's member names and
 //! which of them are optional) and then calling the derived code;
 //! `Serialize` delegates to the derived code unchanged, so what we send keeps the spec's casing.
+//! Rewriting no struct, or not one of the spec's plain component objects, fails generation:
+//! the spec declared tolerance that the client would not have.
 //! - `member-names: case-insensitive`: a key that equals a declared member ignoring ASCII case
 //!   is read as that member (an exact match wins; a second spelling of a member already given
 //!   stays an unknown member);

@@ -2,7 +2,7 @@
 //! wire spelling (CarmaChain's `Panding` stays on the wire, the variant is `Pending`).
 //! Applied to the generated syntax tree, so every use (the enum, its `Display`/`FromStr`
 //! impls, defaults) is renamed together. Only named component enums may carry it; `check`
-//! refuses other uses.
+//! refuses other uses. A renamed enum or value missing from the output fails generation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -90,7 +90,9 @@ pub fn apply(
 /// The enums and (enum, wire value) variants the stage found in the generated code.
 #[derive(Debug, Default)]
 pub struct Found {
+    /// Enums found by their Rust name.
     pub enums: BTreeSet<String>,
+    /// (enum, wire value) pairs found as a variant, renamed or already named as asked.
     pub values: BTreeSet<(String, String)>,
 }
 
