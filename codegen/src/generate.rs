@@ -206,11 +206,46 @@ pub fn generate(
     }
 }
 
+/// The progenitor release the rewrite stages below were written against (as locked in
+/// Cargo.lock; a test keeps the two equal). Named in their errors, since an upgrade is the
+/// usual reason a stage no longer finds what it rewrites.
+pub const PROGENITOR_VERSION: &str = "0.15.1";
+
+/// The error of a rewrite stage that did not find what it must rewrite: which stage, what it
+/// looked for, what it found instead. Without it the stage would quietly do nothing and emit
+/// a client that compiles but misbehaves.
+pub fn shape_changed(stage: &str, looked_for: &str, found: &str) -> String {
+    format!(
+        "rewrite stage `{stage}` looked for {looked_for} but found {found}; progenitor's output \
+         shape probably changed (the rewrites were written against progenitor \
+         {PROGENITOR_VERSION}), so codegen/src/{} must learn the new shape",
+        stage_file(stage)
+    )
+}
+
+/// The source file of a stage, so the message says where to look.
+fn stage_file(stage: &str) -> &'static str {
+    match stage {
+        "varnames" => "varnames.rs",
+        "open_enums" => "open_enums.rs",
+        "tolerant" => "tolerant.rs",
+        "layer" => "layer.rs",
+        _ => "generate.rs",
+    }
+}
+
+/// The number of operations in the spec: progenitor generates one method (and one request
+/// in it) for each, so the per-request rewrites must each find this many.
+pub fn operation_count(openapi: &openapiv3::OpenAPI) -> usize {
+    openapi.operations().count()
+}
+
 /// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
 /// for: `x-enum-varnames`, open string enums (`open_enums.rs`), tolerant decoding when the spec
 /// declares it (`tolerant.rs`), dropping the `api-version`
 /// request header, a crypto provider before `Client::new` builds its HTTP client, and every
-/// call routed through the runtime layer (`layer.rs`).
+/// call routed through the runtime layer (`layer.rs`). Each stage fails when it does not find
+/// what the spec says progenitor must have emitted, rather than silently doing nothing.
 fn postprocess(
     spec: &NormalisedSpec,
     tokens: TokenStream,
@@ -220,47 +255,46 @@ fn postprocess(
         path: spec.path.clone(),
         message: e.to_string(),
     })?;
-    crate::varnames::apply(&mut file, &crate::varnames::renames(&spec.document));
-    // After the renames, so a value renamed to `UnknownValue` is refused there too.
-    crate::open_enums::open_string_enums(&mut file).map_err(|message| CodegenError::Generate {
+    let generate_error = |message| CodegenError::Generate {
         path: spec.path.clone(),
         message,
-    })?;
+    };
+    let operations = operation_count(&spec.openapi);
+    crate::varnames::apply(&mut file, &crate::varnames::renames(&spec.document))
+        .map_err(generate_error)?;
+    // After the renames, so a value renamed to `UnknownValue` is refused there too.
+    crate::open_enums::open_string_enums(
+        &mut file,
+        &crate::open_enums::ExpectedEnums::from_document(&spec.document),
+    )
+    .map_err(generate_error)?;
     // Only when the spec declares it (`info.x-customer-data-decoding`, `tolerant.rs`).
-    let decoding = crate::tolerant::Decoding::from_document(&spec.document).map_err(|message| {
-        CodegenError::Generate {
-            path: spec.path.clone(),
-            message,
-        }
-    })?;
+    let decoding =
+        crate::tolerant::Decoding::from_document(&spec.document).map_err(generate_error)?;
     if let Some(decoding) = decoding {
-        crate::tolerant::apply(&mut file, decoding, runtime_path).map_err(|message| {
-            CodegenError::Generate {
-                path: spec.path.clone(),
-                message,
-            }
-        })?;
+        crate::tolerant::apply(
+            &mut file,
+            decoding,
+            runtime_path,
+            &crate::tolerant::expected_structs(&spec.document),
+        )
+        .map_err(generate_error)?;
     }
-    syn::visit_mut::VisitMut::visit_file_mut(&mut DropApiVersionHeader, &mut file);
-    ensure_crypto_provider_in_new(&mut file, runtime_path);
-    crate::layer::route_through_layer(&mut file, runtime_path).map_err(|message| {
-        CodegenError::Generate {
-            path: spec.path.clone(),
-            message,
-        }
-    })?;
+    drop_api_version_header(&mut file, operations).map_err(generate_error)?;
+    ensure_crypto_provider_in_new(&mut file, runtime_path).map_err(generate_error)?;
+    crate::layer::route_through_layer(&mut file, runtime_path, operations)
+        .map_err(generate_error)?;
     Ok(quote::quote!(#file))
 }
 
 /// progenitor's `Client::new` builds its own reqwest client, which (with rustls and no
 /// built-in provider) needs a process crypto provider: make it install ours first, so the
 /// generated constructor never panics for want of one.
-fn ensure_crypto_provider_in_new(file: &mut syn::File, runtime_path: &str) {
-    let Ok(call) =
+fn ensure_crypto_provider_in_new(file: &mut syn::File, runtime_path: &str) -> Result<(), String> {
+    let call =
         syn::parse_str::<syn::Stmt>(&format!("{runtime_path}::http::ensure_crypto_provider();"))
-    else {
-        return;
-    };
+            .map_err(|e| format!("runtime path {runtime_path}: {e}"))?;
+    let mut constructors = 0;
     for item in &mut file.items {
         let syn::Item::Impl(imp) = item else { continue };
         let is_client = imp.trait_.is_none()
@@ -273,14 +307,58 @@ fn ensure_crypto_provider_in_new(file: &mut syn::File, runtime_path: &str) {
                 && f.sig.ident == "new"
             {
                 f.block.stmts.insert(0, call.clone());
+                constructors += 1;
             }
         }
     }
+    exactly_one_client_new(constructors)
+}
+
+/// The crypto-provider stage must have changed exactly one constructor: with none, the
+/// generated `Client::new` could panic for want of a provider.
+fn exactly_one_client_new(constructors: usize) -> Result<(), String> {
+    if constructors == 1 {
+        return Ok(());
+    }
+    Err(shape_changed(
+        "ensure_crypto_provider_in_new",
+        "one `fn new` in an inherent `impl Client` (to install the crypto provider first)",
+        &match constructors {
+            0 => "none".to_string(),
+            n => format!("{n}"),
+        },
+    ))
 }
 
 /// progenitor sends `api-version: <info.version>` with every request. None of our vendors
-/// documents such a header, and a gateway may refuse unknown ones, so it is removed.
-struct DropApiVersionHeader;
+/// documents such a header, and a gateway may refuse unknown ones, so it is removed: exactly
+/// one append per operation, or the header would still be sent by some request.
+fn drop_api_version_header(file: &mut syn::File, operations: usize) -> Result<(), String> {
+    let mut drop = DropApiVersionHeader { dropped: 0 };
+    syn::visit_mut::VisitMut::visit_file_mut(&mut drop, file);
+    one_drop_per_operation(drop.dropped, operations)
+}
+
+/// progenitor 0.15.1 appends the header once in each operation's request: fewer drops than
+/// operations means it now sends the header some other way, which would still go out.
+fn one_drop_per_operation(dropped: usize, operations: usize) -> Result<(), String> {
+    if dropped == operations {
+        return Ok(());
+    }
+    Err(shape_changed(
+        "DropApiVersionHeader",
+        &format!(
+            "one `header_map.append(HeaderName::from_static(\"api-version\"), ..)` per \
+             operation ({operations})"
+        ),
+        &format!("{dropped}, so requests may still send the api-version header"),
+    ))
+}
+
+/// Removes progenitor's `api-version` header appends, counting them.
+struct DropApiVersionHeader {
+    dropped: usize,
+}
 
 impl DropApiVersionHeader {
     fn is_api_version_append(stmt: &syn::Stmt) -> bool {
@@ -298,9 +376,11 @@ impl DropApiVersionHeader {
 
 impl syn::visit_mut::VisitMut for DropApiVersionHeader {
     fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        let before = block.stmts.len();
         block
             .stmts
             .retain(|stmt| !Self::is_api_version_append(stmt));
+        self.dropped += before - block.stmts.len();
         syn::visit_mut::visit_block_mut(self, block);
     }
 }
@@ -430,6 +510,152 @@ mod tests {
                 .starts_with("specs/t.yaml: generator failed: progenitor panicked"),
             "{err}"
         );
+    }
+
+    /// The end of every "found nothing where it must" message of a stage in this file.
+    const CHANGED_HERE: &str = "progenitor's output shape probably changed (the rewrites were \
+        written against progenitor 0.15.1), so codegen/src/generate.rs must learn the new shape";
+
+    #[test]
+    fn a_client_without_new_is_refused() {
+        // As if progenitor had renamed its constructor.
+        let mut file: syn::File = syn::parse_quote! {
+            pub struct Client { baseurl: String }
+            impl Client {
+                pub fn with_baseurl(baseurl: &str) -> Self { todo!() }
+            }
+            impl ClientInfo for Client {
+                fn new() -> Self { todo!() }
+            }
+        };
+        let err = ensure_crypto_provider_in_new(&mut file, "crate::runtime").unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `ensure_crypto_provider_in_new` looked for one `fn new` in an \
+                 inherent `impl Client` (to install the crypto provider first) but found none; \
+                 {CHANGED_HERE}"
+            )
+        );
+        assert!(
+            exactly_one_client_new(2)
+                .unwrap_err()
+                .contains("(to install the crypto provider first) but found 2;")
+        );
+    }
+
+    #[test]
+    fn client_new_installs_the_crypto_provider_first() {
+        let mut file: syn::File = syn::parse_quote! {
+            impl Client {
+                pub fn new(baseurl: &str) -> Self { Self::new_with_client(baseurl) }
+            }
+        };
+        ensure_crypto_provider_in_new(&mut file, "crate::runtime").unwrap();
+        let code = quote::quote!(#file).to_string();
+        assert!(
+            code.contains(
+                "{ crate :: runtime :: http :: ensure_crypto_provider () ; Self :: new_with_client"
+            ),
+            "{code}"
+        );
+    }
+
+    /// One operation's request as progenitor 0.15.1 builds its headers.
+    fn request_with_api_version() -> syn::File {
+        syn::parse_quote! {
+            async fn send(self) {
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+                header_map.append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+                );
+                let request = client.client.get(url).headers(header_map).build()?;
+            }
+        }
+    }
+
+    #[test]
+    fn the_api_version_header_is_dropped_once_per_operation() {
+        let mut file = request_with_api_version();
+        drop_api_version_header(&mut file, 1).unwrap();
+        let code = quote::quote!(#file).to_string();
+        assert!(!code.contains("api-version"), "{code}");
+        assert!(code.contains(". headers (header_map)"), "{code}");
+    }
+
+    #[test]
+    fn an_api_version_header_sent_another_way_is_refused() {
+        // As if progenitor inserted the header instead of appending it.
+        let mut file: syn::File = syn::parse_quote! {
+            async fn send(self) {
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+                header_map.insert(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+                );
+            }
+        };
+        let err = drop_api_version_header(&mut file, 1).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `DropApiVersionHeader` looked for one \
+                 `header_map.append(HeaderName::from_static(\"api-version\"), ..)` per operation (1) \
+                 but found 0, so requests may still send the api-version header; {CHANGED_HERE}"
+            )
+        );
+        // Two operations, one append found: one request would still send it.
+        let mut file = request_with_api_version();
+        assert!(
+            drop_api_version_header(&mut file, 2)
+                .unwrap_err()
+                .contains("per operation (2) but found 1,")
+        );
+    }
+
+    #[test]
+    fn a_stage_error_names_the_spec() {
+        // No operations (so the per-request stages expect none), and no `Client::new`.
+        let spec = normalised(json!({
+            "openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}
+        }));
+        let err = postprocess(
+            &spec,
+            quote::quote!(
+                pub struct Client;
+            ),
+            "crate::runtime",
+        )
+        .unwrap_err();
+        assert!(matches!(err, CodegenError::Generate { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "specs/t.yaml: generator failed: rewrite stage `ensure_crypto_provider_in_new`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_service_still_generates() {
+        // The stages' expectations hold for every real spec with progenitor's real output.
+        for service in crate::SERVICES {
+            if let Err(err) = crate::run(&crate::default_root(), service) {
+                panic!("{}: {err}", service.slug);
+            }
+        }
+    }
+
+    #[test]
+    fn the_named_progenitor_version_is_the_locked_one() {
+        let lock = std::fs::read_to_string(crate::default_root().join("Cargo.lock")).unwrap();
+        let locked = lock
+            .split("[[package]]")
+            .find(|package| package.contains("\nname = \"progenitor\"\n"))
+            .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
+            .unwrap();
+        assert_eq!(locked.trim_matches('"'), PROGENITOR_VERSION);
     }
 
     #[test]

@@ -125,8 +125,13 @@ fn swap_error_export(file: &mut syn::File, runtime_path: &str) -> bool {
     swapped
 }
 
-/// Applies the rewrite; an error names what no longer matches progenitor's output.
-pub fn route_through_layer(file: &mut syn::File, runtime_path: &str) -> Result<Routed, String> {
+/// Applies the rewrite; an error names what no longer matches progenitor's output. Each of
+/// the spec's `operations` must have been routed: one that was not would bypass the layer.
+pub fn route_through_layer(
+    file: &mut syn::File,
+    runtime_path: &str,
+    operations: usize,
+) -> Result<Routed, String> {
     let parse_path = |text: &str| syn::parse_str::<syn::Path>(text).map_err(|e| e.to_string());
     let mut rewrite = Rewrite {
         hook_sequence: [
@@ -151,6 +156,7 @@ pub fn route_through_layer(file: &mut syn::File, runtime_path: &str) -> Result<R
             rewrite.leftover_exec
         ));
     }
+    every_operation_routed(rewrite.routed.calls, operations)?;
     if rewrite.routed.calls > 0 && !swap_error_export(file, runtime_path) {
         return Err(
             "no `pub use progenitor_client::{.., Error, ..}` to replace with the runtime's Error"
@@ -158,6 +164,23 @@ pub fn route_through_layer(file: &mut syn::File, runtime_path: &str) -> Result<R
         );
     }
     Ok(rewrite.routed)
+}
+
+/// progenitor 0.15.1 emits the hook sequence once per operation, so routing must have
+/// rewritten exactly that many; fewer means requests that skip the layer (auth, retries,
+/// typed errors), more means the count below no longer describes progenitor's output.
+pub fn every_operation_routed(calls: usize, operations: usize) -> Result<(), String> {
+    if calls == operations {
+        return Ok(());
+    }
+    Err(crate::generate::shape_changed(
+        "layer",
+        &format!(
+            "progenitor's pre/exec/post hook sequence once per operation ({operations}), to \
+             route each request through the runtime layer"
+        ),
+        &format!("{calls} (the other requests would bypass the layer)"),
+    ))
 }
 
 #[cfg(test)]
@@ -180,7 +203,7 @@ mod tests {
                 }
             }
         };
-        let routed = route_through_layer(&mut file, "crate::runtime").unwrap();
+        let routed = route_through_layer(&mut file, "crate::runtime", 1).unwrap();
         assert_eq!(
             routed,
             Routed {
@@ -216,7 +239,33 @@ mod tests {
                 let outcome = client.exec(request, &info).await;
             }
         };
-        let err = route_through_layer(&mut file, "crate::runtime").unwrap_err();
+        let err = route_through_layer(&mut file, "crate::runtime", 1).unwrap_err();
         assert!(err.contains("bypass the runtime layer"), "{err}");
+    }
+
+    #[test]
+    fn an_operation_not_routed_is_refused() {
+        // As if progenitor had renamed `exec`: nothing is left over, nothing was routed.
+        let mut file: syn::File = syn::parse_quote! {
+            pub use progenitor_client::{ByteStream, Error, ResponseValue};
+            async fn send(client: &Client) {
+                client.pre(&mut request, &info).await?;
+                let result = client.execute(request, &info).await;
+                client.post(&result, &info).await?;
+                let response = result?;
+            }
+        };
+        let err = route_through_layer(&mut file, "crate::runtime", 1).unwrap_err();
+        assert_eq!(
+            err,
+            "rewrite stage `layer` looked for progenitor's pre/exec/post hook sequence once per \
+             operation (1), to route each request through the runtime layer but found 0 (the \
+             other requests would bypass the layer); progenitor's output shape probably changed \
+             (the rewrites were written against progenitor 0.15.1), so codegen/src/layer.rs \
+             must learn the new shape"
+        );
+        assert!(every_operation_routed(1, 2).unwrap_err().contains(
+            "once per operation (2), to route each request through the runtime layer but found 1 "
+        ));
     }
 }

@@ -16,19 +16,96 @@
 //! A string enum is what typify emits for a string `enum`: a non-empty enum of unit variants
 //! only (typify maps non-string `enum`s to newtype structs, and `oneOf`s to enums with data,
 //! which this stage leaves alone). If such an enum, or its impls, are not in the shape this
-//! stage knows, generation fails naming the enum, rather than leaving it closed.
+//! stage knows, generation fails naming the enum, rather than leaving it closed; so it does
+//! when a string enum the spec declares (see [`ExpectedEnums`]) is not found at all.
 
+use std::collections::BTreeSet;
+
+use heck::ToUpperCamelCase;
 use quote::ToTokens;
+use serde_json::Value;
 
 /// The variant that keeps a value the spec does not list (the name `open_enum!` uses too).
 pub const UNKNOWN_VARIANT: &str = "UnknownValue";
 
 /// Rewrites every string enum of `file` (at any module depth) to be open. Returns the names
-/// of the enums it opened, in file order; an error names the first enum it cannot open.
-pub fn open_string_enums(file: &mut syn::File) -> Result<Vec<String>, String> {
+/// of the enums it opened, in file order; an error names the first enum it cannot open, or
+/// the `expected` enums it did not find (they would stay closed).
+pub fn open_string_enums(
+    file: &mut syn::File,
+    expected: &ExpectedEnums,
+) -> Result<Vec<String>, String> {
     let mut opened = Vec::new();
     open_in_items(&mut file.items, &mut opened)?;
+    expected.all_opened(&opened)?;
     Ok(opened)
+}
+
+/// The string enums a spec says typify must have emitted, so that a change in its output
+/// shape fails here instead of leaving them closed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ExpectedEnums {
+    /// Rust names of the string enums in `components/schemas` (typify names each after its
+    /// schema).
+    pub named: BTreeSet<String>,
+    /// Whether the spec has a string enum anywhere. Inline ones are named by typify after
+    /// where they appear, so only their presence is checked: then at least one must open.
+    pub any: bool,
+}
+
+impl ExpectedEnums {
+    /// Reads the string enums of an (OpenAPI) document.
+    pub fn from_document(document: &Value) -> Self {
+        let named = document
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(_, schema)| schema.as_object().is_some_and(is_string_enum_schema))
+            .map(|(name, _)| name.to_upper_camel_case())
+            .collect();
+        let mut any = false;
+        crate::error::for_each_object(document, &mut |_, map| {
+            any |= is_string_enum_schema(map);
+        });
+        Self { named, any }
+    }
+
+    /// Whether `opened` (the enums the stage opened) covers what the spec says must be there.
+    pub fn all_opened(&self, opened: &[String]) -> Result<(), String> {
+        let missing: Vec<String> = self
+            .named
+            .iter()
+            .filter(|name| !opened.contains(name))
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(crate::generate::shape_changed(
+                "open_enums",
+                "an open-able string enum for each string enum in components/schemas",
+                &format!(
+                    "none for {} (it would stay closed and refuse values the vendor adds)",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        if self.any && opened.is_empty() {
+            return Err(crate::generate::shape_changed(
+                "open_enums",
+                "the string enums typify emits for the spec's (inline) string `enum`s",
+                "none (they would stay closed and refuse values the vendor adds)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A schema whose `enum` lists only strings: typify emits a string enum for it.
+fn is_string_enum_schema(schema: &serde_json::Map<String, Value>) -> bool {
+    schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|values| !values.is_empty() && values.iter().all(Value::is_string))
 }
 
 /// Opens the string enums declared in `items` (and, recursively, in their inline modules).
@@ -350,7 +427,7 @@ mod tests {
     #[test]
     fn a_string_enum_gets_the_open_variant_and_loses_copy() {
         let mut file = typify_output();
-        let opened = open_string_enums(&mut file).unwrap();
+        let opened = open_string_enums(&mut file, &ExpectedEnums::default()).unwrap();
         assert_eq!(opened, ["State"]);
         let code = code(&file);
         assert!(
@@ -377,7 +454,7 @@ mod tests {
     #[test]
     fn display_writes_the_kept_value_and_from_str_keeps_any_value() {
         let mut file = typify_output();
-        open_string_enums(&mut file).unwrap();
+        open_string_enums(&mut file, &ExpectedEnums::default()).unwrap();
         let code = code(&file);
         assert!(code.contains("match self {"), "{code}");
         assert!(!code.contains("match *self"), "{code}");
@@ -401,7 +478,7 @@ mod tests {
     #[test]
     fn enums_carrying_data_are_left_alone() {
         let mut file = typify_output();
-        open_string_enums(&mut file).unwrap();
+        open_string_enums(&mut file, &ExpectedEnums::default()).unwrap();
         let code = code(&file);
         assert!(
             code.contains(
@@ -413,14 +490,14 @@ mod tests {
             pub enum Shape { Circle(f64), Square { side: f64 } }
         };
         assert_eq!(
-            open_string_enums(&mut nothing).unwrap(),
+            open_string_enums(&mut nothing, &ExpectedEnums::default()).unwrap(),
             Vec::<String>::new()
         );
     }
 
     fn opening_fails(file: syn::File) -> String {
         let mut file = file;
-        open_string_enums(&mut file).unwrap_err()
+        open_string_enums(&mut file, &ExpectedEnums::default()).unwrap_err()
     }
 
     #[test]
@@ -510,6 +587,74 @@ mod tests {
         assert!(
             err.starts_with("string enum `Plain` does not derive serde's traits"),
             "{err}"
+        );
+    }
+
+    /// The end of every "found nothing where it must" message of this stage.
+    const CHANGED_HERE: &str = "progenitor's output shape probably changed (the rewrites were \
+        written against progenitor 0.15.1), so codegen/src/open_enums.rs must learn the new shape";
+
+    #[test]
+    fn reads_the_string_enums_a_spec_declares() {
+        let doc = serde_json::json!({
+            "paths": {"/x": {"get": {"parameters": [{"schema": {"type": "string", "enum": ["a"]}}]}}},
+            "components": {"schemas": {
+                "request_state": {"type": "string", "enum": ["NEW"]},
+                "Count": {"type": "integer", "enum": [1, 2]},
+                "Thing": {"type": "object"}
+            }}
+        });
+        assert_eq!(
+            ExpectedEnums::from_document(&doc),
+            ExpectedEnums {
+                named: BTreeSet::from(["RequestState".to_string()]),
+                any: true
+            }
+        );
+        assert_eq!(
+            ExpectedEnums::from_document(&serde_json::json!({"components": {}})),
+            ExpectedEnums::default()
+        );
+    }
+
+    #[test]
+    fn a_component_string_enum_that_is_not_generated_is_refused() {
+        // The spec has `State` and `Kind`; the output has only `State` (as if typify had
+        // emitted `Kind` in another shape, e.g. a newtype it validates).
+        let mut file = typify_output();
+        let expected = ExpectedEnums {
+            named: BTreeSet::from(["Kind".to_string(), "State".to_string()]),
+            any: true,
+        };
+        let err = open_string_enums(&mut file, &expected).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `open_enums` looked for an open-able string enum for each string \
+                 enum in components/schemas but found none for `Kind` (it would stay closed and \
+                 refuse values the vendor adds); {CHANGED_HERE}"
+            )
+        );
+    }
+
+    #[test]
+    fn inline_string_enums_with_none_generated_are_refused() {
+        // The spec has only inline string enums; the output has none in the unit-variant shape.
+        let mut file: syn::File = syn::parse_quote! {
+            pub struct ThingKind(::std::string::String);
+        };
+        let expected = ExpectedEnums {
+            named: BTreeSet::new(),
+            any: true,
+        };
+        let err = open_string_enums(&mut file, &expected).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `open_enums` looked for the string enums typify emits for the \
+                 spec's (inline) string `enum`s but found none (they would stay closed and \
+                 refuse values the vendor adds); {CHANGED_HERE}"
+            )
         );
     }
 }

@@ -17,6 +17,8 @@
 //! object first (`runtime::tolerant::deserialize`, generic, with the struct's member names and
 //! which of them are optional) and then calling the derived code;
 //! `Serialize` delegates to the derived code unchanged, so what we send keeps the spec's casing.
+//! Rewriting no struct, or not one of the spec's plain component objects, fails generation:
+//! the spec declared tolerance that the client would not have.
 //! - `member-names: case-insensitive`: a key that equals a declared member ignoring ASCII case
 //!   is read as that member (an exact match wins; a second spelling of a member already given
 //!   stays an unknown member);
@@ -26,6 +28,9 @@
 //!
 //! No vendor's name appears here: the spec declares, the generator applies.
 
+use std::collections::BTreeSet;
+
+use heck::ToUpperCamelCase;
 use quote::{ToTokens, format_ident};
 use serde_json::Value;
 
@@ -100,17 +105,74 @@ impl Decoding {
 }
 
 /// Rewrites every struct of `file` (at any module depth) that derives both serde traits.
-/// Returns the names of the structs rewritten, in file order.
+/// Returns the names of the structs rewritten, in file order. The spec declared tolerant
+/// decoding, so rewriting none, or missing one of `expected` (see [`expected_structs`]), is
+/// an error: those answers would decode strictly.
 pub fn apply(
     file: &mut syn::File,
     decoding: Decoding,
     runtime_path: &str,
+    expected: &BTreeSet<String>,
 ) -> Result<Vec<String>, String> {
     let runtime: syn::Path =
         syn::parse_str(runtime_path).map_err(|e| format!("runtime path {runtime_path}: {e}"))?;
     let mut done = Vec::new();
     apply_in_items(&mut file.items, decoding, &runtime, &mut done)?;
+    all_rewritten(expected, &done)?;
     Ok(done)
+}
+
+/// Rust names of the plain object schemas in `components/schemas` (with `properties`, no
+/// composition or `enum`): typify emits each as a struct with named fields, named after its
+/// schema, which this stage must rewrite.
+pub fn expected_structs(document: &Value) -> BTreeSet<String> {
+    let Some(schemas) = document
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    else {
+        return BTreeSet::new();
+    };
+    schemas
+        .iter()
+        .filter(|(_, schema)| {
+            let Some(map) = schema.as_object() else {
+                return false;
+            };
+            let has_properties = map
+                .get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty());
+            let plain = ["allOf", "oneOf", "anyOf", "enum", "$ref"]
+                .iter()
+                .all(|key| !map.contains_key(*key));
+            has_properties && plain
+        })
+        .map(|(name, _)| name.to_upper_camel_case())
+        .collect()
+}
+
+/// Whether the structs the stage rewrote cover what a spec declaring tolerant decoding needs:
+/// at least one, and every one of `expected`.
+pub fn all_rewritten(expected: &BTreeSet<String>, rewritten: &[String]) -> Result<(), String> {
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|name| !rewritten.contains(name))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    let found = if !missing.is_empty() {
+        format!("no serde-derived struct {}", missing.join(", "))
+    } else if rewritten.is_empty() {
+        "none".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(crate::generate::shape_changed(
+        "tolerant",
+        &format!(
+            "the structs deriving `Serialize` and `Deserialize` that {EXTENSION} makes tolerant"
+        ),
+        &format!("{found} (answers would decode strictly although the spec declares otherwise)"),
+    ))
 }
 
 fn apply_in_items(
@@ -394,6 +456,7 @@ mod tests {
                 null_as_absent: true,
             },
             "crate::runtime",
+            &BTreeSet::from(["Thing".to_string()]),
         )
         .unwrap();
         assert_eq!(done, ["Thing"]);
@@ -418,7 +481,76 @@ mod tests {
             #[serde(rename_all = "camelCase")]
             pub struct T { pub a: i32 }
         };
-        let err = apply(&mut file, Decoding::default(), "crate::runtime").unwrap_err();
+        let err = apply(
+            &mut file,
+            Decoding::default(),
+            "crate::runtime",
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
         assert!(err.contains("struct `T`"));
+    }
+
+    /// The end of every "found nothing where it must" message of this stage.
+    const CHANGED_HERE: &str = "progenitor's output shape probably changed (the rewrites were \
+        written against progenitor 0.15.1), so codegen/src/tolerant.rs must learn the new shape";
+
+    fn tolerant() -> Decoding {
+        Decoding {
+            case_insensitive: true,
+            null_as_absent: false,
+        }
+    }
+
+    #[test]
+    fn a_declaration_with_no_serde_struct_to_rewrite_is_refused() {
+        // As if the derives were spelled another way (here: one `serde` derive macro).
+        let mut file: syn::File = syn::parse_quote! {
+            pub mod types {
+                #[derive(Clone, Debug, ::serde_derive::SerDe)]
+                pub struct Thing { pub more: bool }
+            }
+        };
+        let err = apply(&mut file, tolerant(), "crate::runtime", &BTreeSet::new()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `tolerant` looked for the structs deriving `Serialize` and \
+                 `Deserialize` that x-customer-data-decoding makes tolerant but found none \
+                 (answers would decode strictly although the spec declares otherwise); \
+                 {CHANGED_HERE}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_component_object_not_rewritten_is_refused() {
+        let mut file: syn::File = syn::parse_quote! {
+            #[derive(::serde::Deserialize, ::serde::Serialize)]
+            pub struct Thing { pub more: bool }
+            #[derive(Clone, Debug)]
+            pub struct Other { pub more: bool }
+        };
+        let doc = json!({"components": {"schemas": {
+            "Thing": {"type": "object", "properties": {"more": {"type": "boolean"}}},
+            "other": {"type": "object", "properties": {"more": {"type": "boolean"}}},
+            "Either": {"oneOf": [{"$ref": "#/components/schemas/Thing"}], "properties": {"a": {}}},
+            "Free": {"type": "object"}
+        }}});
+        let expected = expected_structs(&doc);
+        assert_eq!(
+            expected,
+            BTreeSet::from(["Other".to_string(), "Thing".to_string()])
+        );
+        let err = apply(&mut file, tolerant(), "crate::runtime", &expected).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "rewrite stage `tolerant` looked for the structs deriving `Serialize` and \
+                 `Deserialize` that x-customer-data-decoding makes tolerant but found no \
+                 serde-derived struct `Other` (answers would decode strictly although the spec \
+                 declares otherwise); {CHANGED_HERE}"
+            )
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! wire spelling (CarmaChain's `Panding` stays on the wire, the variant is `Pending`).
 //! Applied to the generated syntax tree, so every use (the enum, its `Display`/`FromStr`
 //! impls, defaults) is renamed together. Only named component enums may carry it; `check`
-//! refuses other uses.
+//! refuses other uses. A renamed enum or value missing from the output fails generation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::ToUpperCamelCase;
 use serde_json::Value;
@@ -39,19 +39,28 @@ pub fn renames(document: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
     out
 }
 
-/// Renames the variants in `file`; returns how many variants were renamed.
-pub fn apply(file: &mut syn::File, renames: &BTreeMap<String, BTreeMap<String, String>>) -> usize {
+/// Renames the variants in `file`; returns how many variants were renamed. Every value of
+/// `renames` must be found as a variant of its enum (even one already named as asked), else
+/// the error names what is missing: the value would keep typify's name.
+pub fn apply(
+    file: &mut syn::File,
+    renames: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<usize, String> {
     let mut renamed = 0;
+    let mut found = Found::default();
     for (type_name, by_wire) in renames {
         // Old ident -> new ident, read from the enum itself (wire value = serde rename or ident).
         let mut idents = BTreeMap::new();
         find_enum(&mut file.items, type_name, &mut |item| {
+            found.enums.insert(type_name.clone());
             for variant in &mut item.variants {
                 let wire =
                     serde_rename(&variant.attrs).unwrap_or_else(|| variant.ident.to_string());
-                if let Some(new) = by_wire.get(&wire)
-                    && variant.ident != new
-                {
+                let Some(new) = by_wire.get(&wire) else {
+                    continue;
+                };
+                found.values.insert((type_name.clone(), wire.clone()));
+                if variant.ident != new {
                     idents.insert(variant.ident.to_string(), new.clone());
                     if serde_rename(&variant.attrs).is_none() {
                         // Keep the wire spelling once the ident no longer carries it.
@@ -74,7 +83,45 @@ pub fn apply(file: &mut syn::File, renames: &BTreeMap<String, BTreeMap<String, S
         }
         .visit_file_mut(file);
     }
-    renamed
+    all_found(renames, &found)?;
+    Ok(renamed)
+}
+
+/// The enums and (enum, wire value) variants the stage found in the generated code.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Enums found by their Rust name.
+    pub enums: BTreeSet<String>,
+    /// (enum, wire value) pairs found as a variant, renamed or already named as asked.
+    pub values: BTreeSet<(String, String)>,
+}
+
+/// Every enum and value the spec renames must have been found; the error lists the missing
+/// ones (typify names a component enum after its schema, one variant per value).
+pub fn all_found(
+    renames: &BTreeMap<String, BTreeMap<String, String>>,
+    found: &Found,
+) -> Result<(), String> {
+    let mut missing = Vec::new();
+    for (type_name, by_wire) in renames {
+        if !found.enums.contains(type_name) {
+            missing.push(format!("enum `{type_name}`"));
+            continue;
+        }
+        for wire in by_wire.keys() {
+            if !found.values.contains(&(type_name.clone(), wire.clone())) {
+                missing.push(format!("`{type_name}` value {wire:?}"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(crate::generate::shape_changed(
+        "varnames",
+        "every enum and value that x-enum-varnames renames",
+        &format!("no {}", missing.join(", no ")),
+    ))
 }
 
 fn find_enum(items: &mut [syn::Item], name: &str, f: &mut dyn FnMut(&mut syn::ItemEnum)) {
@@ -208,7 +255,7 @@ mod tests {
         let doc = json!({"components": {"schemas": {"RequestStatus": {
             "type": "string", "enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]
         }}}});
-        assert_eq!(apply(&mut file, &renames(&doc)), 1);
+        assert_eq!(apply(&mut file, &renames(&doc)), Ok(1));
         let code = prettyplease::unparse(&file);
         assert!(
             code.contains("#[serde(rename = \"Panding\")]\n        Pending,"),
@@ -246,5 +293,43 @@ mod tests {
                 "/components/schemas/C/properties/p/x-enum-varnames: only a named enum"
             )
         );
+    }
+
+    #[test]
+    fn a_renamed_enum_or_value_that_is_not_generated_is_refused() {
+        // As if typify named the enum differently and spelled a value's variant otherwise.
+        let mut file: syn::File = syn::parse_quote! {
+            pub mod types {
+                pub enum RequestStatus2 { Done, Panding }
+                pub enum Kind {
+                    #[serde(rename = "a")]
+                    A,
+                }
+            }
+        };
+        let doc = json!({"components": {"schemas": {
+            "RequestStatus": {"type": "string", "enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]},
+            "Kind": {"type": "string", "enum": ["a", "b"], "x-enum-varnames": ["Alpha", "Beta"]}
+        }}});
+        let err = apply(&mut file, &renames(&doc)).unwrap_err();
+        assert_eq!(
+            err,
+            "rewrite stage `varnames` looked for every enum and value that x-enum-varnames \
+             renames but found no `Kind` value \"b\", no enum `RequestStatus`; progenitor's \
+             output shape probably changed (the rewrites were written against progenitor \
+             0.15.1), so codegen/src/varnames.rs must learn the new shape"
+        );
+    }
+
+    #[test]
+    fn a_value_already_named_as_asked_counts_as_found() {
+        let mut file: syn::File = syn::parse_quote! {
+            pub enum RequestStatus { Done, Panding }
+        };
+        let doc = json!({"components": {"schemas": {"RequestStatus": {
+            "type": "string", "enum": ["Done", "Panding"], "x-enum-varnames": ["Done", "Pending"]
+        }}}});
+        // `Done` keeps its name: found, not renamed.
+        assert_eq!(apply(&mut file, &renames(&doc)), Ok(1));
     }
 }
