@@ -115,9 +115,11 @@ pub fn build(root: &Path, prepared: Prepared) -> Result<Generated, CodegenError>
                 None => error,
             };
             check::check(&loaded).map_err(attribute)?;
-            let normalised = normalise::normalise(&loaded).map_err(attribute)?;
+            let files = service.source_files(root)?;
+            let normalised =
+                normalise::normalise(&with_provenance(loaded, &files)).map_err(attribute)?;
             let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;
-            let code = format::format(&service.sources(), tokens)?;
+            let code = format::format(&service.sources(), &files, tokens)?;
             let actions = prepared
                 .overlay
                 .as_ref()
@@ -139,6 +141,35 @@ pub fn build(root: &Path, prepared: Prepared) -> Result<Generated, CodegenError>
     }
 }
 
+/// Appends a generated "Provenance" paragraph to `info.description` (the client's doc
+/// comment): which files, at which `info.version` and sha256, so the docs never quote a stale
+/// version by hand.
+fn with_provenance(mut spec: load::LoadedSpec, files: &[format::SourceFile]) -> load::LoadedSpec {
+    let lines: Vec<String> = files
+        .iter()
+        .map(|file| match &file.version {
+            Some(version) => format!("- `{}`: info.version {version}, {}", file.path, file.sha256),
+            None => format!("- `{}`: {}", file.path, file.sha256),
+        })
+        .collect();
+    let paragraph = format!(
+        "Provenance (written by the generator from the files):\n{}",
+        lines.join("\n")
+    );
+    if let Some(info) = spec
+        .document
+        .get_mut("info")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        let description = match info.get("description").and_then(serde_json::Value::as_str) {
+            Some(text) => format!("{}\n\n{paragraph}", text.trim_end()),
+            None => paragraph,
+        };
+        info.insert("description".into(), serde_json::Value::String(description));
+    }
+    spec
+}
+
 /// Runs every stage for `service`, reading its spec below `root` (the repository root).
 pub fn run(root: &Path, service: &'static Service) -> Result<Generated, CodegenError> {
     build(root, prepare(root, service)?)
@@ -155,7 +186,7 @@ fn run_wsdl(
         source,
     })?;
     let (model, tokens) = wsdl::generate(&path, &text, service.slug, options)?;
-    let code = format::format(&service.sources(), tokens)?;
+    let code = format::format(&service.sources(), &service.source_files(root)?, tokens)?;
     let surface = wsdl::surface(service.slug, &service.sources(), &model, options);
     Ok(Generated {
         service,

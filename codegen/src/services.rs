@@ -33,6 +33,22 @@ impl Service {
         }
     }
 
+    /// The files this service is generated from, with version and sha256 as read now.
+    pub fn source_files(
+        &self,
+        root: &std::path::Path,
+    ) -> Result<Vec<crate::format::SourceFile>, crate::CodegenError> {
+        let mut files = vec![crate::format::SourceFile::read(
+            root,
+            self.spec,
+            self.front_end == FrontEnd::OpenApi,
+        )?];
+        if let Some(overlay) = self.overlay {
+            files.push(crate::format::SourceFile::read(root, overlay, false)?);
+        }
+        Ok(files)
+    }
+
     /// `generated/<slug>.rs`, relative to the repository root.
     pub fn generated_path(&self) -> String {
         format!("generated/{}.rs", self.slug)

@@ -302,7 +302,7 @@ mod tests {
     fn emits_envelope_checks_open_enums_boxes_and_redaction() {
         let (model, tokens) =
             generate(Path::new("specs/t.wsdl"), &wsdl(""), "t", &OPTIONS).unwrap();
-        let code = crate::format::format("specs/t.wsdl", tokens).unwrap();
+        let code = crate::format::format("specs/t.wsdl", &[], tokens).unwrap();
         for expected in [
             "crate::open_enum! {",
             "Success = \"Success\"",
@@ -365,7 +365,7 @@ mod tests {
             assert_eq!(presence(ty, element), expected, "{ty}.{element}");
         }
         let (_, tokens) = generate(Path::new("specs/t.wsdl"), &wsdl(extra), "t", &OPTIONS).unwrap();
-        let code = crate::format::format("specs/t.wsdl", tokens).unwrap();
+        let code = crate::format::format("specs/t.wsdl", &[], tokens).unwrap();
         let member = |name: &str| {
             let at = code.find(&format!("pub {name}:")).unwrap();
             let start = code[..at].rfind("#[serde(").unwrap();
