@@ -54,6 +54,9 @@ pub struct UpstreamRecord {
 pub struct LockedAction {
     pub action: usize,
     pub target: String,
+    /// Its description, first sentence (with the target, what identifies the action when
+    /// others are inserted before it).
+    pub description: String,
     /// How many nodes it selected.
     pub selects: usize,
     pub fingerprint: String,
@@ -378,6 +381,7 @@ pub fn review(
             .map(|a| LockedAction {
                 action: a.index,
                 target: a.target.clone(),
+                description: first_sentence(&a.description),
                 selects: a.matched,
                 fingerprint: a.fingerprint.clone(),
             })
@@ -423,25 +427,31 @@ fn patched_upstream_version(bytes: &[u8]) -> String {
         .unwrap_or_else(|| "?".to_string())
 }
 
-/// Actions whose fingerprint differs from the recorded one. Actions are matched by target
-/// and by their position among actions with that target, so inserting an action elsewhere in
-/// the overlay does not make every later one look stale.
+/// Actions whose fingerprint differs from the recorded one. An action is matched with its
+/// locked entry by target and description (and, among equal ones, by order), not by number,
+/// so inserting or deleting an action elsewhere in the overlay does not make others stale.
 pub fn stale_actions(recorded: &Lock, actions: &[ActionReport]) -> Vec<StaleAction> {
-    let mut then: BTreeMap<(&str, usize), &LockedAction> = BTreeMap::new();
-    let mut occurrences: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut then: BTreeMap<(&str, &str, usize), &LockedAction> = BTreeMap::new();
+    let mut occurrences: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for locked in &recorded.actions {
-        let n = occurrences.entry(locked.target.as_str()).or_default();
-        then.insert((locked.target.as_str(), *n), locked);
+        let identity = (locked.target.as_str(), locked.description.as_str());
+        let n = occurrences.entry(identity).or_default();
+        then.insert((identity.0, identity.1, *n), locked);
         *n += 1;
     }
-    let mut occurrences: BTreeMap<&str, usize> = BTreeMap::new();
+    let descriptions: Vec<String> = actions
+        .iter()
+        .map(|a| first_sentence(&a.description))
+        .collect();
+    let mut occurrences: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut stale = Vec::new();
-    for action in actions {
-        let n = occurrences.entry(action.target.as_str()).or_default();
-        let key = (action.target.as_str(), *n);
+    for (action, description) in actions.iter().zip(&descriptions) {
+        let identity = (action.target.as_str(), description.as_str());
+        let n = occurrences.entry(identity).or_default();
+        let key = (identity.0, identity.1, *n);
         *n += 1;
         let Some(locked) = then.get(&key) else {
-            continue; // a new action: nothing to compare with
+            continue; // a new (or reworded) action: nothing to compare with
         };
         // An action that now selects nothing cannot write old content; it is reported with
         // the others that select nothing.
