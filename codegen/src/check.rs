@@ -42,6 +42,14 @@ pub fn findings(document: &Value) -> Vec<Finding> {
     out.extend(crate::varnames::findings(document));
     check_operations(document, &mut out);
     out.extend(crate::type_names::findings(document));
+    // A bad tolerant-decoding declaration is refused here, by pointer, not by the generate
+    // stage that applies it. Its messages start with the pointer.
+    if let Err(message) = crate::tolerant::Decoding::from_document(document) {
+        out.push(match message.split_once(": ") {
+            Some((at, what)) if at.starts_with('/') => Finding::new(at, what),
+            _ => Finding::new("/info", message),
+        });
+    }
     out
 }
 
@@ -601,6 +609,18 @@ mod tests {
         let found = messages(&doc);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("/components/schemas/Thing/properties/bad/pattern: pattern `([a-z` is not a valid ECMAScript regex"), "{found:?}");
+    }
+
+    #[test]
+    fn rejects_a_bad_decoding_declaration_by_pointer() {
+        let mut doc = minimal();
+        doc["info"]["x-customer-data-decoding"] = json!({"member-names": "loose", "reason": "r"});
+        assert_eq!(
+            messages(&doc),
+            [
+                "/info/x-customer-data-decoding/member-names: `case-insensitive` or `exact`, not \"loose\""
+            ]
+        );
     }
 
     #[test]
