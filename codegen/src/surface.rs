@@ -930,6 +930,21 @@ fn describe_map(schema: &Value) -> String {
     }
 }
 
+/// Splits `string [len <= 5]` into `("string", ["len <= 5"])`; `None` without a trailing
+/// constraint list (`[A]` and `oneOf A | [B]` end in brackets that are not constraints).
+pub fn trailing_constraints(description: &str) -> Option<(&str, Vec<&str>)> {
+    let open = text::trailing_bracket(description)?;
+    let list = text::split_list(&description[open + 1..description.len() - 1])?;
+    let is_constraint = |c: &&str| {
+        ["len ", "items ", "pattern ", "default "]
+            .iter()
+            .any(|p| c.starts_with(p))
+            || c.contains("..")
+    };
+    (!list.is_empty() && list.iter().all(is_constraint))
+        .then(|| (&description[..open - 1], list))
+}
+
 /// Marks a range whose minimum is exclusive (`1..=5 (min exclusive)`).
 pub const MIN_EXCLUSIVE: &str = " (min exclusive)";
 
