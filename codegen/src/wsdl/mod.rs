@@ -348,7 +348,7 @@ mod tests {
             assert!(code.contains(expected), "missing `{expected}` in:\n{code}");
         }
         let surface = surface("t", "specs/t.wsdl", &model, &OPTIONS);
-        assert!(surface.contains("GetThing -> get_thing(token?: string, id: int) -> Option<Thing> (checked WSResultOfThing) [header Hdr]"), "{surface}");
+        assert!(surface.contains("get_thing: GetThing (token?: string, id: int) -> Option<Thing> (checked WSResultOfThing) [header Hdr]"), "{surface}");
         assert!(
             surface.contains(
                 "WSResultOfThing: extends OperationResult { HasExpired: boolean, Result?: Thing }"
