@@ -174,16 +174,17 @@ impl Param {
 impl TypeShape {
     /// Reads a type description (`{ a: T, b?: U }`, `enum A | B | ..unknown`, anything else).
     pub fn from_description(text: &str) -> Self {
-        if let Some(values) = text.strip_prefix("enum ") {
-            if !values.contains(" [") {
-                let mut values: Vec<String> = values.split(" | ").map(str::to_string).collect();
-                let open = values.last().is_some_and(|v| v == OPEN_ENUM_MARK);
-                if open {
-                    values.pop();
-                }
-                if !values.is_empty() {
-                    return TypeShape::Enum { values, open };
-                }
+        if let Some(values) = text
+            .strip_prefix("enum ")
+            .filter(|values| !values.contains(" ["))
+        {
+            let mut values: Vec<String> = values.split(" | ").map(str::to_string).collect();
+            let open = values.last().is_some_and(|v| v == OPEN_ENUM_MARK);
+            if open {
+                values.pop();
+            }
+            if !values.is_empty() {
+                return TypeShape::Enum { values, open };
             }
         }
         ObjectShape::from_description(text)
@@ -214,17 +215,15 @@ impl ObjectShape {
         // Only SOAP's `abstract` and `extends Base` precede an object's braces; `oneOf { .. }`
         // and the like stay whole descriptions.
         let words: Vec<&str> = prefix.split_whitespace().collect();
-        let prefix_ok = match words.as_slice() {
-            [] | ["abstract"] | ["extends", _] | ["abstract", "extends", _] => true,
-            _ => false,
-        };
+        let prefix_ok = matches!(
+            words.as_slice(),
+            [] | ["abstract"] | ["extends", _] | ["abstract", "extends", _]
+        );
         if !prefix_ok || (!prefix.is_empty() && !prefix.ends_with(' ')) {
             return None;
         }
         let close = text::closing(text, open)?;
-        let inner = text[open + 1..close]
-            .strip_prefix(' ')?
-            .strip_suffix(' ')?;
+        let inner = text[open + 1..close].strip_prefix(' ')?.strip_suffix(' ')?;
         let suffix = &text[close + 1..];
         if suffix.contains('{') {
             return None;
@@ -289,7 +288,12 @@ impl Operation {
                 }
             }
         }
-        let mut line = format!("{}: {} ({}) -> ", self.method, self.route, params.join(", "));
+        let mut line = format!(
+            "{}: {} ({}) -> ",
+            self.method,
+            self.route,
+            params.join(", ")
+        );
         if !self.success_statuses.is_empty() {
             line.push_str(&format!("{} ", self.success_statuses.join("/")));
         }
@@ -349,11 +353,11 @@ impl Operation {
     /// Reads `200/201 T | 204 empty (...) ! 400/404 E [header H]` (every part but `T` optional).
     fn parse_result(&mut self, result: &str) {
         let mut result = result;
-        if let Some(start) = result.rfind(" [header ") {
-            if let Some(header) = result[start + 9..].strip_suffix(']') {
-                self.header = Some(header.to_string());
-                result = &result[..start];
-            }
+        if let Some(start) = result.rfind(" [header ")
+            && let Some(header) = result[start + 9..].strip_suffix(']')
+        {
+            self.header = Some(header.to_string());
+            result = &result[..start];
         }
         if let Some((success, error)) = result.rsplit_once(" ! ") {
             let (statuses, ty) = error.split_once(' ').unwrap_or((error, ""));
@@ -361,11 +365,11 @@ impl Operation {
             self.error_type = ty.to_string();
             result = success;
         }
-        if let Some((success, empty)) = result.split_once(" | ") {
-            if let Some(statuses) = empty.strip_suffix(EMPTY_SUCCESS_NOTE) {
-                self.empty_success = statuses.split('/').map(str::to_string).collect();
-                result = success;
-            }
+        if let Some((success, empty)) = result.split_once(" | ")
+            && let Some(statuses) = empty.strip_suffix(EMPTY_SUCCESS_NOTE)
+        {
+            self.empty_success = statuses.split('/').map(str::to_string).collect();
+            result = success;
         }
         match result.split_once(' ') {
             Some((statuses, ty)) if is_success_statuses(statuses) => {
@@ -380,9 +384,7 @@ impl Operation {
 /// `200`, `200/201`, `2XX`: the status list that starts an HTTP operation's result.
 fn is_success_statuses(text: &str) -> bool {
     text.split('/').all(|s| {
-        s.len() == 3
-            && s.starts_with('2')
-            && s.chars().all(|c| c.is_ascii_digit() || c == 'X')
+        s.len() == 3 && s.starts_with('2') && s.chars().all(|c| c.is_ascii_digit() || c == 'X')
     })
 }
 
@@ -941,8 +943,7 @@ pub fn trailing_constraints(description: &str) -> Option<(&str, Vec<&str>)> {
             .any(|p| c.starts_with(p))
             || c.contains("..")
     };
-    (!list.is_empty() && list.iter().all(is_constraint))
-        .then(|| (&description[..open - 1], list))
+    (!list.is_empty() && list.iter().all(is_constraint)).then(|| (&description[..open - 1], list))
 }
 
 /// Marks a range whose minimum is exclusive (`1..=5 (min exclusive)`).

@@ -116,7 +116,11 @@ mod tests {
     fn lists_split_only_at_top_level_commas() {
         assert_eq!(
             split_list("a: BoundedInt<1, 1000>, b?: map<string, [A]>, c: { d: E, f: G }").unwrap(),
-            vec!["a: BoundedInt<1, 1000>", "b?: map<string, [A]>", "c: { d: E, f: G }"]
+            vec![
+                "a: BoundedInt<1, 1000>",
+                "b?: map<string, [A]>",
+                "c: { d: E, f: G }"
+            ]
         );
         assert_eq!(
             split_list("x: string [len <= 5, pattern `^[^,]+$`], y: integer [len >= 1]").unwrap(),
@@ -134,7 +138,10 @@ mod tests {
         let text = "{ a: { b: C } } + any attribute";
         assert_eq!(closing(text, 0), Some(14));
         assert_eq!(closing(text, 5), Some(12));
-        assert_eq!(trailing_bracket("[string [len <= 5]] [items <= 3]"), Some(20));
+        assert_eq!(
+            trailing_bracket("[string [len <= 5]] [items <= 3]"),
+            Some(20)
+        );
         assert_eq!(trailing_bracket("[string [len <= 5]]"), None);
         assert_eq!(trailing_bracket("string"), None);
     }
