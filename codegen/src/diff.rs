@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::error::CodegenError;
-use crate::surface::{Field, ObjectShape, Operation, Param, Surface, TypeShape, MIN_EXCLUSIVE};
 use crate::Generated;
+use crate::error::CodegenError;
+use crate::surface::{Field, MIN_EXCLUSIVE, ObjectShape, Operation, Param, Surface, TypeShape};
 
 /// How a change meets the code that uses the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -100,18 +100,32 @@ pub fn baseline_path(slug: &str) -> PathBuf {
 pub fn against_checked_in(root: &Path, generated: &Generated) -> Result<Report, CodegenError> {
     let slug = generated.service.slug;
     let path = baseline_path(slug);
-    let baseline = match std::fs::read_to_string(root.join(&path)) {
-        Ok(text) => parse_snapshot(&path, &text)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Surface::default(),
-        Err(source) => return Err(CodegenError::Output { path, source }),
-    };
     let fresh = Surface::parse(&generated.surface).map_err(|e| CodegenError::Format {
         path: PathBuf::from(generated.service.spec),
         message: format!("the rendered surface does not read back ({e})"),
     })?;
+    let changes = match std::fs::read_to_string(root.join(&path)) {
+        Ok(text) => classify(&parse_snapshot(&path, &text)?, &fresh),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut changes = classify(
+                &Surface {
+                    title_line: fresh.title_line.clone(),
+                    ..Surface::default()
+                },
+                &fresh,
+            );
+            changes.push(Change {
+                class: Class::Docs,
+                subject: "baseline".into(),
+                message: format!("no {} yet: everything is new", path.display()),
+            });
+            changes
+        }
+        Err(source) => return Err(CodegenError::Output { path, source }),
+    };
     Ok(Report {
         slug: slug.to_string(),
-        changes: classify(&baseline, &fresh),
+        changes,
     })
 }
 
@@ -160,7 +174,11 @@ pub fn classify(old: &Surface, new: &Surface) -> Vec<Change> {
         let show = |line: &Option<String>| line.clone().unwrap_or_else(|| "(none)".into());
         out.docs(
             "decoding",
-            format!("{} -> {}", show(&old.decoding_line), show(&new.decoding_line)),
+            format!(
+                "{} -> {}",
+                show(&old.decoding_line),
+                show(&new.decoding_line)
+            ),
         );
     }
     classify_operations(&old.operations, &new.operations, &mut out);
@@ -217,7 +235,10 @@ fn classify_operation(old: &Operation, new: &Operation, out: &mut Changes) {
     if old.route != new.route {
         out.docs(
             subject,
-            format!("now calls {} (was {}); the Rust call is unchanged", new.route, old.route),
+            format!(
+                "now calls {} (was {}); the Rust call is unchanged",
+                new.route, old.route
+            ),
         );
     }
     classify_params(old, new, out);
@@ -234,14 +255,36 @@ fn classify_operation(old: &Operation, new: &Operation, out: &mut Changes) {
             format!("error type {} (was {})", new.error_type, old.error_type),
         );
     }
-    classify_statuses(subject, "status", &old.success_statuses, &new.success_statuses, out);
-    classify_statuses(subject, "empty status", &old.empty_success, &new.empty_success, out);
-    classify_statuses(subject, "error status", &old.error_statuses, &new.error_statuses, out);
+    classify_statuses(
+        subject,
+        "status",
+        &old.success_statuses,
+        &new.success_statuses,
+        out,
+    );
+    classify_statuses(
+        subject,
+        "empty status",
+        &old.empty_success,
+        &new.empty_success,
+        out,
+    );
+    classify_statuses(
+        subject,
+        "error status",
+        &old.error_statuses,
+        &new.error_statuses,
+        out,
+    );
     if old.header != new.header {
         let show = |h: &Option<String>| h.clone().unwrap_or_else(|| "none".into());
         out.docs(
             subject,
-            format!("SOAP header {} (was {})", show(&new.header), show(&old.header)),
+            format!(
+                "SOAP header {} (was {})",
+                show(&new.header),
+                show(&old.header)
+            ),
         );
     }
 }
@@ -287,9 +330,7 @@ fn classify_params(old: &Operation, new: &Operation, out: &mut Changes) {
             ),
             (true, false, false) => out.breaking(
                 subject,
-                format!(
-                    "parameter {name} became optional (its field changes from T to Option<T>)"
-                ),
+                format!("parameter {name} became optional (its field changes from T to Option<T>)"),
             ),
             _ => {}
         }
@@ -384,10 +425,7 @@ fn classify_type(name: &str, old: &TypeShape, new: &TypeShape, out: &mut Changes
         (TypeShape::Other(a), TypeShape::Other(b)) => {
             classify_description(name, "", a, b, true, out)
         }
-        (a, b) if a != b => out.breaking(
-            name,
-            format!("is now {} (was {})", kind(b), kind(a)),
-        ),
+        (a, b) if a != b => out.breaking(name, format!("is now {} (was {})", kind(b), kind(a))),
         _ => {}
     }
 }
@@ -416,12 +454,16 @@ fn classify_enum(
         if new_open {
             out.additive(
                 name,
-                format!("new enum value {value} (open enum: clients built before read it as unknown)"),
+                format!(
+                    "new enum value {value} (open enum: clients built before read it as unknown)"
+                ),
             );
         } else {
             out.breaking(
                 name,
-                format!("new enum value {value} (closed enum: exhaustive matches no longer compile)"),
+                format!(
+                    "new enum value {value} (closed enum: exhaustive matches no longer compile)"
+                ),
             );
         }
     }
@@ -442,7 +484,11 @@ fn classify_object(name: &str, old: &ObjectShape, new: &ObjectShape, out: &mut C
     if old.prefix != new.prefix {
         out.breaking(
             name,
-            format!("declared `{}` (was `{}`)", new.prefix.trim(), old.prefix.trim()),
+            format!(
+                "declared `{}` (was `{}`)",
+                new.prefix.trim(),
+                old.prefix.trim()
+            ),
         );
     }
     if old.suffix != new.suffix {
@@ -575,7 +621,10 @@ fn classify_description(
     }
     let (before, after) = (described(old), described(new));
     if before.base != after.base {
-        out.breaking(subject, format!("{what}type {} -> {}", before.base, after.base));
+        out.breaking(
+            subject,
+            format!("{what}type {} -> {}", before.base, after.base),
+        );
         return;
     }
     match (before.nullable, after.nullable, required) {
@@ -706,13 +755,7 @@ impl Bounds {
     }
 }
 
-fn classify_constraints(
-    subject: &str,
-    what: &str,
-    old: &[&str],
-    new: &[&str],
-    out: &mut Changes,
-) {
+fn classify_constraints(subject: &str, what: &str, old: &[&str], new: &[&str], out: &mut Changes) {
     let read = |list: &[&str]| -> BTreeMap<String, (String, Constraint)> {
         list.iter()
             .map(|text| {
@@ -733,7 +776,9 @@ fn classify_constraints(
             }
             (None, Some((text, _))) => out.breaking(
                 subject,
-                format!("{what}narrowed: new constraint {text} (values valid before may be refused)"),
+                format!(
+                    "{what}narrowed: new constraint {text} (values valid before may be refused)"
+                ),
             ),
             (Some((text, _)), None) => {
                 out.additive(subject, format!("{what}widened: constraint {text} dropped"))
@@ -814,7 +859,8 @@ mod tests {
         lines((&[old], &[]), (&[new], &[]))
     }
 
-    const GET_PERSONS: &str = "get_persons: GET /persons (cursor?: String) -> 200 Vec<Person> ! 400 Problem";
+    const GET_PERSONS: &str =
+        "get_persons: GET /persons (cursor?: String) -> 200 Vec<Person> ! 400 Problem";
 
     #[test]
     fn a_removed_operation_is_breaking() {
@@ -839,8 +885,10 @@ mod tests {
                 GET_PERSONS,
                 "get_persons: GET /persons (cursor?: String, customer_id: String) -> 200 Vec<Person> ! 400 Problem"
             ),
-            ["BREAKING get_persons: new required parameter customer_id (calls without it still \
-              compile but fail at run time: \"customer_id was not initialized\")"]
+            [
+                "BREAKING get_persons: new required parameter customer_id (calls without it still \
+              compile but fail at run time: \"customer_id was not initialized\")"
+            ]
         );
     }
 
@@ -851,8 +899,10 @@ mod tests {
                 "get_thing: GetThing (token?: string) -> ()",
                 "get_thing: GetThing (token?: string, id: int) -> ()"
             ),
-            ["BREAKING get_thing: new required parameter id (the request gains a field: \
-              building it without one no longer compiles)"]
+            [
+                "BREAKING get_thing: new required parameter id (the request gains a field: \
+              building it without one no longer compiles)"
+            ]
         );
     }
 
@@ -874,7 +924,9 @@ mod tests {
                 GET_PERSONS,
                 "get_persons: GET /persons () -> 200 Vec<Person> ! 400 Problem"
             ),
-            ["BREAKING get_persons: parameter cursor removed (code that sets it no longer compiles)"]
+            [
+                "BREAKING get_persons: parameter cursor removed (code that sets it no longer compiles)"
+            ]
         );
     }
 
@@ -896,8 +948,10 @@ mod tests {
                 GET_PERSONS,
                 "get_persons: GET /persons (cursor: String) -> 200 Vec<Person> ! 400 Problem"
             ),
-            ["BREAKING get_persons: parameter cursor became required (calls without it still \
-              compile but fail at run time: \"cursor was not initialized\")"]
+            [
+                "BREAKING get_persons: parameter cursor became required (calls without it still \
+              compile but fail at run time: \"cursor was not initialized\")"
+            ]
         );
     }
 
@@ -973,7 +1027,10 @@ mod tests {
     #[test]
     fn a_removed_field_is_breaking() {
         assert_eq!(
-            type_change("Person: { id: string, name?: string }", "Person: { id: string }"),
+            type_change(
+                "Person: { id: string, name?: string }",
+                "Person: { id: string }"
+            ),
             ["BREAKING Person: field name removed (code reading or setting it no longer compiles)"]
         );
     }
@@ -981,16 +1038,24 @@ mod tests {
     #[test]
     fn a_new_required_field_is_breaking() {
         assert_eq!(
-            type_change("Person: { id: string }", "Person: { id: string, name: string }"),
-            ["BREAKING Person: new required field name: string (code building a Person without \
-              it no longer compiles)"]
+            type_change(
+                "Person: { id: string }",
+                "Person: { id: string, name: string }"
+            ),
+            [
+                "BREAKING Person: new required field name: string (code building a Person without \
+              it no longer compiles)"
+            ]
         );
     }
 
     #[test]
     fn a_new_optional_field_is_additive() {
         assert_eq!(
-            type_change("Person: { id: string }", "Person: { id: string, name?: string }"),
+            type_change(
+                "Person: { id: string }",
+                "Person: { id: string, name?: string }"
+            ),
             ["additive Person: new optional field name: string"]
         );
     }
@@ -999,8 +1064,10 @@ mod tests {
     fn a_field_that_became_required_is_breaking() {
         assert_eq!(
             type_change("Person: { name?: string }", "Person: { name: string }"),
-            ["BREAKING Person: field name became required (its Rust type changes from \
-              Option<T> to T; code building a Person without it no longer compiles)"]
+            [
+                "BREAKING Person: field name became required (its Rust type changes from \
+              Option<T> to T; code building a Person without it no longer compiles)"
+            ]
         );
     }
 
@@ -1008,8 +1075,10 @@ mod tests {
     fn a_field_that_became_optional_breaks_reading_code() {
         assert_eq!(
             type_change("Person: { name: string }", "Person: { name?: string }"),
-            ["BREAKING Person: field name became optional (its Rust type changes from T to \
-              Option<T>; code reading it no longer compiles)"]
+            [
+                "BREAKING Person: field name became optional (its Rust type changes from T to \
+              Option<T>; code reading it no longer compiles)"
+            ]
         );
     }
 
@@ -1028,8 +1097,10 @@ mod tests {
                 "Person: { name: string [len <= 70] }",
                 "Person: { name: string [len <= 35] }"
             ),
-            ["BREAKING Person: field name: narrowed len <= 70 -> len <= 35 (values valid \
-              before may be refused)"]
+            [
+                "BREAKING Person: field name: narrowed len <= 70 -> len <= 35 (values valid \
+              before may be refused)"
+            ]
         );
     }
 
@@ -1045,8 +1116,10 @@ mod tests {
     fn a_new_pattern_is_breaking() {
         assert_eq!(
             type_change("Market: string", "Market: string [pattern `^[A-Z]{2}$`]"),
-            ["BREAKING Market: narrowed: new constraint pattern `^[A-Z]{2}$` (values valid \
-              before may be refused)"]
+            [
+                "BREAKING Market: narrowed: new constraint pattern `^[A-Z]{2}$` (values valid \
+              before may be refused)"
+            ]
         );
     }
 
@@ -1069,7 +1142,10 @@ mod tests {
     #[test]
     fn a_field_that_may_now_be_null_is_breaking_when_required() {
         assert_eq!(
-            type_change("Person: { name: string }", "Person: { name: string | null }"),
+            type_change(
+                "Person: { name: string }",
+                "Person: { name: string | null }"
+            ),
             ["BREAKING Person: field name: may now be null (its Rust type becomes Option<T>)"]
         );
     }
@@ -1077,7 +1153,10 @@ mod tests {
     #[test]
     fn a_removed_enum_value_is_breaking() {
         assert_eq!(
-            type_change("Gender: enum MALE | FEMALE | ..unknown", "Gender: enum MALE | ..unknown"),
+            type_change(
+                "Gender: enum MALE | FEMALE | ..unknown",
+                "Gender: enum MALE | ..unknown"
+            ),
             ["BREAKING Gender: enum value FEMALE removed (code naming it no longer compiles)"]
         );
     }
@@ -1089,8 +1168,10 @@ mod tests {
                 "Gender: enum MALE | FEMALE | ..unknown",
                 "Gender: enum MALE | FEMALE | OTHER | ..unknown"
             ),
-            ["additive Gender: new enum value OTHER (open enum: clients built before read it \
-              as unknown)"]
+            [
+                "additive Gender: new enum value OTHER (open enum: clients built before read it \
+              as unknown)"
+            ]
         );
     }
 
@@ -1098,7 +1179,9 @@ mod tests {
     fn a_new_value_of_a_closed_enum_is_breaking() {
         assert_eq!(
             type_change("Level: enum 1 | 2", "Level: enum 1 | 2 | 3"),
-            ["BREAKING Level: new enum value 3 (closed enum: exhaustive matches no longer compile)"]
+            [
+                "BREAKING Level: new enum value 3 (closed enum: exhaustive matches no longer compile)"
+            ]
         );
     }
 
@@ -1106,8 +1189,10 @@ mod tests {
     fn a_closed_enum_is_breaking() {
         assert_eq!(
             type_change("Gender: enum MALE | ..unknown", "Gender: enum MALE"),
-            ["BREAKING Gender: enum closed (values not listed no longer decode; the unknown \
-              variant is gone)"]
+            [
+                "BREAKING Gender: enum closed (values not listed no longer decode; the unknown \
+              variant is gone)"
+            ]
         );
     }
 
@@ -1125,7 +1210,10 @@ mod tests {
             .unwrap();
         let new = Surface::parse("# s 1.1\n\n## operations\n\n## types\n\n## normalised\n/a: y\n")
             .unwrap();
-        let lines: Vec<String> = classify(&old, &new).iter().map(ToString::to_string).collect();
+        let lines: Vec<String> = classify(&old, &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             lines,
             [

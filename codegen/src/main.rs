@@ -1,19 +1,21 @@
-//! `customer-data-codegen generate | check | surface SLUG | export SLUG OUT.json |
+//! `customer-data-codegen generate | check | surface SLUG | diff SLUG | export SLUG OUT.json |
 //! export-all DIR [--root DIR]`
 //!
 //! `generate` rewrites `generated/` from `specs/`; `check` exits 1 when any checked-in file
 //! differs from what its spec generates now, printing a short diff summary per file. `export`
 //! writes a service's OpenAPI document after the load and patch (overlay) stages, before
 //! normalise (what `.ci/validate/` judges the sandbox against); `export-all` does it for every
-//! OpenAPI service into `DIR/<slug>.json`.
+//! OpenAPI service into `DIR/<slug>.json`. `diff` prints how a service's surface changed
+//! against its checked-in snapshot, each change classified BREAKING, additive or docs
+//! (`generate` prints the same for every service).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use customer_data_codegen::{check_all, default_root, generate_all};
+use customer_data_codegen::{check_all, default_root, diff, generate_all};
 
 const USAGE: &str = "usage: customer-data-codegen \
-    <generate|check|surface SLUG|export SLUG OUT.json|export-all DIR> [--root DIR]";
+    <generate|check|surface SLUG|diff SLUG|export SLUG OUT.json|export-all DIR> [--root DIR]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -47,6 +49,12 @@ fn main() -> ExitCode {
                 }
                 if services.iter().any(|s| s.changed) {
                     println!("review the API-surface diff: cargo test, then cargo insta review");
+                }
+                for service in &services {
+                    match diff::against_checked_in(&root, &service.generated) {
+                        Ok(report) => println!("{report}"),
+                        Err(e) => eprintln!("error: {e}"),
+                    }
                 }
                 println!("done in {:.2?}", started.elapsed());
                 ExitCode::SUCCESS
@@ -108,6 +116,23 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Some("diff") => {
+            let Some(service) = operands
+                .first()
+                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
+            else {
+                return usage_error();
+            };
+            match customer_data_codegen::run(&root, service)
+                .and_then(|generated| diff::against_checked_in(&root, &generated))
+            {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         _ => usage_error(),
     }
 }
@@ -115,7 +140,7 @@ fn main() -> ExitCode {
 /// How many operands `command` takes.
 fn operand_count(command: Option<&str>) -> usize {
     match command {
-        Some("surface" | "export-all") => 1,
+        Some("surface" | "diff" | "export-all") => 1,
         Some("export") => 2,
         _ => 0,
     }
