@@ -16,21 +16,21 @@ fn every_seed_operation_is_generated() {
         &[
             (
                 "GET /tenants/{tenantid}/notifications",
-                "GET /tenants/{tenantId}/notifications -> list_notifications(",
+                "list_notifications: GET /tenants/{tenantId}/notifications (",
             ),
             (
                 "GET /tenants/{tenantid}/approved-changes",
-                "GET /tenants/{tenantId}/approved-changes -> list_approved_changes(",
+                "list_approved_changes: GET /tenants/{tenantId}/approved-changes (",
             ),
         ],
     );
     // The demo's feed and bookmark operations (not in the seed) are generated too.
     let surface = common::surface_operations(SLUG).join("\n");
     for method in [
-        "next_approved_changes(",
-        "next_notifications(",
-        "get_approved_changes_bookmark(",
-        "put_approved_changes_bookmark(",
+        "next_approved_changes: ",
+        "next_notifications: ",
+        "get_approved_changes_bookmark: ",
+        "put_approved_changes_bookmark: ",
     ] {
         assert!(surface.contains(method), "{method} missing:\n{surface}");
     }

@@ -12,7 +12,7 @@ const SLUG: &str = "biq_auth";
 fn every_seed_operation_is_generated() {
     common::assert_seed_operations(
         SLUG,
-        &[("GET /api/Auth/login", "POST /api/auth/login -> login(")],
+        &[("GET /api/Auth/login", "login: POST /api/auth/login (")],
     );
     let _ = Client::new(
         Environment::Production.auth_url(),

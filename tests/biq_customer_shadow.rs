@@ -16,15 +16,15 @@ fn every_seed_operation_is_generated() {
         &[
             (
                 "GET /tenants/{tenantid}/shadowsources",
-                "GET /tenants/{tenantId}/shadowsources -> list_shadow_sources(",
+                "list_shadow_sources: GET /tenants/{tenantId}/shadowsources (",
             ),
             (
                 "POST /tenants/{tenantid}/shadowsources/{shadowsourceid}/customers",
-                "POST /tenants/{tenantId}/shadowsources/{shadowSourceId}/customers -> create_customer(",
+                "create_customer: POST /tenants/{tenantId}/shadowsources/{shadowSourceId}/customers (",
             ),
             (
                 "PUT /tenants/{tenantid}/shadowsources/{shadowsourceid}/customers",
-                "PUT /tenants/{tenantId}/shadowsources/{shadowSourceId}/customers/{customerNumber} -> update_customer(",
+                "update_customer: PUT /tenants/{tenantId}/shadowsources/{shadowSourceId}/customers/{customerNumber} (",
             ),
         ],
     );

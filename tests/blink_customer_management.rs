@@ -96,51 +96,51 @@ fn every_operation_of_the_blink_page_is_generated() {
         &[
             (
                 "Retrieve a list of customers (GET/customers)",
-                "GET /customers -> get_customers(",
+                "get_customers: GET /customers (",
             ),
             (
                 "Retrieve the full client record of a specific customer (GET/customers/{customerId})",
-                "GET /customers/{customerId} -> get_customer_by_customer_id(",
+                "get_customer_by_customer_id: GET /customers/{customerId} (",
             ),
             (
                 "Retrieve the KYC record of a specific customer (GET/customers/{customerId}/kyc)",
-                "GET /customers/{customerId}/kyc -> get_kyc_by_customer_id(",
+                "get_kyc_by_customer_id: GET /customers/{customerId}/kyc (",
             ),
             (
                 "Retrieve a list of full person records (GET/persons)",
-                "GET /persons -> get_persons(",
+                "get_persons: GET /persons (",
             ),
             (
                 "Retrieve a full person record for a specific person (GET/persons/{personId})",
-                "GET /persons/{personId} -> get_person_by_person_id(",
+                "get_person_by_person_id: GET /persons/{personId} (",
             ),
             (
                 "Retrieve contact details for a specific person id (GET/persons/{personId}/contactdetails)",
-                "GET /persons/{personId}/contactdetails -> get_contact_details_by_person_id(",
+                "get_contact_details_by_person_id: GET /persons/{personId}/contactdetails (",
             ),
             (
                 "Create new contact details for a specific person (POST/persons/{personId}/contactdetails)",
-                "POST /persons/{personId}/contactdetails -> post_contact_details_by_person_id(",
+                "post_contact_details_by_person_id: POST /persons/{personId}/contactdetails (",
             ),
             (
                 "Create a new address object for a specific customer (POST/customers/{customerId}/addresses)",
-                "POST /customers/{customerId}/addresses -> post_address_by_customer_id(",
+                "post_address_by_customer_id: POST /customers/{customerId}/addresses (",
             ),
             (
                 "Retrieve an address record for a specific address id (GET/customer/{customerId}/addresses)",
-                "GET /customers/{customerId}/addresses -> get_address_by_customer_id(",
+                "get_address_by_customer_id: GET /customers/{customerId}/addresses (",
             ),
             (
                 "Update an existing address object for a specific customer (PUT/customer/{customerId}/addresses)",
-                "PUT /customers/{customerId}/addresses -> put_address_by_customer_id(",
+                "put_address_by_customer_id: PUT /customers/{customerId}/addresses (",
             ),
             (
                 "Health check of the Customer Management Module (/healthcheck)",
-                "GET /healthcheck -> get_healthcheck(",
+                "get_healthcheck: GET /healthcheck (",
             ),
             (
                 "Health check of the Customer Management Module (/healthcheck)",
-                "POST /healthcheck -> post_healthcheck(",
+                "post_healthcheck: POST /healthcheck (",
             ),
         ],
     );

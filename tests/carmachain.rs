@@ -23,14 +23,14 @@ fn every_seed_operation_is_generated() {
     common::assert_seed_operations(
         SLUG,
         &[
-            ("GET /auth/getToken", "GET /auth/getToken -> get_token("),
+            ("GET /auth/getToken", "get_token: GET /auth/getToken ("),
             (
                 "POST /api/createrequest (Send request)",
-                "POST /api/createrequest -> create_request(",
+                "create_request: POST /api/createrequest (",
             ),
             (
                 "POST /api/respond (Get Respond)",
-                "POST /api/respond -> respond(",
+                "respond: POST /api/respond (",
             ),
         ],
     );

@@ -61,6 +61,13 @@ pub enum CodegenError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A checked-in surface snapshot (the baseline a surface diff compares against) does not
+    /// read as a surface.
+    Baseline {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 impl fmt::Display for CodegenError {
@@ -127,6 +134,15 @@ impl fmt::Display for CodegenError {
             CodegenError::Output { path, source } => {
                 write!(f, "{}: {source}", path.display())
             }
+            CodegenError::Baseline {
+                path,
+                line,
+                message,
+            } => write!(
+                f,
+                "{}:{line}: not a surface snapshot: {message}",
+                path.display()
+            ),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! binary both call [`run`], so what is compiled and what is checked in come from one place.
 
 pub mod check;
+pub mod diff;
 pub mod error;
 pub mod export;
 pub mod format;

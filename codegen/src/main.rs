@@ -1,4 +1,4 @@
-//! `customer-data-codegen generate [--accept-upstream] | check | surface SLUG |
+//! `customer-data-codegen generate [--accept-upstream] | check | surface SLUG | diff SLUG |
 //! export SLUG OUT.json | export-all DIR [--root DIR]`
 //!
 //! `generate` rewrites `generated/` from `specs/` (and each overlay's lock), printing first what
@@ -7,15 +7,19 @@
 //! differs from what its spec generates now, printing a short diff summary per file. `export`
 //! writes a service's OpenAPI document after the load and patch (overlay) stages, before
 //! normalise (what `.ci/validate/` judges the sandbox against); `export-all` does it for every
-//! OpenAPI service into `DIR/<slug>.json`.
+//! OpenAPI service into `DIR/<slug>.json`. `diff` prints how a service's surface changed
+//! against its checked-in snapshot, each change classified BREAKING, additive or docs
+//! (`generate` prints the same for every service, at its end).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use customer_data_codegen::{RegenerateOptions, check_all_reporting, default_root, generate_all};
+use customer_data_codegen::{
+    RegenerateOptions, build, check_all_reporting, default_root, diff, generate_all, prepare,
+};
 
 const USAGE: &str = "usage: customer-data-codegen \
-    <generate [--accept-upstream]|check|surface SLUG|export SLUG OUT.json|export-all DIR> \
+    <generate [--accept-upstream]|check|surface SLUG|diff SLUG|export SLUG OUT.json|export-all DIR> \
     [--root DIR]";
 
 fn main() -> ExitCode {
@@ -50,8 +54,16 @@ fn main() -> ExitCode {
                 for service in &services {
                     println!("{}", service.summary());
                 }
+                for service in &services {
+                    match diff::against_checked_in(&root, &service.generated) {
+                        Ok(report) => println!("{report}"),
+                        Err(e) => eprintln!("error: {e}"),
+                    }
+                }
                 if services.iter().any(|s| s.changed) {
-                    println!("review the API-surface diff: cargo test, then cargo insta review");
+                    println!(
+                        "review the surface diff: cargo test -p customer-data-codegen --test surface, then cargo insta review"
+                    );
                 }
                 println!("done in {:.2?}", started.elapsed());
                 ExitCode::SUCCESS
@@ -98,6 +110,27 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Some("diff") => {
+            let Some(service) = operands
+                .first()
+                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
+            else {
+                return usage_error();
+            };
+            let generated = prepare(&root, service).and_then(|prepared| {
+                if let Some(review) = &prepared.overlay {
+                    print_review(review);
+                }
+                build(&root, prepared)
+            });
+            match generated.and_then(|generated| diff::against_checked_in(&root, &generated)) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Some("surface") => {
             let Some(service) = operands
                 .first()
@@ -120,7 +153,7 @@ fn main() -> ExitCode {
 /// How many operands `command` takes.
 fn operand_count(command: Option<&str>) -> usize {
     match command {
-        Some("surface" | "export-all") => 1,
+        Some("surface" | "diff" | "export-all") => 1,
         Some("export") => 2,
         _ => 0,
     }

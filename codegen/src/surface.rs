@@ -6,7 +6,9 @@
 //! code (the Rust method, its parameters and result types as compiled); types come from the
 //! spec's schemas with their constraints.
 
-use std::collections::BTreeMap;
+mod text;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::ToUpperCamelCase;
 use quote::ToTokens;
@@ -26,68 +28,618 @@ pub struct BuilderShape {
     pub error: String,
 }
 
-/// Renders the surface of `service`.
+/// The API surface of one service as a model: what the snapshot text says, in a form two
+/// versions can be compared in (see [`crate::diff`]). [`Surface::render`] writes the text the
+/// snapshots keep and [`Surface::parse`] reads it back, so a checked-in snapshot is a baseline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Surface {
+    /// The first line without its `# `: slug, sources, title and version.
+    pub title_line: String,
+    /// How answers are decoded, when the spec declares tolerant decoding.
+    pub decoding_line: Option<String>,
+    /// Keyed by the Rust method name.
+    pub operations: BTreeMap<String, Operation>,
+    /// Keyed by the type name.
+    pub types: BTreeMap<String, TypeShape>,
+    /// Sections of plain lines after the types (the overlay's actions, normalise notes).
+    pub notes: Vec<NoteSection>,
+}
+
+/// One operation as the generated client offers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operation {
+    /// The Rust method.
+    pub method: String,
+    /// `GET /persons` for HTTP operations, the operation name for SOAP ones.
+    pub route: String,
+    /// In the order the client declares them.
+    pub params: Vec<Param>,
+    /// Success statuses (empty for SOAP, whose answers have none).
+    pub success_statuses: Vec<String>,
+    /// What `send()` (or the SOAP method) returns on success.
+    pub success_type: String,
+    /// Success statuses without a body, read as `None` through `.optional()`.
+    pub empty_success: Vec<String>,
+    pub error_statuses: Vec<String>,
+    /// The error body type; empty when no error status is declared.
+    pub error_type: String,
+    /// The SOAP header the operation sends, if any.
+    pub header: Option<String>,
+}
+
+impl Operation {
+    /// Whether the client takes the parameters through a progenitor builder (HTTP operations),
+    /// rather than as the fields of a request struct (SOAP).
+    pub fn is_builder(&self) -> bool {
+        self.route.contains(' ')
+    }
+}
+
+/// One parameter (or, for SOAP, one field of the request).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Param {
+    pub name: String,
+    /// The Rust type for HTTP operations, the XML schema type for SOAP ones.
+    pub rust_type: String,
+    pub required: bool,
+}
+
+/// What a type looks like to the code that uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeShape {
+    Object(ObjectShape),
+    Enum {
+        /// Wire values, with ` (Rust Name)` where the variant is named differently.
+        values: Vec<String>,
+        /// Whether unknown values decode (`| ..unknown`).
+        open: bool,
+    },
+    /// Anything else, as its description (`string [len 1..=250]`, `oneOf A | [A]`).
+    Other(String),
+}
+
+/// An object type: its fields and what else it accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectShape {
+    /// What precedes the braces (`abstract extends Base ` for SOAP), usually empty.
+    pub prefix: String,
+    pub fields: BTreeMap<String, Field>,
+    /// Members that are not fields: `..: any (kept)`, `(no other members)`.
+    pub extra: Vec<String>,
+    /// What follows the braces (` + any attribute`, ` | null`), usually empty.
+    pub suffix: String,
+}
+
+/// One field of an object type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The field's type with its constraints, e.g. `string [len <= 5] | null`.
+    pub description: String,
+    pub required: bool,
+}
+
+/// A titled section of plain lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSection {
+    /// The text after `## `, e.g. `normalised` or `overlay specs/x.overlay.yaml`.
+    pub heading: String,
+    pub lines: Vec<String>,
+}
+
+/// Why a surface text could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line number in the text that was parsed.
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+const PARAMETER_GROUPS: &str = "parameter groups";
+const OPERATIONS: &str = "operations";
+const TYPES: &str = "types";
+const DECODING_PREFIX: &str = "decoding: ";
+const EMPTY_SUCCESS_NOTE: &str = " empty (.optional() -> None)";
+const OPEN_ENUM_MARK: &str = "..unknown";
+/// A parameter run is shown once as a group when it has at least this many members.
+const GROUP_MIN_PARAMS: usize = 3;
+
+impl Param {
+    fn render(&self) -> String {
+        let mark = if self.required { "" } else { "?" };
+        format!("{}{mark}: {}", self.name, self.rust_type)
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let (name, rust_type) = text
+            .split_once(": ")
+            .ok_or_else(|| format!("parameter `{text}` has no `name: type`"))?;
+        let (name, required) = match name.strip_suffix('?') {
+            Some(name) => (name, false),
+            None => (name, true),
+        };
+        Ok(Self {
+            name: name.to_string(),
+            rust_type: rust_type.to_string(),
+            required,
+        })
+    }
+}
+
+impl TypeShape {
+    /// Reads a type description (`{ a: T, b?: U }`, `enum A | B | ..unknown`, anything else).
+    pub fn from_description(text: &str) -> Self {
+        if let Some(values) = text
+            .strip_prefix("enum ")
+            .filter(|values| !values.contains(" ["))
+        {
+            let mut values: Vec<String> = values.split(" | ").map(str::to_string).collect();
+            let open = values.last().is_some_and(|v| v == OPEN_ENUM_MARK);
+            if open {
+                values.pop();
+            }
+            if !values.is_empty() {
+                return TypeShape::Enum { values, open };
+            }
+        }
+        ObjectShape::from_description(text)
+            .map(TypeShape::Object)
+            .unwrap_or_else(|| TypeShape::Other(text.to_string()))
+    }
+
+    /// The description [`TypeShape::from_description`] reads.
+    pub fn render(&self) -> String {
+        match self {
+            TypeShape::Object(object) => object.render(),
+            TypeShape::Enum { values, open } => {
+                let mut text = format!("enum {}", values.join(" | "));
+                if *open {
+                    text.push_str(&format!(" | {OPEN_ENUM_MARK}"));
+                }
+                text
+            }
+            TypeShape::Other(text) => text.clone(),
+        }
+    }
+}
+
+impl ObjectShape {
+    fn from_description(text: &str) -> Option<Self> {
+        let open = text.find("{ ")?;
+        let prefix = &text[..open];
+        // Only SOAP's `abstract` and `extends Base` precede an object's braces; `oneOf { .. }`
+        // and the like stay whole descriptions.
+        let words: Vec<&str> = prefix.split_whitespace().collect();
+        let prefix_ok = matches!(
+            words.as_slice(),
+            [] | ["abstract"] | ["extends", _] | ["abstract", "extends", _]
+        );
+        if !prefix_ok || (!prefix.is_empty() && !prefix.ends_with(' ')) {
+            return None;
+        }
+        let close = text::closing(text, open)?;
+        let inner = text[open + 1..close].strip_prefix(' ')?.strip_suffix(' ')?;
+        let suffix = &text[close + 1..];
+        if suffix.contains('{') {
+            return None;
+        }
+        let mut shape = ObjectShape {
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+            ..Default::default()
+        };
+        for member in text::split_list(inner)? {
+            if member.starts_with("..: ") || member.starts_with('(') {
+                shape.extra.push(member.to_string());
+                continue;
+            }
+            let (name, description) = member.split_once(": ")?;
+            let (name, required) = match name.strip_suffix('?') {
+                Some(name) => (name, false),
+                None => (name, true),
+            };
+            let field = Field {
+                description: description.to_string(),
+                required,
+            };
+            if shape.fields.insert(name.to_string(), field).is_some() {
+                return None;
+            }
+        }
+        Some(shape)
+    }
+
+    fn render(&self) -> String {
+        let members: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(name, field)| {
+                let mark = if field.required { "" } else { "?" };
+                format!("{name}{mark}: {}", field.description)
+            })
+            .chain(self.extra.iter().cloned())
+            .collect();
+        format!("{}{{ {} }}{}", self.prefix, members.join(", "), self.suffix)
+    }
+}
+
+impl Operation {
+    /// `method: ROUTE (params) -> result`, with parameter runs replaced by their group names.
+    fn render(&self, groups: &[ParameterGroup]) -> String {
+        let mut params = Vec::new();
+        let mut i = 0;
+        while i < self.params.len() {
+            let group = groups.iter().find(|g| {
+                g.users.contains(&self.method) && self.params[i..].starts_with(&g.params)
+            });
+            match group {
+                Some(group) => {
+                    params.push(group.name.clone());
+                    i += group.params.len();
+                }
+                None => {
+                    params.push(self.params[i].render());
+                    i += 1;
+                }
+            }
+        }
+        let mut line = format!(
+            "{}: {} ({}) -> ",
+            self.method,
+            self.route,
+            params.join(", ")
+        );
+        if !self.success_statuses.is_empty() {
+            line.push_str(&format!("{} ", self.success_statuses.join("/")));
+        }
+        line.push_str(&self.success_type);
+        if !self.empty_success.is_empty() {
+            line.push_str(&format!(
+                " | {}{EMPTY_SUCCESS_NOTE}",
+                self.empty_success.join("/")
+            ));
+        }
+        if !self.error_statuses.is_empty() {
+            line.push_str(&format!(
+                " ! {} {}",
+                self.error_statuses.join("/"),
+                self.error_type
+            ));
+        }
+        if let Some(header) = &self.header {
+            line.push_str(&format!(" [header {header}]"));
+        }
+        line
+    }
+
+    fn parse(line: &str, groups: &BTreeMap<String, Vec<Param>>) -> Result<Self, String> {
+        let (method, rest) = line
+            .split_once(": ")
+            .ok_or("an operation line starts with `method: `")?;
+        let open = rest
+            .find(" (")
+            .ok_or("an operation line has its parameters in `( )`")?
+            + 1;
+        let close = text::closing(rest, open).ok_or("the parameter list is not closed")?;
+        let result = rest[close + 1..]
+            .strip_prefix(" -> ")
+            .ok_or("`) -> ` must follow the parameters")?;
+        let mut op = Operation {
+            method: method.to_string(),
+            route: rest[..open - 1].to_string(),
+            ..Default::default()
+        };
+        let list = text::split_list(&rest[open + 1..close])
+            .ok_or("the parameter list has unbalanced brackets")?;
+        for item in list {
+            if item.starts_with('@') {
+                let members = groups
+                    .get(item)
+                    .ok_or_else(|| format!("unknown parameter group {item}"))?;
+                op.params.extend(members.iter().cloned());
+            } else {
+                op.params.push(Param::parse(item)?);
+            }
+        }
+        op.parse_result(result);
+        Ok(op)
+    }
+
+    /// Reads `200/201 T | 204 empty (...) ! 400/404 E [header H]` (every part but `T` optional).
+    fn parse_result(&mut self, result: &str) {
+        let mut result = result;
+        if let Some(start) = result.rfind(" [header ")
+            && let Some(header) = result[start + 9..].strip_suffix(']')
+        {
+            self.header = Some(header.to_string());
+            result = &result[..start];
+        }
+        if let Some((success, error)) = result.rsplit_once(" ! ") {
+            let (statuses, ty) = error.split_once(' ').unwrap_or((error, ""));
+            self.error_statuses = statuses.split('/').map(str::to_string).collect();
+            self.error_type = ty.to_string();
+            result = success;
+        }
+        if let Some((success, empty)) = result.split_once(" | ")
+            && let Some(statuses) = empty.strip_suffix(EMPTY_SUCCESS_NOTE)
+        {
+            self.empty_success = statuses.split('/').map(str::to_string).collect();
+            result = success;
+        }
+        match result.split_once(' ') {
+            Some((statuses, ty)) if is_success_statuses(statuses) => {
+                self.success_statuses = statuses.split('/').map(str::to_string).collect();
+                self.success_type = ty.to_string();
+            }
+            _ => self.success_type = result.to_string(),
+        }
+    }
+}
+
+/// `200`, `200/201`, `2XX`: the status list that starts an HTTP operation's result.
+fn is_success_statuses(text: &str) -> bool {
+    text.split('/').all(|s| {
+        s.len() == 3 && s.starts_with('2') && s.chars().all(|c| c.is_ascii_digit() || c == 'X')
+    })
+}
+
+/// A run of parameters that several operations take, shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ParameterGroup {
+    /// `@group1`, `@group2`, ... in order of first use.
+    name: String,
+    params: Vec<Param>,
+    /// The methods that take the run.
+    users: BTreeSet<String>,
+}
+
+/// The parameter runs of at least [`GROUP_MIN_PARAMS`] that recur on two or more operations.
+/// Parameters taken by exactly the same operations form a candidate; it becomes a group when
+/// every one of those operations takes them as one run in one order (so the text can show
+/// the run in place and be read back to the same order).
+fn parameter_groups(operations: &BTreeMap<String, Operation>) -> Vec<ParameterGroup> {
+    let mut users: BTreeMap<&Param, BTreeSet<String>> = BTreeMap::new();
+    for op in operations.values() {
+        for param in &op.params {
+            users.entry(param).or_default().insert(op.method.clone());
+        }
+    }
+    let mut candidates: Vec<(BTreeSet<String>, Vec<Param>)> = Vec::new();
+    for op in operations.values() {
+        for param in &op.params {
+            let set = &users[param];
+            if set.len() < 2 {
+                continue;
+            }
+            match candidates.iter_mut().find(|(s, _)| s == set) {
+                Some((_, params)) if !params.contains(param) => params.push(param.clone()),
+                Some(_) => {}
+                None => candidates.push((set.clone(), vec![param.clone()])),
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|(set, params)| {
+            params.len() >= GROUP_MIN_PARAMS
+                && set.iter().all(|method| {
+                    operations[method]
+                        .params
+                        .windows(params.len())
+                        .any(|run| run == params.as_slice())
+                })
+        })
+        .enumerate()
+        .map(|(i, (users, params))| ParameterGroup {
+            name: format!("@group{}", i + 1),
+            params,
+            users,
+        })
+        .collect()
+}
+
+impl Surface {
+    /// The snapshot text: title, parameter groups, operations sorted by method, types sorted
+    /// by name, then the note sections.
+    pub fn render(&self) -> String {
+        let mut out = format!("# {}\n", self.title_line);
+        if let Some(decoding) = &self.decoding_line {
+            out.push_str(&format!("{DECODING_PREFIX}{decoding}\n"));
+        }
+        let groups = parameter_groups(&self.operations);
+        if !groups.is_empty() {
+            out.push_str(&format!("\n## {PARAMETER_GROUPS}\n"));
+            for group in &groups {
+                let params: Vec<String> = group.params.iter().map(Param::render).collect();
+                out.push_str(&format!("{} = {}\n", group.name, params.join(", ")));
+            }
+        }
+        out.push_str(&format!("\n## {OPERATIONS}\n"));
+        for op in self.operations.values() {
+            out.push_str(&op.render(&groups));
+            out.push('\n');
+        }
+        out.push_str(&format!("\n## {TYPES}\n"));
+        for (name, shape) in &self.types {
+            out.push_str(&format!("{name}: {}\n", shape.render()));
+        }
+        for section in &self.notes {
+            out.push_str(&format!("\n## {}\n", section.heading));
+            for line in &section.lines {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Reads text written by [`Surface::render`] (blank lines anywhere are ignored).
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let mut surface = Surface::default();
+        let mut groups: BTreeMap<String, Vec<Param>> = BTreeMap::new();
+        let mut section: Option<String> = None;
+        let mut seen_title = false;
+        for (index, line) in text.lines().enumerate() {
+            let fail = |message: String| ParseError {
+                line: index + 1,
+                message,
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            if !seen_title {
+                surface.title_line = line
+                    .strip_prefix("# ")
+                    .ok_or_else(|| fail("the surface starts with a `# ` title line".into()))?
+                    .to_string();
+                seen_title = true;
+                continue;
+            }
+            if let Some(heading) = line.strip_prefix("## ") {
+                if ![PARAMETER_GROUPS, OPERATIONS, TYPES].contains(&heading) {
+                    surface.notes.push(NoteSection {
+                        heading: heading.to_string(),
+                        lines: Vec::new(),
+                    });
+                }
+                section = Some(heading.to_string());
+                continue;
+            }
+            match section.as_deref() {
+                None => match line.strip_prefix(DECODING_PREFIX) {
+                    Some(decoding) if surface.decoding_line.is_none() => {
+                        surface.decoding_line = Some(decoding.to_string());
+                    }
+                    _ => return Err(fail(format!("unexpected line before the sections: {line}"))),
+                },
+                Some(PARAMETER_GROUPS) => {
+                    let (name, list) = line
+                        .split_once(" = ")
+                        .filter(|(name, _)| name.starts_with('@'))
+                        .ok_or_else(|| fail("a group line reads `@name = params`".into()))?;
+                    let params = text::split_list(list)
+                        .ok_or_else(|| fail("unbalanced brackets".into()))?
+                        .into_iter()
+                        .map(Param::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(fail)?;
+                    groups.insert(name.to_string(), params);
+                }
+                Some(OPERATIONS) => {
+                    let op = Operation::parse(line, &groups).map_err(fail)?;
+                    if surface.operations.contains_key(&op.method) {
+                        return Err(fail(format!("operation {} listed twice", op.method)));
+                    }
+                    surface.operations.insert(op.method.clone(), op);
+                }
+                Some(TYPES) => {
+                    let (name, description) = line
+                        .split_once(": ")
+                        .ok_or_else(|| fail("a type line reads `Name: description`".into()))?;
+                    let shape = TypeShape::from_description(description);
+                    if surface.types.insert(name.to_string(), shape).is_some() {
+                        return Err(fail(format!("type {name} listed twice")));
+                    }
+                }
+                Some(_) => {
+                    if let Some(notes) = surface.notes.last_mut() {
+                        notes.lines.push(line.to_string());
+                    }
+                }
+            }
+        }
+        if !seen_title {
+            return Err(ParseError {
+                line: 1,
+                message: "the surface is empty".into(),
+            });
+        }
+        Ok(surface)
+    }
+}
+
+/// Renders the surface of `service` (the text [`Surface::render`] writes).
 pub fn surface(
     service: &Service,
     spec: &NormalisedSpec,
     code: &str,
     overlay_actions: &[crate::patch::ActionReport],
 ) -> Result<String, CodegenError> {
+    Ok(openapi_surface(service, spec, code, overlay_actions)?.render())
+}
+
+/// The surface model of an OpenAPI service: operations from the normalised spec joined with
+/// the generated builders, types from the spec's schemas.
+pub fn openapi_surface(
+    service: &Service,
+    spec: &NormalisedSpec,
+    code: &str,
+    overlay_actions: &[crate::patch::ActionReport],
+) -> Result<Surface, CodegenError> {
     let builders = builder_shapes(code).map_err(|message| CodegenError::Format {
         path: spec.path.clone(),
         message,
     })?;
     let doc = &spec.document;
-    let mut out = String::new();
-    out.push_str(&format!(
-        "# {} — API surface of {} ({} {})\n",
-        service.slug,
-        service.sources(),
-        doc.pointer("/info/title")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-        doc.pointer("/info/version")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-    ));
+    let text_at = |pointer: &str| doc.pointer(pointer).and_then(Value::as_str).unwrap_or("?");
+    let mut surface = Surface {
+        title_line: format!(
+            "{} — API surface of {} ({} {})",
+            service.slug,
+            service.sources(),
+            text_at("/info/title"),
+            text_at("/info/version"),
+        ),
+        ..Default::default()
+    };
     if let Ok(Some(decoding)) = crate::tolerant::Decoding::from_document(doc) {
-        out.push_str(&decoding.surface_line());
-        out.push('\n');
+        let line = decoding.surface_line();
+        surface.decoding_line = Some(
+            line.strip_prefix(DECODING_PREFIX)
+                .unwrap_or(&line)
+                .to_string(),
+        );
     }
-    out.push_str("\n## operations\n");
-    for line in operation_lines(doc, &builders) {
-        out.push_str(&line);
-        out.push('\n');
+    for op in operations(doc, &builders) {
+        surface.operations.insert(op.method.clone(), op);
     }
-    out.push_str("\n## types\n");
     if let Some(schemas) = doc
         .pointer("/components/schemas")
         .and_then(Value::as_object)
     {
         for (name, schema) in schemas {
-            out.push_str(&format!("{name}: {}\n", describe_type(schema)));
+            let shape = TypeShape::from_description(&describe_type(schema));
+            surface.types.insert(name.clone(), shape);
         }
     }
     if let Some(overlay) = service.overlay {
-        out.push_str(&format!("\n## overlay {overlay}\n"));
-        for action in overlay_actions {
-            out.push_str(&action.summary());
-            out.push('\n');
-        }
+        surface.notes.push(NoteSection {
+            heading: format!("overlay {overlay}"),
+            lines: overlay_actions.iter().map(|a| a.summary()).collect(),
+        });
     }
     if !spec.notes.is_empty() {
-        out.push_str("\n## normalised\n");
-        for note in &spec.notes {
-            out.push_str(&format!("{}: {}\n", note.pointer, note.action));
-        }
+        surface.notes.push(NoteSection {
+            heading: "normalised".to_string(),
+            lines: spec
+                .notes
+                .iter()
+                .map(|note| format!("{}: {}", note.pointer, note.action))
+                .collect(),
+        });
     }
-    Ok(out)
+    Ok(surface)
 }
 
-fn operation_lines(doc: &Value, builders: &BTreeMap<String, BuilderShape>) -> Vec<String> {
-    let mut lines = Vec::new();
+fn operations(doc: &Value, builders: &BTreeMap<String, BuilderShape>) -> Vec<Operation> {
+    let mut operations = Vec::new();
     let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
-        return lines;
+        return operations;
     };
     for (path, item) in paths {
         for method in METHODS {
@@ -97,25 +649,35 @@ fn operation_lines(doc: &Value, builders: &BTreeMap<String, BuilderShape>) -> Ve
                 .get(&id.to_upper_camel_case())
                 .cloned()
                 .unwrap_or_default();
-            let params: Vec<String> = shape
-                .params
-                .iter()
-                .map(|(name, ty, optional)| {
-                    format!("{name}{}: {ty}", if *optional { "?" } else { "" })
-                })
-                .collect();
-            let mut ok = Vec::new();
-            let mut err = Vec::new();
+            let mut operation = Operation {
+                method: heck::ToSnakeCase::to_snake_case(id),
+                route: format!("{} {path}", method.to_uppercase()),
+                params: shape
+                    .params
+                    .iter()
+                    .map(|(name, ty, optional)| Param {
+                        name: name.clone(),
+                        rust_type: ty.clone(),
+                        required: !optional,
+                    })
+                    .collect(),
+                success_type: shape.success,
+                ..Default::default()
+            };
             if let Some(responses) = op.get("responses").and_then(Value::as_object) {
                 for status in responses.keys() {
                     if status.starts_with('2') {
-                        ok.push(status.clone());
+                        operation.success_statuses.push(status.clone());
                     } else {
-                        err.push(status.clone());
+                        operation.error_statuses.push(status.clone());
                     }
                 }
             }
-            let empty: Vec<String> = op
+            // Without an error status the error type is never shown (nor compared).
+            if !operation.error_statuses.is_empty() {
+                operation.error_type = shape.error;
+            }
+            operation.empty_success = op
                 .get(EMPTY_SUCCESS_EXTENSION)
                 .and_then(Value::as_array)
                 .map(|a| {
@@ -125,27 +687,10 @@ fn operation_lines(doc: &Value, builders: &BTreeMap<String, BuilderShape>) -> Ve
                         .collect()
                 })
                 .unwrap_or_default();
-            let mut line = format!(
-                "{} {path} -> {}({}) -> {} {}",
-                method.to_uppercase(),
-                heck::ToSnakeCase::to_snake_case(id),
-                params.join(", "),
-                ok.join("/"),
-                shape.success,
-            );
-            if !empty.is_empty() {
-                line.push_str(&format!(
-                    " | {} empty (.optional() -> None)",
-                    empty.join("/")
-                ));
-            }
-            if !err.is_empty() {
-                line.push_str(&format!(" ! {} {}", err.join("/"), shape.error));
-            }
-            lines.push(line);
+            operations.push(operation);
         }
     }
-    lines
+    operations
 }
 
 /// Reads the operation builders (`pub mod builder` at the top of the generated file).
@@ -387,6 +932,23 @@ fn describe_map(schema: &Value) -> String {
     }
 }
 
+/// Splits `string [len <= 5]` into `("string", ["len <= 5"])`; `None` without a trailing
+/// constraint list (`[A]` and `oneOf A | [B]` end in brackets that are not constraints).
+pub fn trailing_constraints(description: &str) -> Option<(&str, Vec<&str>)> {
+    let open = text::trailing_bracket(description)?;
+    let list = text::split_list(&description[open + 1..description.len() - 1])?;
+    let is_constraint = |c: &&str| {
+        ["len ", "items ", "pattern ", "default "]
+            .iter()
+            .any(|p| c.starts_with(p))
+            || c.contains("..")
+    };
+    (!list.is_empty() && list.iter().all(is_constraint)).then(|| (&description[..open - 1], list))
+}
+
+/// Marks a range whose minimum is exclusive (`1..=5 (min exclusive)`).
+pub const MIN_EXCLUSIVE: &str = " (min exclusive)";
+
 fn constraints(schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let num = |k: &str| {
@@ -402,17 +964,22 @@ fn constraints(schema: &Value) -> Vec<String> {
         (None, None) => {}
     }
     if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
-        out.push(format!("pattern {p}"));
+        // Quoted: a pattern may hold any bracket or comma, and the text is read back.
+        out.push(format!("pattern `{p}`"));
     }
     let excl = |k: &str| schema.get(k).and_then(Value::as_bool).unwrap_or(false);
     match (num("minimum"), num("maximum")) {
         (None, None) => {}
         (lo, hi) => out.push(format!(
-            "{}{}..{}{}",
-            if excl("exclusiveMinimum") { "(" } else { "" },
+            "{}..{}{}{}",
             lo.unwrap_or_default(),
             if excl("exclusiveMaximum") { "" } else { "=" },
-            hi.unwrap_or_default()
+            hi.unwrap_or_default(),
+            if excl("exclusiveMinimum") {
+                MIN_EXCLUSIVE
+            } else {
+                ""
+            },
         )),
     }
     match (num("minItems"), num("maxItems")) {
@@ -431,6 +998,40 @@ fn constraints(schema: &Value) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The surface model of `service`, built from the pipeline's stages as `run` does.
+    fn model_of(service: &'static Service) -> Surface {
+        let root = crate::default_root();
+        let generated = crate::run(&root, service).unwrap_or_else(|e| panic!("{e}"));
+        match service.front_end {
+            crate::services::FrontEnd::OpenApi => {
+                let (loaded, actions) = crate::export::patched(&root, service).unwrap();
+                let normalised = crate::normalise::normalise(&loaded).unwrap();
+                openapi_surface(service, &normalised, &generated.code, &actions).unwrap()
+            }
+            crate::services::FrontEnd::Wsdl(options) => {
+                let text = std::fs::read_to_string(root.join(service.spec)).unwrap();
+                let (wsdl, _) =
+                    crate::wsdl::generate(service.spec.as_ref(), &text, service.slug, options)
+                        .unwrap();
+                crate::wsdl::surface_model(service.slug, &service.sources(), &wsdl, options)
+            }
+        }
+    }
+
+    #[test]
+    fn every_service_surface_reads_back_as_the_same_model() {
+        for service in crate::SERVICES {
+            let model = model_of(service);
+            let text = model.render();
+            let parsed = Surface::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", service.slug));
+            assert_eq!(parsed, model, "{}", service.slug);
+            assert_eq!(parsed.render(), text, "{}", service.slug);
+            if std::env::var_os("SURFACE_DUMP").is_some() {
+                std::fs::write(format!("/tmp/surface_{}.txt", service.slug), &text).unwrap();
+            }
+        }
+    }
 
     #[test]
     fn types_show_fields_and_constraints() {
@@ -469,7 +1070,7 @@ mod tests {
             describe_type(
                 &json!({"type": "string", "minLength": 1, "maxLength": 250, "pattern": "^x$"})
             ),
-            "string [len 1..=250, pattern ^x$]"
+            "string [len 1..=250, pattern `^x$`]"
         );
     }
 

@@ -12,6 +12,7 @@ use std::path::Path;
 use proc_macro2::TokenStream;
 
 use crate::error::CodegenError;
+use crate::surface::{Field, ObjectShape, Operation, Param, Surface, TypeShape};
 use model::{TypeDef, Wsdl};
 
 /// Names of a result envelope's members (e.g. AccountsIQ's `WSResultStatus`).
@@ -51,77 +52,103 @@ pub fn generate(
     Ok((wsdl, tokens))
 }
 
-/// The API surface of a WSDL client: one line per operation, one per type.
+/// The API surface of a WSDL client: one line per operation, one per type (the text
+/// [`crate::surface::Surface::render`] writes, like every service's).
 pub fn surface(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptions) -> String {
-    let mut out = format!(
-        "# {slug} — API surface of {sources} (SOAP 1.1 binding {}, namespace {})\n\n## operations\n",
-        wsdl.binding, wsdl.target_namespace
-    );
+    surface_model(slug, sources, wsdl, options).render()
+}
+
+/// The surface model of a WSDL client: the request fields as parameters, the unwrapped
+/// result as the success type, and every schema type.
+pub fn surface_model(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptions) -> Surface {
+    let mut surface = Surface {
+        title_line: format!(
+            "{slug} — API surface of {sources} (SOAP 1.1 binding {}, namespace {})",
+            wsdl.binding, wsdl.target_namespace
+        ),
+        ..Default::default()
+    };
     let methods = emit::method_names(wsdl);
     for (op, method) in wsdl.operations.iter().zip(methods) {
         let params = wsdl
             .element_type(&op.input)
-            .map(|c| {
-                wsdl.all_fields(c)
-                    .iter()
-                    .map(|f| describe_field(f))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
+            .map(|c| wsdl.all_fields(c).iter().map(|f| param(f)).collect())
             .unwrap_or_default();
-        let returns = match emit::returns(wsdl, op, options) {
-            emit::Returns::Nothing => "()".to_string(),
-            emit::Returns::Whole => op.output.clone(),
-            emit::Returns::Value(f) => optional(f, emit::surface_type(f)),
-            emit::Returns::Envelope {
-                result_element,
-                inner,
-            } => {
-                let envelope = match &result_element.ty {
-                    model::TypeRef::Named(n) => n.clone(),
-                    model::TypeRef::Builtin(b) => b.xsd_name().to_string(),
-                };
-                let value = inner.map_or("()".to_string(), |f| optional(f, emit::surface_type(f)));
-                format!("{value} (checked {envelope})")
-            }
+        let operation = Operation {
+            method: method.clone(),
+            route: op.name.clone(),
+            params,
+            success_type: returns(wsdl, op, options),
+            header: op.input_header.clone(),
+            ..Default::default()
         };
-        let header = op
-            .input_header
-            .as_ref()
-            .map(|h| format!(" [header {h}]"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{} -> {method}({params}) -> {returns}{header}\n",
-            op.name
-        ));
+        surface.operations.insert(method, operation);
     }
-    out.push_str("\n## types\n");
     for def in wsdl.types.values() {
-        match def {
-            TypeDef::Enum(e) => out.push_str(&format!(
-                "{}: enum {} | ..unknown\n",
-                e.name,
-                e.values.join(" | ")
-            )),
-            TypeDef::Complex(c) => {
-                let fields: Vec<String> = c.fields.iter().map(describe_field).collect();
-                let mut line = format!("{}: ", c.name);
-                if c.is_abstract {
-                    line.push_str("abstract ");
-                }
-                if let Some(base) = &c.base {
-                    line.push_str(&format!("extends {base} "));
-                }
-                line.push_str(&format!("{{ {} }}", fields.join(", ")));
-                if c.any_attribute {
-                    line.push_str(" + any attribute");
-                }
-                out.push_str(&line);
-                out.push('\n');
-            }
+        let (name, shape) = match def {
+            TypeDef::Enum(e) => (
+                e.name.clone(),
+                TypeShape::Enum {
+                    values: e.values.clone(),
+                    open: true,
+                },
+            ),
+            TypeDef::Complex(c) => (c.name.clone(), TypeShape::Object(object(c))),
+        };
+        surface.types.insert(name, shape);
+    }
+    surface
+}
+
+/// What the generated method returns, as the surface shows it.
+fn returns(wsdl: &Wsdl, op: &model::Operation, options: &SoapOptions) -> String {
+    match emit::returns(wsdl, op, options) {
+        emit::Returns::Nothing => "()".to_string(),
+        emit::Returns::Whole => op.output.clone(),
+        emit::Returns::Value(f) => optional(f, emit::surface_type(f)),
+        emit::Returns::Envelope {
+            result_element,
+            inner,
+        } => {
+            let envelope = match &result_element.ty {
+                model::TypeRef::Named(n) => n.clone(),
+                model::TypeRef::Builtin(b) => b.xsd_name().to_string(),
+            };
+            let value = inner.map_or("()".to_string(), |f| optional(f, emit::surface_type(f)));
+            format!("{value} (checked {envelope})")
         }
     }
-    out
+}
+
+fn object(c: &model::ComplexType) -> ObjectShape {
+    let mut prefix = String::new();
+    if c.is_abstract {
+        prefix.push_str("abstract ");
+    }
+    if let Some(base) = &c.base {
+        prefix.push_str(&format!("extends {base} "));
+    }
+    ObjectShape {
+        prefix,
+        fields: c
+            .fields
+            .iter()
+            .map(|f| {
+                let p = param(f);
+                let field = Field {
+                    description: p.rust_type,
+                    required: p.required,
+                };
+                (p.name, field)
+            })
+            .collect(),
+        extra: Vec::new(),
+        suffix: if c.any_attribute {
+            " + any attribute".to_string()
+        } else {
+            String::new()
+        },
+    }
 }
 
 fn optional(field: &model::Field, ty: String) -> String {
@@ -132,14 +159,15 @@ fn optional(field: &model::Field, ty: String) -> String {
     }
 }
 
-fn describe_field(field: &model::Field) -> String {
-    let mark = if !field.occurs.is_many() && field.occurs.is_optional() {
-        "?"
-    } else {
-        ""
-    };
+/// A field as a parameter: `name?` when it may be left out (one optional element), its
+/// schema type, ` | nil` when nillable.
+fn param(field: &model::Field) -> Param {
     let nil = if field.nillable { " | nil" } else { "" };
-    format!("{}{mark}: {}{nil}", field.name, emit::surface_type(field))
+    Param {
+        name: field.name.clone(),
+        rust_type: format!("{}{nil}", emit::surface_type(field)),
+        required: field.occurs.is_many() || !field.occurs.is_optional(),
+    }
 }
 
 #[cfg(test)]
@@ -320,7 +348,7 @@ mod tests {
             assert!(code.contains(expected), "missing `{expected}` in:\n{code}");
         }
         let surface = surface("t", "specs/t.wsdl", &model, &OPTIONS);
-        assert!(surface.contains("GetThing -> get_thing(token?: string, id: int) -> Option<Thing> (checked WSResultOfThing) [header Hdr]"), "{surface}");
+        assert!(surface.contains("get_thing: GetThing (token?: string, id: int) -> Option<Thing> (checked WSResultOfThing) [header Hdr]"), "{surface}");
         assert!(
             surface.contains(
                 "WSResultOfThing: extends OperationResult { HasExpired: boolean, Result?: Thing }"
