@@ -188,13 +188,15 @@ pub fn generate(
     }));
     match result {
         Ok(Ok(tokens)) => postprocess(spec, tokens, &options.runtime_path),
-        Ok(Err(e)) => Err(CodegenError::Generate {
-            path: spec.path.clone(),
-            message: e.to_string(),
-        }),
-        Err(panic) => Err(CodegenError::Generate {
-            path: spec.path.clone(),
-            message: format!(
+        Ok(Err(e)) => Err(refused(
+            spec,
+            &settings,
+            &format!("progenitor refused it: {e}"),
+        )),
+        Err(panic) => Err(refused(
+            spec,
+            &settings,
+            &format!(
                 "progenitor panicked: {}",
                 panic
                     .downcast_ref::<String>()
@@ -202,8 +204,94 @@ pub fn generate(
                     .or_else(|| panic.downcast_ref::<&str>().copied())
                     .unwrap_or("(no message)")
             ),
-        }),
+        )),
     }
+}
+
+/// A refusal by progenitor, located like every other refusal: at the operation or schema its
+/// message names (the document itself when it names none), so it points into the spec rather
+/// than into the generator's internals.
+fn refused(spec: &NormalisedSpec, settings: &GenerationSettings, message: &str) -> CodegenError {
+    let at = match locate(&spec.document, message) {
+        at if at.is_empty() => first_failing_operation(spec, settings).unwrap_or(at),
+        at => at,
+    };
+    CodegenError::Rejected {
+        path: spec.path.clone(),
+        findings: vec![crate::error::Finding::new(
+            at,
+            format!("{message} (the check stage should have refused this: please report it)"),
+        )],
+    }
+}
+
+/// When progenitor's message names nothing: the pointer of the first operation that fails
+/// when generated alone (each in a copy of the document holding only it).
+fn first_failing_operation(spec: &NormalisedSpec, settings: &GenerationSettings) -> Option<String> {
+    let paths = spec.document.get("paths")?.as_object()?;
+    for (path, item) in paths {
+        for method in crate::check::METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let mut alone = spec.document.clone();
+            let mut only = serde_json::Map::new();
+            if let Some(shared) = item.get("parameters") {
+                only.insert("parameters".into(), shared.clone());
+            }
+            only.insert(method.to_string(), operation.clone());
+            alone["paths"] = serde_json::json!({ path.clone(): only });
+            let Ok(openapi) = serde_json::from_value::<openapiv3::OpenAPI>(alone) else {
+                continue;
+            };
+            let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Generator::new(settings).generate_tokens(&openapi).is_err()
+            }))
+            .unwrap_or(true);
+            if failed {
+                return Some(crate::error::pointer(["paths", path, method]));
+            }
+        }
+    }
+    None
+}
+
+/// The JSON pointer of the first operation (by operationId, as written or in snake_case) or
+/// component schema that `message` names as a whole word; `""` (the document) otherwise.
+pub fn locate(document: &Value, message: &str) -> String {
+    let names_word = |word: &str| {
+        !word.is_empty()
+            && message.match_indices(word).any(|(at, _)| {
+                let before = message[..at].chars().next_back();
+                let after = message[at + word.len()..].chars().next();
+                let boundary =
+                    |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                boundary(before) && boundary(after)
+            })
+    };
+    let paths = document.get("paths").and_then(Value::as_object);
+    for (path, item) in paths.into_iter().flatten() {
+        for method in crate::check::METHODS {
+            let id = item
+                .get(method)
+                .and_then(|op| op.get("operationId"))
+                .and_then(Value::as_str);
+            if let Some(id) = id
+                && (names_word(id) || names_word(&heck::ToSnakeCase::to_snake_case(id)))
+            {
+                return crate::error::pointer(["paths", path, method]);
+            }
+        }
+    }
+    let schemas = document
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
+    for name in schemas.into_iter().flat_map(|s| s.keys()) {
+        if names_word(name) || names_word(&crate::type_names::rust_name(name)) {
+            return crate::error::pointer(["components", "schemas", name]);
+        }
+    }
+    String::new()
 }
 
 /// The progenitor release the rewrite stages below were written against (as locked in
@@ -504,12 +592,29 @@ mod tests {
             }}}}
         }));
         let err = generate(&spec, &GenerateOptions::default()).unwrap_err();
-        assert!(matches!(err, CodegenError::Generate { .. }), "{err}");
+        assert!(matches!(err, CodegenError::Rejected { .. }), "{err}");
         assert!(
             err.to_string()
-                .starts_with("specs/t.yaml: generator failed: progenitor panicked"),
+                .contains("specs/t.yaml#/paths/~1things/get: progenitor panicked"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_generator_refusal_is_located_by_the_names_in_it() {
+        let doc = json!({
+            "paths": {"/a": {"get": {"operationId": "listThings"}}},
+            "components": {"schemas": {"thingKind": {}}}
+        });
+        assert_eq!(
+            locate(&doc, "bad response in list_things"),
+            "/paths/~1a/get"
+        );
+        assert_eq!(
+            locate(&doc, "type ThingKind: bad"),
+            "/components/schemas/thingKind"
+        );
+        assert_eq!(locate(&doc, "listThingsX is not an operation here"), "");
     }
 
     /// The end of every "found nothing where it must" message of a stage in this file.

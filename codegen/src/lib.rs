@@ -119,7 +119,8 @@ pub fn build(root: &Path, prepared: Prepared) -> Result<Generated, CodegenError>
             let files = service.source_files(root)?;
             let normalised =
                 normalise::normalise(&with_provenance(loaded, &files)).map_err(attribute)?;
-            let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())?;
+            let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())
+                .map_err(attribute)?;
             let code = format::format(&service.sources(), &files, tokens)?;
             let actions = prepared
                 .overlay
