@@ -84,10 +84,7 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Some("export") => {
-            let Some(service) = operands
-                .first()
-                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
-            else {
+            let Some(service) = service_operand(&operands) else {
                 return usage_error();
             };
             let out = PathBuf::from(&operands[1]);
@@ -111,10 +108,7 @@ fn main() -> ExitCode {
             }
         }
         Some("diff") => {
-            let Some(service) = operands
-                .first()
-                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
-            else {
+            let Some(service) = service_operand(&operands) else {
                 return usage_error();
             };
             let generated = prepare(&root, service).and_then(|prepared| {
@@ -132,10 +126,7 @@ fn main() -> ExitCode {
             }
         }
         Some("surface") => {
-            let Some(service) = operands
-                .first()
-                .and_then(|slug| customer_data_codegen::services::by_slug(slug))
-            else {
+            let Some(service) = service_operand(&operands) else {
                 return usage_error();
             };
             match customer_data_codegen::run(&root, service) {
@@ -148,6 +139,13 @@ fn main() -> ExitCode {
         }
         _ => usage_error(),
     }
+}
+
+/// The service named by the first operand.
+fn service_operand(
+    operands: &[String],
+) -> Option<&'static customer_data_codegen::services::Service> {
+    customer_data_codegen::services::by_slug(operands.first()?)
 }
 
 /// How many operands `command` takes.
