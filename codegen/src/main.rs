@@ -84,8 +84,9 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Some("export") => {
-            let Some(service) = service_operand(&operands) else {
-                return usage_error();
+            let service = match service_operand(&operands) {
+                Ok(service) => service,
+                Err(code) => return code,
             };
             let out = PathBuf::from(&operands[1]);
             match customer_data_codegen::export::export(&root, service, &out) {
@@ -108,8 +109,9 @@ fn main() -> ExitCode {
             }
         }
         Some("diff") => {
-            let Some(service) = service_operand(&operands) else {
-                return usage_error();
+            let service = match service_operand(&operands) {
+                Ok(service) => service,
+                Err(code) => return code,
             };
             let generated = prepare(&root, service).and_then(|prepared| {
                 if let Some(review) = &prepared.overlay {
@@ -126,8 +128,9 @@ fn main() -> ExitCode {
             }
         }
         Some("surface") => {
-            let Some(service) = service_operand(&operands) else {
-                return usage_error();
+            let service = match service_operand(&operands) {
+                Ok(service) => service,
+                Err(code) => return code,
             };
             match customer_data_codegen::run(&root, service) {
                 Ok(generated) => {
@@ -141,11 +144,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// The service named by the first operand.
+/// The service named by the first operand; an unknown slug is an error listing the known ones.
 fn service_operand(
     operands: &[String],
-) -> Option<&'static customer_data_codegen::services::Service> {
-    customer_data_codegen::services::by_slug(operands.first()?)
+) -> Result<&'static customer_data_codegen::services::Service, ExitCode> {
+    let slug = operands.first().ok_or_else(usage_error)?;
+    customer_data_codegen::services::by_slug(slug).ok_or_else(|| {
+        let known: Vec<&str> = customer_data_codegen::SERVICES
+            .iter()
+            .map(|s| s.slug)
+            .collect();
+        eprintln!(
+            "error: unknown service `{slug}`; one of: {}",
+            known.join(", ")
+        );
+        ExitCode::from(2)
+    })
 }
 
 /// How many operands `command` takes.
