@@ -121,7 +121,11 @@ pub fn build(root: &Path, prepared: Prepared) -> Result<Generated, CodegenError>
                 normalise::normalise(&with_provenance(loaded, &files)).map_err(attribute)?;
             let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())
                 .map_err(attribute)?;
-            let code = format::format(&service.sources(), &files, tokens)?;
+            let provenance = format::Provenance {
+                files: &files,
+                feature: service.feature,
+            };
+            let code = format::format(&service.sources(), &provenance, tokens)?;
             let actions = prepared
                 .overlay
                 .as_ref()
@@ -188,7 +192,12 @@ fn run_wsdl(
         source,
     })?;
     let (model, tokens) = wsdl::generate(&path, &text, service.slug, options)?;
-    let code = format::format(&service.sources(), &service.source_files(root)?, tokens)?;
+    let files = service.source_files(root)?;
+    let provenance = format::Provenance {
+        files: &files,
+        feature: service.feature,
+    };
+    let code = format::format(&service.sources(), &provenance, tokens)?;
     let surface = wsdl::surface(service.slug, &service.sources(), &model, options);
     Ok(Generated {
         service,

@@ -50,7 +50,11 @@ fn surface(text: &str) -> Surface {
     check::check(&loaded).unwrap_or_else(|e| panic!("{e}"));
     let normalised = normalise::normalise(&loaded).unwrap();
     let tokens = generate::generate(&normalised, &generate::GenerateOptions::default()).unwrap();
-    let code = format::format(SERVICE.spec, &[], tokens).unwrap();
+    let provenance = format::Provenance {
+        files: &[],
+        feature: SERVICE.feature,
+    };
+    let code = format::format(SERVICE.spec, &provenance, tokens).unwrap();
     openapi_surface(&SERVICE, &normalised, &code, &[]).unwrap()
 }
 

@@ -330,7 +330,15 @@ mod tests {
     fn emits_envelope_checks_open_enums_boxes_and_redaction() {
         let (model, tokens) =
             generate(Path::new("specs/t.wsdl"), &wsdl(""), "t", &OPTIONS).unwrap();
-        let code = crate::format::format("specs/t.wsdl", &[], tokens).unwrap();
+        let code = crate::format::format(
+            "specs/t.wsdl",
+            &crate::format::Provenance {
+                files: &[],
+                feature: "t",
+            },
+            tokens,
+        )
+        .unwrap();
         for expected in [
             "crate::open_enum! {",
             "Success = \"Success\"",
@@ -393,7 +401,15 @@ mod tests {
             assert_eq!(presence(ty, element), expected, "{ty}.{element}");
         }
         let (_, tokens) = generate(Path::new("specs/t.wsdl"), &wsdl(extra), "t", &OPTIONS).unwrap();
-        let code = crate::format::format("specs/t.wsdl", &[], tokens).unwrap();
+        let code = crate::format::format(
+            "specs/t.wsdl",
+            &crate::format::Provenance {
+                files: &[],
+                feature: "t",
+            },
+            tokens,
+        )
+        .unwrap();
         let member = |name: &str| {
             let at = code.find(&format!("pub {name}:")).unwrap();
             let start = code[..at].rfind("#[serde(").unwrap();
