@@ -308,8 +308,8 @@ mod webhook {
 }
 
 async fn biq(sandbox: &Sandbox) -> Result<Report> {
+    use customer_data::biq::{Environment, Session};
     use customer_data::biq_alert_changes::{EventPayload, TypedPayload};
-    use customer_data::biq_auth::{Environment, Session};
     // Real endpoint when BIQ_API_KEY is set, else the local twins.
     let session = if env("BIQ_API_KEY").is_some() {
         Session::from_env()?

@@ -1,7 +1,7 @@
 //! AccountsIQ v1.1 (SOAP): every WSDL operation generated; for the customer operations and
 //! Login the envelope we send is XML-equivalent to the vendor's Postman sample; sample and
 //! failure responses decode; faults, failures and expiry become typed errors.
-#![cfg(feature = "accountsiq")]
+#![cfg(feature = "accountsiq-v1-1")]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! AccountsIQ v2.0 (SOAP): every WSDL operation generated; TokenGet / TokenRefresh and the
 //! customer operations send envelopes XML-equivalent to the vendor's Postman samples, with the
 //! `AiqSoapHeader` (entity, access token) on every call that declares it.
-#![cfg(feature = "accountsiq")]
+#![cfg(feature = "accountsiq-v2-0")]
 
 mod common;
 

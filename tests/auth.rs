@@ -160,7 +160,7 @@ mod consumer_intelligence {
 
 mod biq {
     use super::*;
-    use customer_data::biq_auth::{Environment, Session};
+    use customer_data::biq::{Environment, Session};
 
     fn session(sandbox: &Sandbox, key: &str) -> Session {
         Session::new(

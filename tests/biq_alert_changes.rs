@@ -1,6 +1,6 @@
 //! BiQ Alert AlertChanges: the seed's feeds, every payload type, and the guarantee that an
 //! event type or payload we do not know still decodes with its raw JSON kept.
-#![cfg(feature = "biq")]
+#![cfg(feature = "biq-alert-changes")]
 
 mod common;
 

@@ -1,10 +1,11 @@
 //! BiQ Alert auth: the login operation the seed names, its payloads, and the wire form the
 //! vendor's demo uses (POST with a JSON `apikey`).
-#![cfg(feature = "biq")]
+#![cfg(feature = "biq-auth")]
 
 mod common;
 
-use customer_data::biq_auth::{Client, Environment, types};
+use customer_data::biq::Environment;
+use customer_data::biq_auth::{Client, types};
 
 const SLUG: &str = "biq_auth";
 
@@ -35,12 +36,7 @@ async fn login_posts_the_api_key_as_json_and_reads_the_token() {
         r#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.sig","expires_in":3600}"#,
     )])
     .await;
-    let client = customer_data::biq_auth::connect(&Environment::Custom {
-        auth: url,
-        customer_shadow: String::new(),
-        alert_changes: String::new(),
-    })
-    .unwrap();
+    let client = customer_data::biq_auth::connect(&url).unwrap();
     let token = client
         .login()
         .body(types::LoginRequest {
@@ -73,7 +69,8 @@ async fn login_posts_the_api_key_as_json_and_reads_the_token() {
 mod twin {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    use customer_data::biq_auth::{Client, Environment, types};
+    use customer_data::biq::Environment;
+    use customer_data::biq_auth::{Client, types};
     use customer_data_sandbox::{Lifetimes, Sandbox, SandboxConfig, credentials};
     use serde_json::Value;
 
@@ -158,7 +155,7 @@ mod twin {
     #[tokio::test]
     async fn the_twin_issues_a_jwt_naming_the_tenant_and_refuses_a_wrong_key() {
         let sandbox = start(Duration::from_secs(600)).await;
-        let client = customer_data::biq_auth::connect(&environment(&sandbox)).unwrap();
+        let client = customer_data::biq_auth::connect(environment(&sandbox).auth_url()).unwrap();
 
         let before = unix_now();
         let token = login(&client, credentials::BIQ_API_KEY).await.unwrap();
@@ -227,7 +224,7 @@ mod twin {
     #[tokio::test]
     async fn an_expired_jwt_is_refused_with_401() {
         let sandbox = start(Duration::from_secs(1)).await;
-        let auth = customer_data::biq_auth::connect(&environment(&sandbox)).unwrap();
+        let auth = customer_data::biq_auth::connect(environment(&sandbox).auth_url()).unwrap();
         let token = login(&auth, credentials::BIQ_API_KEY).await.unwrap();
         let shadow = shadow_client(&sandbox, &token);
         let sources = shadow

@@ -1,10 +1,10 @@
 //! BiQ Alert CustomerShadow: the seed's operations, the customer payload, and the customer
 //! number sent as one URL-encoded path segment.
-#![cfg(feature = "biq")]
+#![cfg(feature = "biq-customer-shadow")]
 
 mod common;
 
-use customer_data::biq_auth::Environment;
+use customer_data::biq::Environment;
 use customer_data::biq_customer_shadow::types;
 
 const SLUG: &str = "biq_customer_shadow";
@@ -123,7 +123,6 @@ async fn update_sends_the_customer_number_as_one_encoded_segment() {
 
 /// Against the sandbox twins: log in with `biq_auth`, then drive CustomerShadow.
 mod twin {
-    use customer_data::biq_auth::Environment;
     use customer_data::biq_customer_shadow::{Client, types};
     use customer_data_sandbox::{Sandbox, SandboxConfig, credentials};
     use serde_json::Value;
@@ -131,12 +130,7 @@ mod twin {
     const TENANT: &str = credentials::BIQ_TENANT_ID;
 
     async fn token(sandbox: &Sandbox) -> String {
-        let auth = customer_data::biq_auth::connect(&Environment::Custom {
-            auth: sandbox.url("biq_auth"),
-            customer_shadow: String::new(),
-            alert_changes: String::new(),
-        })
-        .unwrap();
+        let auth = customer_data::biq_auth::connect(&sandbox.url("biq_auth")).unwrap();
         auth.login()
             .body(customer_data::biq_auth::types::LoginRequest {
                 apikey: credentials::BIQ_API_KEY.into(),

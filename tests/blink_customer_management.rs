@@ -1,7 +1,7 @@
 //! SIX bLink Customer Management: upstream OpenWealth 1.2.1 kept byte for byte, the bLink
 //! overlay applied in full, every operation of the bLink page generated, the upstream payload
 //! examples through the types, and the bLink headers and cursor paging on the wire.
-#![cfg(feature = "blink")]
+#![cfg(feature = "blink-customer-management")]
 
 mod common;
 

@@ -156,8 +156,8 @@ async fn a_bulk_upload_of_100_000_consumers_survives_faults_and_a_crash_with_eac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_000_change_feed_is_read_without_gap_or_duplicate_across_faults_and_a_restart() {
+    use customer_data::biq::{Environment, Session};
     use customer_data::biq_alert_changes::stream::approved_changes;
-    use customer_data::biq_auth::{Environment, Session};
     use futures_util::TryStreamExt;
 
     const CHANGES: usize = 100_000;

@@ -266,8 +266,8 @@ mod carmachain {
 #[cfg(feature = "biq")]
 mod biq {
     use super::*;
+    use customer_data::biq::{Environment, Session};
     use customer_data::biq_alert_changes::{EventPayload, TypedPayload};
-    use customer_data::biq_auth::{Environment, Session};
     use customer_data::biq_customer_shadow::types::CustomerCategoryText;
     use customer_data_sandbox::twins::biq_alert_changes::UNLISTED_CUSTOMER_CATEGORY;
 

@@ -93,7 +93,7 @@ async fn no_secret_reaches_debug_output_or_trace_logs() {
 
     // BiQ: api key -> JWT, renewed at exp.
     {
-        use customer_data::biq_auth::{Environment, Session};
+        use customer_data::biq::{Environment, Session};
         let session = Session::new(
             Environment::Custom {
                 auth: sandbox.url("biq_auth"),

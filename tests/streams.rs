@@ -407,11 +407,11 @@ mod blink {
 
 mod biq {
     use super::*;
+    use customer_data::biq::{Environment, Session};
     use customer_data::biq_alert_changes::stream::{
         approved_changes, notifications, store_bookmark, stored_bookmark,
     };
     use customer_data::biq_alert_changes::types;
-    use customer_data::biq_auth::{Environment, Session};
     use customer_data_sandbox::twins::biq_alert_changes::PAGE_SIZE;
 
     const SLUG: &str = "biq_alert_changes";

@@ -653,9 +653,9 @@ mod sandbox_e2e {
 
     mod biq {
         use super::*;
+        use customer_data::biq::{Environment as BiqEnvironment, Session};
         use customer_data::biq_alert_changes::callback::{CallbackReceiver, FailureRetry};
         use customer_data::biq_alert_changes::{connect, types as biq_types};
-        use customer_data::biq_auth::{Environment as BiqEnvironment, Session};
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         const SLUG: &str = "biq_alert_changes";

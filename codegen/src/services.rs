@@ -121,12 +121,16 @@ pub const ACCOUNTSIQ: crate::wsdl::SoapOptions = crate::wsdl::SoapOptions {
 
 /// Every service, in a stable order.
 pub const SERVICES: &[Service] = &[
-    soap!("accountsiq_v1_1", "accountsiq", &ACCOUNTSIQ),
-    soap!("accountsiq_v2_0", "accountsiq", &ACCOUNTSIQ),
-    openapi!("biq_auth", "biq"),
-    openapi!("biq_customer_shadow", "biq"),
-    openapi!("biq_alert_changes", "biq"),
-    openapi!("blink_customer_management", "blink", overlay),
+    soap!("accountsiq_v1_1", "accountsiq-v1-1", &ACCOUNTSIQ),
+    soap!("accountsiq_v2_0", "accountsiq-v2-0", &ACCOUNTSIQ),
+    openapi!("biq_auth", "biq-auth"),
+    openapi!("biq_customer_shadow", "biq-customer-shadow"),
+    openapi!("biq_alert_changes", "biq-alert-changes"),
+    openapi!(
+        "blink_customer_management",
+        "blink-customer-management",
+        overlay
+    ),
     openapi!("carmachain", "carmachain"),
     openapi!("consumer_intelligence", "consumer-intelligence"),
 ];
@@ -148,8 +152,8 @@ mod tests {
                     .spec
                     .starts_with(&format!("specs/{}.", service.slug))
             );
-            // A feature may group several slugs of one vendor (`biq` -> `biq_auth`, ...).
-            assert!(service.slug.starts_with(&service.feature.replace('-', "_")));
+            // One feature per client: the slug with `-` for `_`.
+            assert_eq!(service.feature.replace('-', "_"), service.slug);
             assert_eq!(by_slug(service.slug), Some(service));
         }
         assert_eq!(

@@ -17,7 +17,7 @@ use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCa
 use crate::runtime::layer::BoxFuture;
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, config, soap};
 
-pub use crate::accountsiq_v1_1::{AccountsIqError, Endpoint, Region};
+pub use crate::accountsiq::{AccountsIqError, Endpoint, Region};
 
 /// A v2.0 client for `endpoint`, over the shared HTTP stack, without tokens (see
 /// [`Session`] for calls that need them).

@@ -1,6 +1,6 @@
 //! Incremental reads of the AccountsIQ customer ledger through v2.0, as a resumable stream
 //! over [`Session::call_send`] (the `Send` form of [`Session::call`]): the same contract as v1.1's
-//! [`customers_changed`](crate::accountsiq_v1_1::stream::customers_changed) (see its module
+//! `customers_changed` of v1.1 (see its module
 //! docs for the cursor and the clock margin).
 //!
 //! ```no_run
@@ -20,8 +20,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Session, types};
-use crate::accountsiq_v1_1::stream::whole_read;
-pub use crate::accountsiq_v1_1::stream::{DEFAULT_CLOCK_MARGIN, Items, Pages, StreamError};
+use crate::accountsiq::stream::whole_read;
+pub use crate::accountsiq::stream::{DEFAULT_CLOCK_MARGIN, Items, Pages, StreamError};
 use crate::runtime::paginate;
 use crate::runtime::soap::XsDateTime;
 

@@ -22,7 +22,7 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "webhooks")]
-//! # async fn demo(session: customer_data::biq_auth::Session) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(session: customer_data::biq::Session) -> Result<(), Box<dyn std::error::Error>> {
 //! use customer_data::biq_alert_changes::{callback::CallbackReceiver, connect, types};
 //!
 //! let client = connect(&session)?;

@@ -27,7 +27,7 @@ pub fn is_retry_safe(operation: &str) -> bool {
 }
 
 /// An authenticated AlertChanges client of `session` (its JWT, renewed as needed).
-pub fn connect(session: &crate::biq_auth::Session) -> Result<Client, crate::runtime::ConnectError> {
+pub fn connect(session: &crate::biq::Session) -> Result<Client, crate::runtime::ConnectError> {
     Ok(Client::new_with_client(
         session.environment().alert_changes_url(),
         session.http().clone(),
@@ -35,9 +35,16 @@ pub fn connect(session: &crate::biq_auth::Session) -> Result<Client, crate::runt
     ))
 }
 
+impl crate::biq::Session {
+    /// An authenticated AlertChanges client of this session (see [`connect`]).
+    pub fn alert_changes(&self) -> Result<Client, crate::runtime::ConnectError> {
+        connect(self)
+    }
+}
+
 /// A client that sends no credentials (for tests of refusals).
 pub fn connect_anonymous(
-    environment: &crate::biq_auth::Environment,
+    environment: &crate::biq::Environment,
 ) -> Result<Client, crate::runtime::ConnectError> {
     let http = crate::runtime::http::default_client()?;
     Ok(Client::new_with_client(

@@ -16,7 +16,7 @@
 //! read up to it.
 //!
 //! ```no_run
-//! # async fn demo(session: customer_data::biq_auth::Session) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(session: customer_data::biq::Session) -> Result<(), Box<dyn std::error::Error>> {
 //! use customer_data::biq_alert_changes::{connect, stream};
 //! use futures_util::TryStreamExt;
 //!

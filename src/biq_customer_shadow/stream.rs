@@ -9,7 +9,7 @@
 //! shadow source of the tenant; filter by `shadow_source_id` yourself, as the demo does.
 //!
 //! ```no_run
-//! # async fn demo(session: customer_data::biq_auth::Session) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(session: customer_data::biq::Session) -> Result<(), Box<dyn std::error::Error>> {
 //! use customer_data::biq_customer_shadow::{connect, stream};
 //! use futures_util::TryStreamExt;
 //!

@@ -17,7 +17,7 @@ mod open_enum;
 pub mod paginate;
 // Used by the services that receive pushes (Consumer Intelligence, BiQ).
 #[cfg_attr(
-    not(any(feature = "consumer-intelligence", feature = "biq")),
+    not(any(feature = "consumer-intelligence", feature = "biq-alert-changes")),
     allow(dead_code)
 )]
 pub mod receive;
