@@ -37,7 +37,11 @@ async fn plain(sandbox: &Sandbox) -> Client {
         .default_headers(headers)
         .build()
         .unwrap();
-    Client::new_with_client(&sandbox.url(SLUG), http, Layer::new(SLUG))
+    Client::new_with_client(
+        &sandbox.url(SLUG),
+        http,
+        Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES),
+    )
 }
 
 async fn call(client: Arc<Client>) {

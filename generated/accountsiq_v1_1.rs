@@ -878,6 +878,1353 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/SaveCreditNoteSpecifyCostGetBackCreditNoteID",
     ),
 ];
+/// What the runtime layer applies to this service's calls, from its spec: which
+/// operations may be repeated although their method is not idempotent (and why),
+/// which are sent without credentials, which answers are final. Hand it to the layer:
+/// `Layer::new(&SERVICE_RULES)`.
+pub const SERVICE_RULES: crate::runtime::ServiceRules = crate::runtime::ServiceRules {
+    slug: "accountsiq_v1_1",
+    operations: &[
+        crate::runtime::OperationRule {
+            id: "AddAnalysisCode",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "AddNotes",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "AllocateTransactions",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "AllocateTransactionsWithDiscount",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "AttachDocument",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CancelInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CheckBankDefaultsValidity",
+            retry_safe: ::std::option::Option::Some(
+                "a validity check (`Check*Validity`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CheckCustomerDefaultsValidity",
+            retry_safe: ::std::option::Option::Some(
+                "a validity check (`Check*Validity`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CheckGLDefaultsValidity",
+            retry_safe: ::std::option::Option::Some(
+                "a validity check (`Check*Validity`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CheckStockItemDefaultsValidity",
+            retry_safe: ::std::option::Option::Some(
+                "a validity check (`Check*Validity`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CheckSupplierDefaultsValidity",
+            retry_safe: ::std::option::Option::Some(
+                "a validity check (`Check*Validity`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateAdjustedInvoicesGetBackInvoiceIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesDebitNote",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesDebitNoteBulk",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesDebitNoteBulkGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesDebitNoteGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesInvoiceBulk",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesInvoiceBulkGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchPurchasesInvoiceGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesCreditNote",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesCreditNoteBulk",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesCreditNoteBulkGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesCreditNoteGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesInvoiceBulk",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesInvoiceBulkGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateBatchSalesInvoiceGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateCreditNotesGetBackCreditNoteIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateCreditNotesSpecifyCostGetBackCreditNoteIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateDepartment",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateGeneralJournal",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateGeneralJournalGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateInvoicesGetBackInvoiceIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateInvoicesSpecifyCostGetBackInvoiceIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "CreateProject",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "DeleteCustomerByCode",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "DeleteCustomerById",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "DeleteSupplierByCode",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "DeleteSupplierById",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "DeliverOrderLines",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "DisputeTransactions",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAccountBalanceInformation",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAccountsWithTransactionsCreatedBetween",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetActiveCustomerList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetActiveStockItemList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetActiveSupplierList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAdjustedInvoicesBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllActiveStockInformation",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllCustomerContacts",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllSupplierContacts",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllocationsBetween",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllocationsBetweenPaged",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllocationsBetweenWithCreationDate",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllocationsBetweenWithCreationDatePaged",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllocationsByTransactionId",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAllocationsForTransactionsCreatedBetween",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAnalysisDimensionSetup",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetAttachedDocumentList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetBankAccountBalance",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetBankDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetBankList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetBudgetData",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetChartOfAccounts",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetChartOfAccountsByConsolidationGroup",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCompanyInformation",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCountTransactionsBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCreditNote",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCreditNotesByCustomerCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCreditNotesByExternalReference",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCreditTermList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCurrencies",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCurrencyExchangeRate",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCurrencyHistory",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCurrencyList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomer",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomerBalanceInformation",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomerContacts",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomerDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomerList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomerNotes",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomersBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetCustomersStatement",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDebitNotesBySupplierCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDeliveryRouteList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDepartmentById",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDepartmentList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDepartmentsBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDepartmentsByAnalysisCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetDocument",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetGLAccountList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetGLDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInactiveStockItemList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInterCompanyConnectionList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoice",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoiceFromOrder",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoicePDFByTransactionID",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoicePDFByTransactionIDAndReportStyleName",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoicesBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoicesByCustomerCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoicesByExternalReference",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetInvoicesBySupplierCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetItemGroupList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewBatchPurchasesDebitNote",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewBatchPurchasesInvoice",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewBatchSalesCreditNote",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewBatchSalesInvoice",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewCustomerFromDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewDeliveryLine",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewPurchasesCreditJournal",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewPurchasesDebitJournal",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewPurchasesDebitNote",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewPurchasesInvoice",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewPurchasesInvoices",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewPurchasesOrder",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesCreditJournal",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesCreditNote",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesCreditNotes",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesDebitJournal",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesInvoice",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesInvoices",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSalesOrder",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewStockItemFromDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNewSupplierFromDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNote",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetNotesList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetOrder",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetOrdersBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetOrdersByCustomerCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetOrdersByExternalReference",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetOrdersByPaged",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetOrdersBySupplierCode",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetPeriodList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetPriceLists",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetReportStyles",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSalesReceiptPDFByTransactionID",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetStockItem",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetStockItemDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetStockItemGroupList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetStockItemList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetStockItemLocationStatus",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetStockItemsBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSupplier",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSupplierBalanceInformation",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSupplierContacts",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSupplierDefaults",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSupplierList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSupplierNotes",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSuppliersBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetSuppliersStatement",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTaxCodeList",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransaction",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionByInvoiceID",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionChangesBetween",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionDueDate",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionsBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionsByExternalReference",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionsCreatedByAccountBetween",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTransactionsModifiedBy",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTrialBalanceForPeriod",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetTrialBalanceFromStartOfPeriod",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "GetUserInformation",
+            retry_safe: ::std::option::Option::Some(
+                "a read (`Get*`): repeating it changes nothing",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "Login",
+            retry_safe: ::std::option::Option::Some(
+                "only opens a session: a second login opens another one",
+            ),
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostBankTransfer",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostCreditNote",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostCreditNoteGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostCreditNotesGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostInvoiceGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostInvoicesGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostPayAndAllocateSalesInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostPayAndAllocateSalesInvoices",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostPurchasesCreditJournal",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostPurchasesCreditJournalGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostPurchasesDebitJournal",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostPurchasesDebitJournalGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostSalesCreditJournal",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostSalesCreditJournalGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostSalesDebitJournal",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "PostSalesDebitJournalGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveAPInboxInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveAPInboxInvoiceGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveAdjustedAPInboxInvoiceGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveAdjustedInvoiceGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveBankDefaults",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveBudgetData",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveCreditNote",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveCreditNoteGetBackCreditNoteID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveCreditNoteSpecifyCostGetBackCreditNoteID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveCustomerDefaults",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveGLDefaults",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveInvoice",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveInvoiceGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveInvoiceSpecifyCostGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveInvoiceWithAmountCheckGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveInvoiceWithPostingAmountCheckGetBackInvoiceID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveOrder",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveOrderGetBackOrderID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SavePurchasePayment",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SavePurchasePaymentGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveSalesReceipt",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveSalesReceiptGetBackTransactionID",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveStockItem",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveStockItemDefaults",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveSundryReceiptPayments",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveSundryReceiptPaymentsGetBackTransactionIDs",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SaveSupplierDefaults",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SendEmail",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "SetTransactionDueDate",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UnallocateTransactions",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateCustomer",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateCustomerGetbackCustomerCode",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateDepartment",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateDepartmentDimensionSetup",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateProject",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateSupplier",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+        crate::runtime::OperationRule {
+            id: "UpdateSupplierGetBackSupplierCode",
+            retry_safe: ::std::option::Option::None,
+            anonymous: false,
+        },
+    ],
+    final_answer: crate::runtime::FinalAnswerRule::SoapFault,
+};
 /// The XSD types of the WSDL.
 pub mod types {
     /// XSD complex type `Account`, extending `ObjectBase` (its members come first).
@@ -24110,7 +25457,7 @@ impl ::std::fmt::Debug for Client {
 }
 impl Client {
     /// A client posting to `endpoint` (the `.asmx` URL) with `http`, through the
-    /// service's default layer (retries, timeouts, tracing).
+    /// service's default layer (retries, timeouts, tracing) under [`SERVICE_RULES`].
     pub fn new(
         endpoint: impl ::std::convert::Into<::std::string::String>,
         http: ::reqwest::Client,
@@ -24118,7 +25465,7 @@ impl Client {
         Self {
             endpoint: endpoint.into(),
             http,
-            layer: crate::runtime::Layer::new("accountsiq_v1_1"),
+            layer: crate::runtime::Layer::new(&SERVICE_RULES),
         }
     }
     /// The same client, its calls passing through `layer` instead.

@@ -41,6 +41,7 @@ pub fn findings(document: &Value) -> Vec<Finding> {
     check_patterns(document, &mut out);
     out.extend(crate::varnames::findings(document));
     check_operations(document, &mut out);
+    out.extend(crate::rules::findings(document));
     out.extend(crate::type_names::findings(document));
     // A bad tolerant-decoding declaration is refused here, by pointer, not by the generate
     // stage that applies it. Its messages start with the pointer.

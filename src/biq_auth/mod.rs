@@ -82,12 +82,6 @@ impl Environment {
 /// The slug of this service.
 pub const SLUG: &str = "biq_auth";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
-/// `login` (POST) yes, it only hands out a token.
-pub fn is_retry_safe(operation: &str) -> bool {
-    operation == "login"
-}
-
 /// A client for the auth service of `environment` (it needs no credentials: its `login` is
 /// how credentials are had).
 pub fn connect(environment: &Environment) -> Result<Client, ConnectError> {
@@ -95,7 +89,7 @@ pub fn connect(environment: &Environment) -> Result<Client, ConnectError> {
     Ok(Client::new_with_client(
         environment.auth_url(),
         http,
-        Layer::new(SLUG),
+        Layer::new(&SERVICE_RULES),
     ))
 }
 
@@ -185,7 +179,7 @@ impl Session {
             client: Client::new_with_client(
                 environment.auth_url(),
                 http.clone(),
-                options.layer(SLUG),
+                options.layer(&SERVICE_RULES),
             ),
             api_key,
             fallback_lifetime: Duration::from_secs(3600),
@@ -260,9 +254,9 @@ impl Session {
     }
 
     /// The layer that authenticates calls with this session (for the other BiQ clients).
-    pub fn layer(&self, service: &'static str) -> Layer {
+    pub fn layer(&self, rules: &'static crate::runtime::ServiceRules) -> Layer {
         self.options
-            .layer(service)
+            .layer(rules)
             .with_shared_auth(self.auth.clone())
     }
 

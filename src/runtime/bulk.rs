@@ -1,6 +1,6 @@
 //! Sending any number of items in chunks: bounded, adaptive concurrency, a progress callback,
-//! and a checkpoint to resume from after a crash. Services add a thin wrapper (e.g.
-//! `consumer_intelligence::bulk`); this is the one engine.
+//! and a checkpoint to resume from after a crash. Services add a thin wrapper (e.g. the
+//! Consumer Intelligence module's `bulk`); this is the one engine.
 //!
 //! - **Chunks** of at most [`BulkOptions::chunk_size`] items, taken lazily from the input, so
 //!   the input can be an iterator over more items than fit in memory.

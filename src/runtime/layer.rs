@@ -28,6 +28,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::auth::{AuthError, ExposeSecret, Token, TokenCache, TokenSource};
 use super::error::Error;
 use super::retry::{self, Budget, RetryPolicy};
+use super::rules::ServiceRules;
 
 /// A boxed future, so [`Authorize`] can be a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -185,69 +186,18 @@ impl RateGate {
 #[derive(Debug, Clone)]
 pub struct RawBody(pub bytes::Bytes);
 
-/// Whether a service may repeat an operation whose method is not idempotent, by the name the
-/// layer sees: the generated method's name for OpenAPI clients (`upload_consumers`), the
-/// operation's name for SOAP clients (`GetCustomer`).
-pub type RetrySafe = fn(&str) -> bool;
-
-/// Whether an answer with a retryable status is final all the same (status, whole body): e.g.
-/// a SOAP fault, which comes with HTTP 500.
-pub type FinalAnswer = fn(u16, &[u8]) -> bool;
-
-fn never(_: &str) -> bool {
-    false
-}
-
-fn status_decides(_: u16, _: &[u8]) -> bool {
-    false
-}
-
-/// The final-answer rule of each service.
-fn final_answer_rule(service: &str) -> FinalAnswer {
-    match service {
-        #[cfg(feature = "accountsiq")]
-        crate::accountsiq_v1_1::SLUG | crate::accountsiq_v2_0::SLUG => super::soap::is_fault,
-        _ => status_decides,
-    }
-}
-
-/// The retry-safe rule of each service (documented on each service's `is_retry_safe`).
-fn retry_safe_rule(service: &str) -> RetrySafe {
-    match service {
-        #[cfg(feature = "consumer-intelligence")]
-        crate::consumer_intelligence::SLUG => crate::consumer_intelligence::is_retry_safe,
-        #[cfg(feature = "biq")]
-        crate::biq_auth::SLUG => crate::biq_auth::is_retry_safe,
-        #[cfg(feature = "biq")]
-        crate::biq_alert_changes::SLUG => crate::biq_alert_changes::is_retry_safe,
-        #[cfg(feature = "biq")]
-        crate::biq_customer_shadow::SLUG => crate::biq_customer_shadow::is_retry_safe,
-        #[cfg(feature = "blink")]
-        crate::blink_customer_management::SLUG => crate::blink_customer_management::is_retry_safe,
-        #[cfg(feature = "carmachain")]
-        crate::carmachain::SLUG => crate::carmachain::is_retry_safe,
-        #[cfg(feature = "accountsiq")]
-        crate::accountsiq_v1_1::SLUG => crate::accountsiq_v1_1::is_retry_safe,
-        #[cfg(feature = "accountsiq")]
-        crate::accountsiq_v2_0::SLUG => crate::accountsiq_v2_0::is_retry_safe,
-        _ => never,
-    }
-}
-
 #[derive(Clone)]
 struct Parts {
-    service: &'static str,
+    /// The service's declared rules: retry-safe and anonymous operations, final answers.
+    rules: &'static ServiceRules,
     auth: Option<Arc<dyn Authorize>>,
     headers: HeaderMap,
     correlation: Option<HeaderName>,
-    anonymous: &'static [&'static str],
     retry: RetryPolicy,
     budget: Budget,
     /// No attempt goes out before this instant: a 429's `Retry-After` holds every call of the
     /// client, not only the refused one (shared by clones, like the budget).
     gate: RateGate,
-    retry_safe: RetrySafe,
-    final_answer: FinalAnswer,
     timeout: Option<Duration>,
 }
 
@@ -260,7 +210,7 @@ pub struct Layer {
 
 impl Default for Layer {
     fn default() -> Self {
-        Self::new("")
+        Self::new(&ServiceRules::NONE)
     }
 }
 
@@ -268,7 +218,7 @@ impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Header names only: values may be anything the caller configured.
         f.debug_struct("Layer")
-            .field("service", &self.parts.service)
+            .field("service", &self.parts.rules.slug)
             .field("auth", &self.parts.auth.is_some())
             .field("headers", &self.parts.headers.keys().collect::<Vec<_>>())
             .field("correlation", &self.parts.correlation)
@@ -327,22 +277,19 @@ enum Attempt {
 }
 
 impl Layer {
-    /// A layer for `service` (its slug) with no credentials: calls go out as they are, with the
-    /// default [`RetryPolicy`] and the service's retry-safe operations.
-    pub fn new(service: &'static str) -> Self {
+    /// A layer for the service that declares `rules` (its generated `SERVICE_RULES`) with no
+    /// credentials: calls go out as they are, with the default [`RetryPolicy`].
+    pub fn new(rules: &'static ServiceRules) -> Self {
         let retry = RetryPolicy::default();
         Self {
             parts: Arc::new(Parts {
-                service,
+                rules,
                 auth: None,
                 headers: HeaderMap::new(),
                 correlation: None,
-                anonymous: &[],
                 budget: Budget::new(*retry.budget()),
                 gate: RateGate::default(),
                 retry,
-                retry_safe: retry_safe_rule(service),
-                final_answer: final_answer_rule(service),
                 timeout: None,
             }),
         }
@@ -378,18 +325,13 @@ impl Layer {
         self
     }
 
-    /// Sends no credentials with these operations (their spec says `security: []`, e.g. the
-    /// one that hands out tokens).
-    pub fn without_auth_for(mut self, operation_ids: &'static [&'static str]) -> Self {
-        self.parts_mut().anonymous = operation_ids;
-        self
-    }
-
     /// Retries as `policy` says (with a fresh budget for this layer and its clones).
     ///
     /// ```
     /// use customer_data::runtime::{Layer, retry::RetryPolicy};
-    /// let layer = Layer::new("carmachain").with_retry(RetryPolicy::none());
+    /// use customer_data::runtime::rules::ServiceRules;
+    /// static RULES: ServiceRules = ServiceRules::empty("example");
+    /// let layer = Layer::new(&RULES).with_retry(RetryPolicy::none());
     /// # let _ = layer;
     /// ```
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
@@ -407,15 +349,14 @@ impl Layer {
         self
     }
 
-    /// Replaces the service's rule of which non-idempotent operations may be repeated.
-    pub fn with_retry_safe(mut self, rule: RetrySafe) -> Self {
-        self.parts_mut().retry_safe = rule;
-        self
-    }
-
     /// The service slug this layer serves.
     pub fn service(&self) -> &'static str {
-        self.parts.service
+        self.parts.rules.slug
+    }
+
+    /// The rules the service declared (retry-safe and anonymous operations, final answers).
+    pub fn rules(&self) -> &'static ServiceRules {
+        self.parts.rules
     }
 
     /// The retry policy of this layer.
@@ -461,7 +402,7 @@ impl Layer {
         });
         let span = tracing::info_span!(
             "customer_data.call",
-            service = parts.service,
+            service = parts.rules.slug,
             operation,
             attempts = tracing::field::Empty,
             status = tracing::field::Empty,
@@ -488,11 +429,13 @@ impl Layer {
         operation: &str,
     ) -> Result<(reqwest::Response, Tally), CallFailure> {
         let parts = &*self.parts;
+        let rule = parts.rules.operation(operation);
         let auth = parts
             .auth
             .as_ref()
-            .filter(|_| !parts.anonymous.contains(&operation));
-        let safe = retry::is_idempotent(request.method()) || (parts.retry_safe)(operation);
+            .filter(|_| !rule.is_some_and(|rule| rule.anonymous));
+        let safe = retry::is_idempotent(request.method())
+            || rule.is_some_and(|rule| rule.retry_safe.is_some());
         parts.budget.deposit();
         let mut current = request;
         let mut replayed_401 = false;
@@ -516,7 +459,10 @@ impl Layer {
                     let status = response.status();
                     let wait = if retry::is_retryable_status(status)
                         && (safe || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
-                        && !(parts.final_answer)(status.as_u16(), raw_body(&response))
+                        && !parts
+                            .rules
+                            .final_answer
+                            .is_final(status.as_u16(), raw_body(&response))
                     {
                         match retry::retry_after(response.headers(), SystemTime::now()) {
                             Some(asked) if asked > parts.retry.max_retry_after() => {

@@ -4,8 +4,9 @@
 //! - **What is retried:** no answer at all (connection refused or reset, timeout, a body cut
 //!   short) and the answers 408, 429, 500, 502, 503 and 504.
 //! - **Which requests:** a request whose method is idempotent (GET, HEAD, OPTIONS, PUT,
-//!   DELETE), and an operation its service declares safe to repeat (each service module's
-//!   `is_retry_safe`, e.g. a Consumer Intelligence upload, idempotent by `consumerId`). Any
+//!   DELETE), and an operation its service declares safe to repeat, with a reason (its
+//!   generated [`ServiceRules`](super::ServiceRules), from the spec's
+//!   `x-customer-data-retry-safe`, e.g. an upload that is idempotent by its key). Any
 //!   request is retried after a 429 (the server refused it unprocessed) or a failed connect
 //!   (nothing was sent).
 //! - **How long to wait:** `Retry-After` when the answer has one (seconds or an HTTP date), up

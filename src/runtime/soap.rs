@@ -464,9 +464,11 @@ where
 
 /// One SOAP 1.1 call through `layer` (retries, timeouts, tracing: see
 /// [`Layer`](crate::runtime::Layer)): POST `envelope_xml` with `SOAPAction`, decode the answer
-/// as `Resp`. Which operations may be repeated is the service's rule (`is_retry_safe`): every
-/// SOAP request is a POST. A SOAP fault is the application's answer and final, even when it
-/// comes with HTTP 500; a 5xx without one (a gateway's page) is retried.
+/// as `Resp`. Which operations may be repeated is the service's declared rule (its
+/// [`ServiceRules`](crate::runtime::ServiceRules)): every SOAP request is a POST. A SOAP fault
+/// is the application's answer and final, even when it comes with HTTP 500 (the rule
+/// [`FinalAnswerRule::SoapFault`](crate::runtime::FinalAnswerRule::SoapFault)); a 5xx without
+/// one (a gateway's page) is retried.
 pub async fn call<Resp: DeserializeOwned>(
     layer: &crate::runtime::Layer,
     http: &reqwest::Client,
