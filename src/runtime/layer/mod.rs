@@ -1,133 +1,51 @@
 //! The one layer every call of every generated OpenAPI client passes through.
 //!
-//! The generator gives each client a [`Layer`] (progenitor's "inner type") and routes each
-//! operation's request through [`Layer::send`], which
+//! The generator gives each client a [`Layer`] (progenitor's "inner type") made from the
+//! service's generated rules ([`ServiceRules`]) and routes each operation's request through
+//! [`Layer::send`], which
 //! 1. adds the service's fixed headers and, where the service asks for one, a fresh
 //!    correlation id;
-//! 2. adds credentials from the service's token cache ([`Authorize`]);
+//! 2. adds credentials from the service's token cache ([`Authorize`], `authorize.rs`), except
+//!    on the operations the service declares anonymous;
 //! 3. sends, and on `401 Unauthorized` invalidates the token, fetches a new one and replays
 //!    the request once (never more: a second 401 is the caller's answer);
 //! 4. retries what failed for a passing reason (no answer, a body cut short, 408, 429, 5xx)
-//!    as [`RetryPolicy`](super::retry::RetryPolicy) says, within a per-attempt timeout;
-//! 5. reads the whole body (so a body cut short is retried, not handed to the decoder) and
-//!    records on the answer the correlation id when the server did not echo it, and the
-//!    number of attempts ([`ATTEMPTS_HEADER`]), so errors name both;
+//!    as [`RetryPolicy`](super::retry::RetryPolicy) says, within a per-attempt timeout: a
+//!    request whose method is idempotent or that the service declares retry-safe, any request
+//!    after a 429 or a failed connect; an answer the service's rule calls final (a SOAP
+//!    fault) is not retried. A 429's `Retry-After` holds every call of the client
+//!    (`gate.rs`). Each step is decided by a pure function, [`decide::next_step`];
+//! 5. reads the whole body (`body.rs`: a body cut short is retried, not handed to the
+//!    decoder) and records on the answer the correlation id when the server did not echo it,
+//!    and the number of attempts ([`ATTEMPTS_HEADER`]), so errors name both;
 //! 6. traces the call as one span (`customer_data.call`: service, operation, attempts,
 //!    status, duration_ms) with an event per retry. No header value is ever traced.
 //!
 //! The SOAP clients take the same path through [`Layer::execute`].
 
-use std::future::Future;
-use std::pin::Pin;
+mod authorize;
+mod body;
+pub mod decide;
+mod gate;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 pub use progenitor_client::OperationInfo;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::time::Instant;
 
-use super::auth::{AuthError, ExposeSecret, Token, TokenCache, TokenSource};
+pub use authorize::{Authorize, BoxFuture, HeaderAuth, Scheme, UsedToken};
+pub(crate) use body::answer_from_parts;
+pub use body::RawBody;
+use body::{count_header, raw_body, whole};
+use decide::{AttemptState, Outcome, Step};
+use gate::RateGate;
+
+use super::auth::AuthError;
 use super::error::Error;
 use super::retry::{self, Budget, RetryPolicy};
 use super::rules::ServiceRules;
-
-/// A boxed future, so [`Authorize`] can be a trait object.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Puts credentials on a request. One implementation per way of sending a token
-/// ([`HeaderAuth`]); the flows differ only in their [`TokenSource`].
-pub trait Authorize: Send + Sync + 'static {
-    /// Adds the credentials to `headers`; the returned grant identifies the token used.
-    fn authorize<'a>(
-        &'a self,
-        headers: &'a mut HeaderMap,
-    ) -> BoxFuture<'a, Result<UsedToken, AuthError>>;
-
-    /// The server refused the token of `grant` (401): forget it.
-    fn reject(&self, grant: &UsedToken);
-}
-
-/// The token a request was sent with (to name it in [`Authorize::reject`]).
-#[derive(Debug, Clone)]
-pub struct UsedToken(Arc<Token>);
-
-/// How the token goes into the `Authorization` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `Authorization: Bearer <token>` (RFC 6750).
-    Bearer,
-    /// `Authorization: <token>`, for APIs that document an api-key header with no scheme.
-    Bare,
-}
-
-/// A token from a [`TokenCache`] in the `Authorization` header.
-pub struct HeaderAuth<S> {
-    cache: Arc<TokenCache<S>>,
-    scheme: Scheme,
-    /// The header value of the current token, built once per token rather than per call.
-    header: std::sync::RwLock<Option<(Arc<Token>, HeaderValue)>>,
-}
-
-impl<S> HeaderAuth<S> {
-    /// Sends tokens of `cache` with `scheme`.
-    pub fn new(cache: Arc<TokenCache<S>>, scheme: Scheme) -> Self {
-        Self {
-            cache,
-            scheme,
-            header: std::sync::RwLock::new(None),
-        }
-    }
-
-    fn header_value(&self, token: &Arc<Token>) -> Result<HeaderValue, AuthError> {
-        if let Some((cached, value)) = &*self
-            .header
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            && Arc::ptr_eq(cached, token)
-        {
-            return Ok(value.clone());
-        }
-        let secret = token.value.expose_secret();
-        let text = match self.scheme {
-            Scheme::Bearer => format!("Bearer {secret}"),
-            Scheme::Bare => secret.to_string(),
-        };
-        let mut value = HeaderValue::from_str(&text)
-            .map_err(|_| AuthError::Malformed("the token is not a valid header value".into()))?;
-        // hyper and reqwest leave sensitive values out of their logs.
-        value.set_sensitive(true);
-        *self
-            .header
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((token.clone(), value.clone()));
-        Ok(value)
-    }
-}
-
-impl<S> std::fmt::Debug for HeaderAuth<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeaderAuth")
-            .field("scheme", &self.scheme)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S: TokenSource> Authorize for HeaderAuth<S> {
-    fn authorize<'a>(
-        &'a self,
-        headers: &'a mut HeaderMap,
-    ) -> BoxFuture<'a, Result<UsedToken, AuthError>> {
-        Box::pin(async move {
-            let token = self.cache.token().await?;
-            headers.insert(reqwest::header::AUTHORIZATION, self.header_value(&token)?);
-            Ok(UsedToken(token))
-        })
-    }
-
-    fn reject(&self, grant: &UsedToken) {
-        self.cache.invalidate(&grant.0);
-    }
-}
 
 /// The header the runtime adds to every answer: how many attempts the call took.
 pub const ATTEMPTS_HEADER: &str = "customer-data-attempts";
@@ -142,49 +60,6 @@ struct Tally {
     attempts: u32,
     rate_limited: u32,
 }
-
-/// Holds a client's attempts until an instant, checked on every attempt: an atomic, so the
-/// common case (no hold) costs one load.
-#[derive(Clone)]
-struct RateGate {
-    origin: Instant,
-    /// Nanoseconds after `origin` before which no attempt goes out (0: none).
-    until_nanos: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Default for RateGate {
-    fn default() -> Self {
-        Self {
-            origin: Instant::now(),
-            until_nanos: Arc::default(),
-        }
-    }
-}
-
-impl RateGate {
-    fn hold_for(&self, wait: Duration) {
-        let until = self.origin.elapsed().saturating_add(wait).as_nanos();
-        let until = u64::try_from(until).unwrap_or(u64::MAX);
-        self.until_nanos
-            .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    async fn wait(&self) {
-        let until = self.until_nanos.load(std::sync::atomic::Ordering::Relaxed);
-        if until == 0 {
-            return;
-        }
-        let until = self.origin + Duration::from_nanos(until);
-        if until > Instant::now() {
-            tokio::time::sleep_until(until.into()).await;
-        }
-    }
-}
-
-/// The whole body of an answer, kept beside it (in the response's extensions) so an error can
-/// show it even after the body was handed on.
-#[derive(Debug, Clone)]
-pub struct RawBody(pub bytes::Bytes);
 
 #[derive(Clone)]
 struct Parts {
@@ -274,6 +149,38 @@ enum Attempt {
     Answer(reqwest::Response),
     Unauthorized(reqwest::Response, UsedToken),
     NoAnswer(reqwest::Error),
+}
+
+impl Attempt {
+    /// What the caller gets when this was the last attempt (`attempts` in all).
+    fn into_result(self, attempts: u32) -> Result<reqwest::Response, CallFailure> {
+        match self {
+            Attempt::Answer(response) | Attempt::Unauthorized(response, _) => Ok(response),
+            Attempt::NoAnswer(error) => Err(CallFailure::Transport {
+                attempts,
+                source: error.without_url(),
+            }),
+        }
+    }
+}
+
+/// One debug event per retry (no header value is traced).
+fn trace_retry(ended: &Attempt, attempt: u32, delay: Duration) {
+    let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    match ended {
+        Attempt::Answer(response) | Attempt::Unauthorized(response, _) => tracing::debug!(
+            attempt,
+            status = response.status().as_u16(),
+            delay_ms,
+            "retrying"
+        ),
+        Attempt::NoAnswer(error) => tracing::debug!(
+            attempt,
+            error = %error,
+            delay_ms,
+            "no answer: retrying"
+        ),
+    }
 }
 
 impl Layer {
@@ -421,7 +328,8 @@ impl Layer {
         Ok(annotated(response, correlation, tally))
     }
 
-    /// The attempts of one call: the answer and how many attempts it took.
+    /// The attempts of one call: the answer and how many attempts it took. Each step after
+    /// an attempt is [`decide::next_step`]'s; this only sends, waits and renews as told.
     async fn attempts(
         &self,
         http: &reqwest::Client,
@@ -434,113 +342,84 @@ impl Layer {
             .auth
             .as_ref()
             .filter(|_| !rule.is_some_and(|rule| rule.anonymous));
-        let safe = retry::is_idempotent(request.method())
-            || rule.is_some_and(|rule| rule.retry_safe.is_some());
         parts.budget.deposit();
+        let started = Instant::now();
+        let mut state = AttemptState {
+            attempt: 0,
+            retry_safe: retry::is_idempotent(request.method())
+                || rule.is_some_and(|rule| rule.retry_safe.is_some()),
+            replayed_after_401: false,
+            resendable: true,
+            elapsed: Duration::ZERO,
+            now: SystemTime::UNIX_EPOCH,
+        };
         let mut current = request;
-        let mut replayed_401 = false;
-        let mut attempt = 0u32;
         let mut rate_limited = 0u32;
         loop {
-            attempt += 1;
+            state.attempt += 1;
             // A body that cannot be cloned (a stream) cannot be sent twice: one attempt.
             let again = current.try_clone();
-            let mut server_directed = false;
-            // What this attempt ended with, and the wait before another one (None: done).
-            let (outcome, wait, replay) = match self.attempt(http, current, auth).await? {
-                Attempt::Unauthorized(response, grant) if !replayed_401 => {
-                    if let Some(auth) = auth {
-                        auth.reject(&grant);
-                    }
-                    (Ok(response), Some(Duration::ZERO), true)
-                }
-                Attempt::Unauthorized(response, _) => (Ok(response), None, false),
-                Attempt::Answer(response) => {
-                    let status = response.status();
-                    let wait = if retry::is_retryable_status(status)
-                        && (safe || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
-                        && !parts
-                            .rules
-                            .final_answer
-                            .is_final(status.as_u16(), raw_body(&response))
-                    {
-                        match retry::retry_after(response.headers(), SystemTime::now()) {
-                            Some(asked) if asked > parts.retry.max_retry_after() => {
-                                tracing::debug!(
-                                    attempt,
-                                    status = status.as_u16(),
-                                    retry_after_s = asked.as_secs(),
-                                    "Retry-After beyond the policy's bound: not retrying"
-                                );
-                                None
-                            }
-                            Some(asked) => {
-                                if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                                    // The server said when: a wait it asked for is no storm.
-                                    server_directed = true;
-                                    parts.gate.hold_for(asked);
-                                }
-                                Some(asked)
-                            }
-                            None => Some(parts.retry.backoff(attempt)),
-                        }
-                    } else {
-                        None
-                    };
-                    (Ok(response), wait, false)
-                }
-                Attempt::NoAnswer(error) => {
-                    // Nothing reached the server when the connection failed: always safe.
-                    let wait = (safe || error.is_connect()).then(|| parts.retry.backoff(attempt));
-                    let failure = CallFailure::Transport {
-                        attempts: attempt,
-                        source: error.without_url(),
-                    };
-                    (Err(failure), wait, false)
-                }
-            };
-            let next = match (wait, again) {
-                (Some(_), Some(next)) if replay => next,
-                (Some(delay), Some(next))
-                    if attempt < parts.retry.max_attempts()
-                        && (server_directed || parts.budget.withdraw()) =>
+            state.resendable = again.is_some();
+            let ended = self.attempt(http, current, auth).await?;
+            state.elapsed = started.elapsed();
+            state.now = SystemTime::now();
+            let step = {
+                let outcome = match &ended {
+                    Attempt::Answer(response) => Outcome::Answer {
+                        status: response.status(),
+                        headers: response.headers(),
+                        body: raw_body(response),
+                    },
+                    Attempt::Unauthorized(..) => Outcome::Unauthorized,
+                    Attempt::NoAnswer(error) => Outcome::NoAnswer {
+                        connect_failed: error.is_connect(),
+                    },
+                };
+                let final_answer = parts.rules.final_answer;
+                if let Some(hold) =
+                    decide::rate_limit_hold(&outcome, &parts.retry, final_answer, state.now)
                 {
+                    parts.gate.hold_for(hold);
+                }
+                decide::next_step(&state, &outcome, &parts.retry, final_answer, &mut || {
+                    parts.budget.withdraw()
+                })
+            };
+            if let (Attempt::Unauthorized(_, grant), Some(auth)) = (&ended, auth)
+                && !state.replayed_after_401
+            {
+                // The token is no good whether or not the request can be replayed.
+                auth.reject(grant);
+            }
+            current = match (step, again) {
+                (Step::ReplayAfterReauth, Some(next)) => {
+                    tracing::debug!(
+                        attempt = state.attempt,
+                        "401 Unauthorized: renewing the token and replaying once"
+                    );
+                    state.replayed_after_401 = true;
+                    next
+                }
+                (
+                    Step::Retry {
+                        after,
+                        server_directed,
+                    },
+                    Some(next),
+                ) => {
                     rate_limited += u32::from(server_directed);
-                    match &outcome {
-                        Ok(response) => tracing::debug!(
-                            attempt,
-                            status = response.status().as_u16(),
-                            delay_ms = delay.as_millis() as u64,
-                            "retrying"
-                        ),
-                        Err(failure) => tracing::debug!(
-                            attempt,
-                            error = %failure,
-                            delay_ms = delay.as_millis() as u64,
-                            "no answer: retrying"
-                        ),
-                    }
-                    tokio::time::sleep(delay).await;
+                    trace_retry(&ended, state.attempt, after);
+                    tokio::time::sleep(after).await;
                     next
                 }
                 _ => {
-                    return outcome.map(|response| {
-                        let tally = Tally {
-                            attempts: attempt,
-                            rate_limited,
-                        };
-                        (response, tally)
-                    });
+                    let tally = Tally {
+                        attempts: state.attempt,
+                        rate_limited,
+                    };
+                    return ended.into_result(state.attempt).map(|response| (response, tally));
                 }
             };
-            if replay {
-                tracing::debug!(
-                    attempt,
-                    "401 Unauthorized: renewing the token and replaying once"
-                );
-                replayed_401 = true;
-            }
-            current = next;
         }
     }
 
@@ -580,26 +459,6 @@ impl Layer {
     }
 }
 
-/// The answer with its whole body read (a body cut short is an error here, where it can be
-/// retried), the body also kept as [`RawBody`] (for an error to show it, and so the decoder
-/// does not read the body a second time). The answer's parts are moved, not copied: this runs
-/// on every call.
-async fn whole(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
-    use http_body_util::BodyExt;
-    let (parts, body) = ::http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = body.collect().await?.to_bytes();
-    Ok(answer_from_parts(parts, body))
-}
-
-/// An answer made from its parts and whole body, the body also kept as [`RawBody`].
-pub(crate) fn answer_from_parts(
-    mut parts: ::http::response::Parts,
-    body: bytes::Bytes,
-) -> reqwest::Response {
-    parts.extensions.insert(RawBody(body.clone()));
-    reqwest::Response::from(::http::Response::from_parts(parts, body))
-}
-
 /// The number of attempts the layer recorded on an answer ([`ATTEMPTS_HEADER`]).
 pub fn attempts_of(headers: &HeaderMap) -> Option<u32> {
     count_header(headers, ATTEMPTS_HEADER)
@@ -608,17 +467,6 @@ pub fn attempts_of(headers: &HeaderMap) -> Option<u32> {
 /// How many attempts of an answer met a rate limit ([`RATE_LIMITED_HEADER`]; absent: none).
 pub fn rate_limited_of(headers: &HeaderMap) -> u32 {
     count_header(headers, RATE_LIMITED_HEADER).unwrap_or(0)
-}
-
-fn count_header(headers: &HeaderMap, name: &str) -> Option<u32> {
-    headers.get(name)?.to_str().ok()?.parse().ok()
-}
-
-fn raw_body(response: &reqwest::Response) -> &[u8] {
-    response
-        .extensions()
-        .get::<RawBody>()
-        .map_or(&[][..], |body| &body.0[..])
 }
 
 /// Records on the answer the correlation id sent (when the server did not echo it) and the
