@@ -22,6 +22,14 @@ pub trait Authorize: Send + Sync + 'static {
         headers: &'a mut HeaderMap,
     ) -> BoxFuture<'a, Result<UsedToken, AuthError>>;
 
+    /// Adds the credentials at once when that needs no waiting (e.g. a fresh cached token),
+    /// sparing the common case [`Self::authorize`]'s boxed future. `None`: nothing was added;
+    /// call [`Self::authorize`].
+    fn authorize_ready(&self, headers: &mut HeaderMap) -> Option<UsedToken> {
+        let _ = headers;
+        None
+    }
+
     /// The server refused the token of `grant` (401): forget it.
     fn reject(&self, grant: &UsedToken);
 }
@@ -102,6 +110,14 @@ impl<S: TokenSource> Authorize for HeaderAuth<S> {
             headers.insert(reqwest::header::AUTHORIZATION, self.header_value(&token)?);
             Ok(UsedToken(token))
         })
+    }
+
+    fn authorize_ready(&self, headers: &mut HeaderMap) -> Option<UsedToken> {
+        let token = self.cache.fresh()?;
+        // A token that is no header value is left to `authorize`, which reports it.
+        let value = self.header_value(&token).ok()?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Some(UsedToken(token))
     }
 
     fn reject(&self, grant: &UsedToken) {

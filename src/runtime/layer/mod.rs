@@ -54,6 +54,9 @@ pub const ATTEMPTS_HEADER: &str = "customer-data-attempts";
 /// were refused with a `Retry-After` (a rate limit, as opposed to a failure).
 pub const RATE_LIMITED_HEADER: &str = "customer-data-rate-limited";
 
+/// [`ATTEMPTS_HEADER`] as a header name, validated when compiled rather than on every call.
+const ATTEMPTS_NAME: HeaderName = HeaderName::from_static(ATTEMPTS_HEADER);
+
 /// How many attempts a call took, and how many of them met a rate limit.
 #[derive(Debug, Clone, Copy)]
 struct Tally {
@@ -317,7 +320,7 @@ impl Layer {
         );
         let started = Instant::now();
         let outcome = self
-            .attempts(http, request, operation)
+            .attempts(http, request, operation, started)
             .instrument(span.clone())
             .await;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
@@ -335,6 +338,7 @@ impl Layer {
         http: &reqwest::Client,
         request: reqwest::Request,
         operation: &str,
+        started: Instant,
     ) -> Result<(reqwest::Response, Tally), CallFailure> {
         let parts = &*self.parts;
         let rule = parts.rules.operation(operation);
@@ -343,7 +347,6 @@ impl Layer {
             .as_ref()
             .filter(|_| !rule.is_some_and(|rule| rule.anonymous));
         parts.budget.deposit();
-        let started = Instant::now();
         let mut state = AttemptState {
             attempt: 0,
             retry_safe: retry::is_idempotent(request.method())
@@ -435,11 +438,14 @@ impl Layer {
             *request.timeout_mut() = Some(timeout);
         }
         let grant = match auth {
-            Some(auth) => Some(
-                auth.authorize(request.headers_mut())
-                    .await
-                    .map_err(CallFailure::Auth)?,
-            ),
+            Some(auth) => match auth.authorize_ready(request.headers_mut()) {
+                Some(grant) => Some(grant),
+                None => Some(
+                    auth.authorize(request.headers_mut())
+                        .await
+                        .map_err(CallFailure::Auth)?,
+                ),
+            },
             None => None,
         };
         let response = match http.execute(request).await {
@@ -482,7 +488,7 @@ fn annotated(
     {
         headers.insert(name.clone(), value);
     }
-    // A static value for the common counts: no allocation per call.
+    // A static name and value for the common counts: no validation or allocation per call.
     const COUNTS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     let attempts = usize::try_from(tally.attempts)
         .ok()
@@ -491,7 +497,7 @@ fn annotated(
             || HeaderValue::from(tally.attempts),
             |n| HeaderValue::from_static(n),
         );
-    headers.insert(ATTEMPTS_HEADER, attempts);
+    headers.insert(ATTEMPTS_NAME, attempts);
     if tally.rate_limited > 0 {
         headers.insert(RATE_LIMITED_HEADER, HeaderValue::from(tally.rate_limited));
     }
