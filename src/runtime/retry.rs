@@ -335,7 +335,10 @@ mod tests {
     async fn the_per_second_reserve_comes_back_each_second() {
         let budget = Budget::new(RetryBudget::new(0.0, 2));
         assert!(budget.withdraw() && budget.withdraw());
-        assert!(!budget.withdraw(), "this second's reserve is spent, nothing was earned");
+        assert!(
+            !budget.withdraw(),
+            "this second's reserve is spent, nothing was earned"
+        );
         tokio::time::advance(Duration::from_millis(999)).await;
         assert!(!budget.withdraw());
         tokio::time::advance(Duration::from_millis(1)).await;

@@ -204,7 +204,11 @@ mod tests {
         let headers = HeaderMap::new();
         for status in [408, 500, 502, 503, 504] {
             let outcome = answer(status, &headers, b"");
-            assert!(is_backoff_retry(decide(&state(1, true), &outcome, &policy())));
+            assert!(is_backoff_retry(decide(
+                &state(1, true),
+                &outcome,
+                &policy()
+            )));
             assert_eq!(
                 decide(&state(1, false), &outcome, &policy()),
                 Step::Return,
@@ -225,9 +229,20 @@ mod tests {
         let refused = Outcome::NoAnswer {
             connect_failed: true,
         };
-        assert!(is_backoff_retry(decide(&state(1, true), &cut_short, &policy())));
-        assert_eq!(decide(&state(1, false), &cut_short, &policy()), Step::Return);
-        assert!(is_backoff_retry(decide(&state(1, false), &refused, &policy())));
+        assert!(is_backoff_retry(decide(
+            &state(1, true),
+            &cut_short,
+            &policy()
+        )));
+        assert_eq!(
+            decide(&state(1, false), &cut_short, &policy()),
+            Step::Return
+        );
+        assert!(is_backoff_retry(decide(
+            &state(1, false),
+            &refused,
+            &policy()
+        )));
     }
 
     #[test]
@@ -344,7 +359,11 @@ mod tests {
         );
         assert_eq!(step, Step::Return, "no budget left");
         let limited = policy().with_max_attempts(3);
-        assert!(is_backoff_retry(decide(&state(2, true), &outcome, &limited)));
+        assert!(is_backoff_retry(decide(
+            &state(2, true),
+            &outcome,
+            &limited
+        )));
         assert_eq!(decide(&state(3, true), &outcome, &limited), Step::Return);
         let mut streamed = state(1, true);
         streamed.resendable = false;

@@ -55,7 +55,11 @@ mod tests {
         let gate = RateGate::default();
         let started = Instant::now();
         gate.wait().await;
-        assert_eq!(started.elapsed(), Duration::ZERO, "an open gate does not wait");
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "an open gate does not wait"
+        );
 
         gate.hold_for(Duration::from_secs(30));
         gate.hold_for(Duration::from_secs(5)); // shorter: the 30 s hold stays

@@ -36,8 +36,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 pub use authorize::{Authorize, BoxFuture, HeaderAuth, Scheme, UsedToken};
-pub(crate) use body::answer_from_parts;
 pub use body::RawBody;
+pub(crate) use body::answer_from_parts;
 use body::{count_header, raw_body, whole};
 use decide::{AttemptState, Outcome, Step};
 use gate::RateGate;
@@ -420,7 +420,9 @@ impl Layer {
                         attempts: state.attempt,
                         rate_limited,
                     };
-                    return ended.into_result(state.attempt).map(|response| (response, tally));
+                    return ended
+                        .into_result(state.attempt)
+                        .map(|response| (response, tally));
                 }
             };
         }

@@ -288,4 +288,3 @@ pub fn is_fault(status: u16, body: &[u8]) -> bool {
         Err(SoapError::Fault(_))
     )
 }
-

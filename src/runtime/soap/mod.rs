@@ -212,4 +212,3 @@ pub async fn call<Resp: DeserializeOwned>(
         .map_err(|source| SoapError::Transport { attempts, source })?;
     decode_response(status, &body)
 }
-

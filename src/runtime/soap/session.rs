@@ -47,4 +47,3 @@ where
         other => other,
     }
 }
-
