@@ -459,6 +459,22 @@ mod tests {
     }
 
     #[test]
+    fn rejects_a_retry_safe_declaration_without_a_reason() {
+        let mut doc = minimal();
+        doc["paths"]["/things"]["get"]["x-customer-data-retry-safe"] = json!(true);
+        assert_eq!(
+            messages(&doc),
+            vec![
+                "/paths/~1things/get/x-customer-data-retry-safe: must be a string saying why \
+                 repeating this operation is harmless, not a boolean"
+                    .to_string()
+            ]
+        );
+        doc["paths"]["/things"]["get"]["x-customer-data-retry-safe"] = json!("a read");
+        assert_eq!(messages(&doc), Vec::<String>::new());
+    }
+
+    #[test]
     fn rejects_swagger_and_non_openapi() {
         assert!(messages(&json!({"swagger": "2.0"}))[0].starts_with("/swagger: Swagger 2.0"));
         assert!(messages(&json!({"info": {}}))[0].contains("`openapi` version field is missing"));
