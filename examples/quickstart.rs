@@ -379,7 +379,7 @@ async fn biq(sandbox: &Sandbox) -> Result<Report> {
             operation_id: "sandbox_script",
         };
         session
-            .layer("biq_alert_changes")
+            .layer(&customer_data::biq_alert_changes::SERVICE_RULES)
             .send::<()>(session.http(), request, &info)
             .await?
             .error_for_status()?;

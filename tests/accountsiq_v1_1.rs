@@ -122,7 +122,7 @@ async fn one_call<T>(response: String, call: impl AsyncFnOnce(Client) -> T) -> (
     let (url, server) = common::serve(vec![response]).await;
     // One canned answer per test: a retry would find the server gone.
     let client = connect(&Endpoint::Custom(url)).unwrap().with_layer(
-        customer_data::runtime::Layer::new(SLUG)
+        customer_data::runtime::Layer::new(&customer_data::accountsiq_v1_1::SERVICE_RULES)
             .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
     );
     let result = call(client).await;

@@ -108,7 +108,7 @@ async fn token_get_then_a_call_with_the_header() {
     .await;
     // One canned answer per test: a retry would find the server gone.
     let mut client = connect(&Endpoint::Custom(url)).unwrap().with_layer(
-        customer_data::runtime::Layer::new(SLUG)
+        customer_data::runtime::Layer::new(&customer_data::accountsiq_v2_0::SERVICE_RULES)
             .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
     );
     let tokens = client

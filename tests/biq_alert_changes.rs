@@ -514,7 +514,7 @@ mod twin {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let auth = customer_data::biq_auth::Client::new(
             &sandbox.url("biq_auth"),
-            customer_data::runtime::Layer::new("biq_auth"),
+            customer_data::runtime::Layer::new(&customer_data::biq_auth::SERVICE_RULES),
         );
         let token = auth
             .login()
@@ -530,7 +530,7 @@ mod twin {
         let shadow = customer_data::biq_customer_shadow::Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             http.clone(),
-            customer_data::runtime::Layer::new("biq_customer_shadow"),
+            customer_data::runtime::Layer::new(&customer_data::biq_customer_shadow::SERVICE_RULES),
         );
         let sources = shadow
             .list_shadow_sources()
@@ -544,7 +544,7 @@ mod twin {
         let client = Client::new_with_client(
             &sandbox.url("biq_alert_changes"),
             http,
-            customer_data::runtime::Layer::new("biq_alert_changes"),
+            customer_data::runtime::Layer::new(&customer_data::biq_alert_changes::SERVICE_RULES),
         );
         Twin {
             sandbox,
@@ -905,7 +905,7 @@ mod twin {
         // The feeds refuse a missing token and another tenant.
         let anonymous = Client::new(
             &twin.sandbox.url("biq_alert_changes"),
-            customer_data::runtime::Layer::new("biq_alert_changes"),
+            customer_data::runtime::Layer::new(&customer_data::biq_alert_changes::SERVICE_RULES),
         );
         let refused = anonymous
             .list_approved_changes()

@@ -17,7 +17,7 @@ fn every_seed_operation_is_generated() {
     );
     let _ = Client::new(
         Environment::Production.auth_url(),
-        customer_data::runtime::Layer::new("biq_auth"),
+        customer_data::runtime::Layer::new(&customer_data::biq_auth::SERVICE_RULES),
     )
     .login();
 }
@@ -114,7 +114,7 @@ mod twin {
         customer_data::biq_customer_shadow::Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             http,
-            customer_data::runtime::Layer::new("biq_customer_shadow"),
+            customer_data::runtime::Layer::new(&customer_data::biq_customer_shadow::SERVICE_RULES),
         )
     }
 

@@ -147,7 +147,7 @@ mod twin {
         Client::new_with_client(
             &sandbox.url("biq_customer_shadow"),
             bearer_http(token),
-            customer_data::runtime::Layer::new("biq_customer_shadow"),
+            customer_data::runtime::Layer::new(&customer_data::biq_customer_shadow::SERVICE_RULES),
         )
     }
 
@@ -325,7 +325,7 @@ mod twin {
         let source = Client::new_with_client(
             &base,
             http.clone(),
-            customer_data::runtime::Layer::new("biq_customer_shadow"),
+            customer_data::runtime::Layer::new(&customer_data::biq_customer_shadow::SERVICE_RULES),
         )
         .list_shadow_sources()
         .tenant_id(TENANT)

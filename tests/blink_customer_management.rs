@@ -242,7 +242,9 @@ async fn a_too_long_correlation_id_is_refused_before_sending() {
     let client = Client::new_with_client(
         &server.url(),
         customer_data::runtime::http::default_client().unwrap(),
-        customer_data::runtime::Layer::new("blink_customer_management"),
+        customer_data::runtime::Layer::new(
+            &customer_data::blink_customer_management::SERVICE_RULES,
+        ),
     );
     let too_long = client
         .get_healthcheck()
@@ -389,7 +391,9 @@ mod twin {
         Client::new_with_client(
             base,
             http,
-            customer_data::runtime::Layer::new("blink_customer_management"),
+            customer_data::runtime::Layer::new(
+                &customer_data::blink_customer_management::SERVICE_RULES,
+            ),
         )
     }
 

@@ -37,7 +37,7 @@ fn every_seed_operation_is_generated() {
     // And the methods are callable (compile-time proof).
     let client = Client::new(
         customer_data::carmachain::DEMO_PEER_URL,
-        customer_data::runtime::Layer::new("carmachain"),
+        customer_data::runtime::Layer::new(&customer_data::carmachain::SERVICE_RULES),
     );
     let _ = (
         client.get_token(),
@@ -261,7 +261,7 @@ async fn the_twin_answers_pending_then_done() {
     let client = Client::new_with_client(
         &base,
         http,
-        customer_data::runtime::Layer::new("carmachain"),
+        customer_data::runtime::Layer::new(&customer_data::carmachain::SERVICE_RULES),
     );
 
     let created = client

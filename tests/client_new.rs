@@ -7,7 +7,7 @@
 fn generated_client_new_works_in_a_fresh_process() {
     let client = customer_data::carmachain::Client::new(
         "https://peer.example",
-        customer_data::runtime::Layer::new("carmachain"),
+        customer_data::runtime::Layer::new(&customer_data::carmachain::SERVICE_RULES),
     );
     assert_eq!(
         customer_data::carmachain::ClientInfo::baseurl(&client),

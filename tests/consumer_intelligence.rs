@@ -176,7 +176,7 @@ async fn invalid_parameters_fail_before_any_request_naming_the_field() {
     let client = Client::new_with_client(
         &server.url(),
         customer_data::runtime::http::default_client().unwrap(),
-        customer_data::runtime::Layer::new("consumer_intelligence"),
+        customer_data::runtime::Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES),
     );
 
     for size in [0, 1001] {
@@ -225,7 +225,7 @@ async fn find_person_reads_200_as_some_204_as_none_and_problems_as_typed_errors(
     let client = Client::new_with_client(
         &url,
         customer_data::runtime::http::default_client().unwrap(),
-        customer_data::runtime::Layer::new("consumer_intelligence"),
+        customer_data::runtime::Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES),
     );
     let find = || {
         client.find_person().market("SE").body(
@@ -303,7 +303,7 @@ async fn the_vendor_paths_are_on_the_wire_and_the_delete_sends_its_body() {
     let client = Client::new_with_client(
         &url,
         customer_data::runtime::http::default_client().unwrap(),
-        customer_data::runtime::Layer::new("consumer_intelligence")
+        customer_data::runtime::Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES)
             .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
     );
     let listed = client
@@ -410,7 +410,7 @@ fn authed(base: &str, token: &str) -> Client {
     Client::new_with_client(
         base,
         http,
-        customer_data::runtime::Layer::new("consumer_intelligence"),
+        customer_data::runtime::Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES),
     )
 }
 
@@ -514,7 +514,7 @@ async fn twin_token_endpoint_issues_bearer_tokens_and_refuses_bad_clients_and_gr
     let anonymous = Client::new_with_client(
         &base,
         plain_http(),
-        customer_data::runtime::Layer::new("consumer_intelligence"),
+        customer_data::runtime::Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES),
     );
     let (status, problem) = problem_of(anonymous.list_webhooks().send().await);
     assert_eq!(status, 401);
@@ -1073,7 +1073,7 @@ async fn twin_rate_limit_answers_429_with_retry_after() {
     let once = Client::new_with_client(
         &base,
         crate::common::bearer_http(&token),
-        customer_data::runtime::Layer::new("consumer_intelligence")
+        customer_data::runtime::Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES)
             .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
     );
     let (status, problem) = problem_of(once.list_consumers().send().await);

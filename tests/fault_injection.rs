@@ -280,7 +280,7 @@ fn unauthenticated(sandbox: &Sandbox, retry: RetryPolicy) -> Client {
     Client::new_with_client(
         &sandbox.url(SLUG),
         plain_http(),
-        Layer::new(SLUG).with_retry(retry),
+        Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES).with_retry(retry),
     )
 }
 

@@ -159,7 +159,9 @@ mod consumer_intelligence {
         let client = Client::new_with_client(
             &url,
             customer_data::runtime::http::default_client().unwrap(),
-            customer_data::runtime::Layer::new(SLUG),
+            customer_data::runtime::Layer::new(
+                &customer_data::consumer_intelligence::SERVICE_RULES,
+            ),
         );
         for state in [State::NotIdentified, State::UnknownValue("ARCHIVED".into())] {
             client.list_consumers().state(state).send().await.unwrap();

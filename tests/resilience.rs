@@ -22,7 +22,7 @@ fn client(url: &str, policy: RetryPolicy) -> Client {
     Client::new_with_client(
         url,
         http,
-        Layer::new("consumer_intelligence").with_retry(policy),
+        Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES).with_retry(policy),
     )
 }
 
@@ -223,7 +223,7 @@ async fn every_attempt_gets_the_timeout() {
     let client = Client::new_with_client(
         &url,
         http,
-        Layer::new("consumer_intelligence")
+        Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES)
             .with_retry(fast().with_max_attempts(2))
             .with_timeout(Duration::from_millis(200)),
     );
@@ -294,7 +294,9 @@ mod soap {
 
     fn client(url: &str) -> Client {
         let http = customer_data::runtime::http::default_client().unwrap();
-        Client::new(url, http).with_layer(Layer::new(SLUG).with_retry(fast()))
+        Client::new(url, http).with_layer(
+            Layer::new(&customer_data::accountsiq_v1_1::SERVICE_RULES).with_retry(fast()),
+        )
     }
 
     fn get_customer() -> types::GetCustomer {

@@ -110,7 +110,12 @@ async fn round_trip_and_send<H>(
         listed, derived,
         "{slug}: the operations whose request can hold a required nillable element changed"
     );
-    let layer = customer_data::runtime::Layer::new(slug);
+    let rules = match slug {
+        "accountsiq_v1_1" => &customer_data::accountsiq_v1_1::SERVICE_RULES,
+        "accountsiq_v2_0" => &customer_data::accountsiq_v2_0::SERVICE_RULES,
+        other => panic!("no SOAP service {other}"),
+    };
+    let layer = customer_data::runtime::Layer::new(rules);
     let http = customer_data::runtime::http::default_client().unwrap();
     let mut outcome = Outcome::default();
     for (op, codec) in codecs {
@@ -303,7 +308,7 @@ async fn our_client_writes_xsi_nil_and_the_decoded_answer_over_the_wire() {
     let (answer, _) = nil_customer_answer();
     let (url, server) = common::serve(vec![common::soap::soap_response("200 OK", &answer)]).await;
     let client = connect(&Endpoint::Custom(url)).unwrap().with_layer(
-        customer_data::runtime::Layer::new("accountsiq_v1_1")
+        customer_data::runtime::Layer::new(&customer_data::accountsiq_v1_1::SERVICE_RULES)
             .with_retry(customer_data::runtime::retry::RetryPolicy::none()),
     );
     let customer = client

@@ -59,7 +59,7 @@ fn each_call_is_one_span_with_its_service_operation_attempts_status_and_duration
         let client = Client::new_with_client(
             &url,
             http,
-            Layer::new("consumer_intelligence").with_retry(policy),
+            Layer::new(&customer_data::consumer_intelligence::SERVICE_RULES).with_retry(policy),
         );
         client.list_webhooks().send().await.unwrap();
     });

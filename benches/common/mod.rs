@@ -79,9 +79,50 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// Medians of `rounds` alternating measurements of `a` and `b` (who goes first alternates, so
-/// drift in the machine's load hits both alike), after one warm-up of each.
-pub async fn compare<A, B, FA, FB>(rounds: usize, mut a: A, mut b: B) -> (f64, f64)
+/// What [`compare`] measured: each round's rates of `a` and `b`, taken back to back.
+pub struct Comparison {
+    pub a_rates: Vec<f64>,
+    pub b_rates: Vec<f64>,
+}
+
+impl Comparison {
+    /// The median rate of `a`.
+    pub fn a_median(&self) -> f64 {
+        median(self.a_rates.clone())
+    }
+
+    /// The median rate of `b`.
+    pub fn b_median(&self) -> f64 {
+        median(self.b_rates.clone())
+    }
+
+    /// `a / b` of each round: the two ran back to back, so a round's ratio sees one load.
+    pub fn ratios(&self) -> Vec<f64> {
+        self.a_rates
+            .iter()
+            .zip(&self.b_rates)
+            .map(|(a, b)| a / b)
+            .collect()
+    }
+
+    /// Prints `figure <name> <median ratio>` and its spread over the rounds
+    /// (`<name>_min`, `<name>_max`), plus both medians as `<a_name>` / `<b_name>`.
+    pub fn print(&self, name: &str, a_name: &str, b_name: &str) {
+        let ratios = self.ratios();
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        println!("figure {a_name} {:.0}", self.a_median());
+        println!("figure {b_name} {:.0}", self.b_median());
+        println!("figure {name} {:.3}", median(ratios.clone()));
+        println!("figure {name}_min {min:.3}");
+        println!("figure {name}_max {max:.3}");
+        println!("figure {name}_rounds {}", ratios.len());
+    }
+}
+
+/// `rounds` alternating measurements of `a` and `b` (who goes first alternates, so drift in
+/// the machine's load hits both alike), after one warm-up of each.
+pub async fn compare<A, B, FA, FB>(rounds: usize, mut a: A, mut b: B) -> Comparison
 where
     A: FnMut() -> FA,
     B: FnMut() -> FB,
@@ -101,5 +142,5 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (median(a_rates), median(b_rates))
+    Comparison { a_rates, b_rates }
 }

@@ -41,6 +41,7 @@ pub fn findings(document: &Value) -> Vec<Finding> {
     check_patterns(document, &mut out);
     out.extend(crate::varnames::findings(document));
     check_operations(document, &mut out);
+    out.extend(crate::rules::findings(document));
     out.extend(crate::type_names::findings(document));
     // A bad tolerant-decoding declaration is refused here, by pointer, not by the generate
     // stage that applies it. Its messages start with the pointer.
@@ -455,6 +456,22 @@ mod tests {
             text.contains("specs/new.yaml#/openapi: OpenAPI 3.1.0 is not supported"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn rejects_a_retry_safe_declaration_without_a_reason() {
+        let mut doc = minimal();
+        doc["paths"]["/things"]["get"]["x-customer-data-retry-safe"] = json!(true);
+        assert_eq!(
+            messages(&doc),
+            vec![
+                "/paths/~1things/get/x-customer-data-retry-safe: must be a string saying why \
+                 repeating this operation is harmless, not a boolean"
+                    .to_string()
+            ]
+        );
+        doc["paths"]["/things"]["get"]["x-customer-data-retry-safe"] = json!("a read");
+        assert_eq!(messages(&doc), Vec::<String>::new());
     }
 
     #[test]

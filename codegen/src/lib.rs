@@ -21,6 +21,7 @@ pub mod open_enums;
 pub mod output;
 pub mod overlay;
 pub mod patch;
+pub mod rules;
 pub mod services;
 pub mod surface;
 pub mod tolerant;
@@ -119,8 +120,21 @@ pub fn build(root: &Path, prepared: Prepared) -> Result<Generated, CodegenError>
             let files = service.source_files(root)?;
             let normalised =
                 normalise::normalise(&with_provenance(loaded, &files)).map_err(attribute)?;
-            let tokens = generate::generate(&normalised, &generate::GenerateOptions::default())
-                .map_err(attribute)?;
+            let options = generate::GenerateOptions::default();
+            let mut tokens = generate::generate(&normalised, &options).map_err(attribute)?;
+            let rules = rules::openapi_rules(&normalised.document);
+            rules::every_rule_named(&rules, &tokens.to_string()).map_err(|message| {
+                CodegenError::Generate {
+                    path: PathBuf::from(service.spec),
+                    message,
+                }
+            })?;
+            tokens.extend(rules::tokens(
+                service.slug,
+                &rules,
+                rules::FinalAnswer::StatusDecides,
+                &options.runtime_path,
+            ));
             let provenance = format::Provenance {
                 files: &files,
                 feature: service.feature,

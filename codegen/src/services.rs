@@ -1,6 +1,8 @@
 //! The services this project generates, one entry per slug. The slug is the same word in
 //! `specs/`, `generated/`, `src/`, `tests/`, the cargo feature (with `-` for `_`) and the docs.
 
+use crate::rules::{FinalAnswer, OperationMatch, RetrySafe};
+
 /// Which front end reads a service's spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrontEnd {
@@ -96,33 +98,86 @@ macro_rules! soap {
     };
 }
 
-/// AccountsIQ's conventions, declared here rather than built into the generator: results are
-/// wrapped in `WSResult*` envelopes (`Status`, `ErrorCode`, `ErrorMessage`, `HasExpired`,
-/// `Result`), and these elements carry credentials or session tokens.
-pub const ACCOUNTSIQ: crate::wsdl::SoapOptions = crate::wsdl::SoapOptions {
-    envelope: Some(crate::wsdl::EnvelopeFields {
-        status: "Status",
-        error_code: "ErrorCode",
-        error_message: "ErrorMessage",
-        has_expired: "HasExpired",
-        result: "Result",
-    }),
-    secret_elements: &[
-        "token",
-        "partnerKey",
-        "userKey",
-        "LoginResult",
-        "clientSecret",
-        "refreshToken",
-        "AccessToken",
-        "RefreshToken",
+/// The elements of AccountsIQ's WSDLs that carry credentials or session tokens.
+const ACCOUNTSIQ_SECRET_ELEMENTS: &[&str] = &[
+    "token",
+    "partnerKey",
+    "userKey",
+    "LoginResult",
+    "clientSecret",
+    "refreshToken",
+    "AccessToken",
+    "RefreshToken",
+];
+
+/// AccountsIQ's result envelope: results are wrapped in `WSResult*` (`Status`, `ErrorCode`,
+/// `ErrorMessage`, `HasExpired`, `Result`).
+const ACCOUNTSIQ_ENVELOPE: crate::wsdl::EnvelopeFields = crate::wsdl::EnvelopeFields {
+    status: "Status",
+    error_code: "ErrorCode",
+    error_message: "ErrorMessage",
+    has_expired: "HasExpired",
+    result: "Result",
+};
+
+/// The reads of both AccountsIQ versions: repeating one changes nothing. Anything that saves,
+/// posts, creates, updates, deletes, allocates or sends is not listed, as a second call could
+/// do it twice.
+const ACCOUNTSIQ_READS: [RetrySafe; 2] = [
+    RetrySafe {
+        operations: OperationMatch::Affixed {
+            prefix: "Get",
+            suffix: "",
+        },
+        reason: "a read (`Get*`): repeating it changes nothing",
+    },
+    RetrySafe {
+        operations: OperationMatch::Affixed {
+            prefix: "Check",
+            suffix: "Validity",
+        },
+        reason: "a validity check (`Check*Validity`): repeating it changes nothing",
+    },
+];
+
+/// AccountsIQ v1.1, declared here rather than built into the generator: its envelope, secret
+/// elements, retry-safe operations (the reads and `Login`), and SOAP faults as final answers.
+pub const ACCOUNTSIQ_V1_1: crate::wsdl::SoapOptions = crate::wsdl::SoapOptions {
+    envelope: Some(ACCOUNTSIQ_ENVELOPE),
+    secret_elements: ACCOUNTSIQ_SECRET_ELEMENTS,
+    retry_safe: &[
+        ACCOUNTSIQ_READS[0],
+        ACCOUNTSIQ_READS[1],
+        RetrySafe {
+            operations: OperationMatch::Named("Login"),
+            reason: "only opens a session: a second login opens another one",
+        },
     ],
+    final_answer: FinalAnswer::SoapFault,
+};
+
+/// AccountsIQ v2.0: as v1.1, with `TokenGet` retry-safe instead of `Login`. `TokenRefresh` is
+/// not: the refresh token rotates, and a lost answer is recovered by `TokenGet` (see the
+/// service module's `Session`).
+pub const ACCOUNTSIQ_V2_0: crate::wsdl::SoapOptions = crate::wsdl::SoapOptions {
+    envelope: Some(ACCOUNTSIQ_ENVELOPE),
+    secret_elements: ACCOUNTSIQ_SECRET_ELEMENTS,
+    retry_safe: &[
+        ACCOUNTSIQ_READS[0],
+        ACCOUNTSIQ_READS[1],
+        RetrySafe {
+            operations: OperationMatch::Named("TokenGet"),
+            reason: "only hands out tokens from the integration credentials: a second call \
+                     hands out others",
+        },
+    ],
+    final_answer: FinalAnswer::SoapFault,
 };
 
 /// Every service, in a stable order.
 pub const SERVICES: &[Service] = &[
-    soap!("accountsiq_v1_1", "accountsiq-v1-1", &ACCOUNTSIQ),
-    soap!("accountsiq_v2_0", "accountsiq-v2-0", &ACCOUNTSIQ),
+    soap!("accountsiq_v1_1", "accountsiq-v1-1", &ACCOUNTSIQ_V1_1),
+    soap!("accountsiq_v2_0", "accountsiq-v2-0", &ACCOUNTSIQ_V2_0),
     openapi!("biq_auth", "biq-auth"),
     openapi!("biq_customer_shadow", "biq-customer-shadow"),
     openapi!("biq_alert_changes", "biq-alert-changes"),

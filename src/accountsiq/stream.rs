@@ -1,5 +1,5 @@
-//! The stream types of AccountsIQ's incremental reads (`customers_changed` in
-//! [`crate::accountsiq_v1_1::stream`] and [`crate::accountsiq_v2_0::stream`]): a whole
+//! The stream types of AccountsIQ's incremental reads (`customers_changed` in the `stream`
+//! module of `accountsiq_v1_1` and of `accountsiq_v2_0`): a whole
 //! `GetCustomersBy` answer as one page, resumable at a `FromLastModifiedDateInUTC` instant.
 
 use std::time::Duration;

@@ -31,15 +31,6 @@ pub fn connect(endpoint: &Endpoint) -> Result<Client, ConnectError> {
 /// The slug of this service.
 pub const SLUG: &str = "accountsiq_v1_1";
 
-/// Whether an operation may be sent again after a failure (every SOAP call is a POST): the
-/// reads (`Get*`, `Check*Validity`) and `Login` yes; anything that saves, posts, creates,
-/// updates, deletes, allocates or sends no, as a second call could do it twice.
-pub fn is_retry_safe(operation: &str) -> bool {
-    operation.starts_with("Get")
-        || (operation.starts_with("Check") && operation.ends_with("Validity"))
-        || operation == "Login"
-}
-
 /// The documented session lifetime.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(20 * 60);
 
@@ -157,8 +148,8 @@ impl Session {
         credentials: Credentials,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
-        let client =
-            Client::new(endpoint.url(ASMX), options.http_client()?).with_layer(options.layer(SLUG));
+        let client = Client::new(endpoint.url(ASMX), options.http_client()?)
+            .with_layer(options.layer(&SERVICE_RULES));
         let source = Login {
             client: client.clone(),
             credentials,

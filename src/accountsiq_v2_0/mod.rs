@@ -29,16 +29,6 @@ pub fn connect(endpoint: &Endpoint) -> Result<Client, ConnectError> {
 /// The slug of this service.
 pub const SLUG: &str = "accountsiq_v2_0";
 
-/// Whether an operation may be sent again after a failure (every SOAP call is a POST): the
-/// reads (`Get*`, `Check*Validity`) and `TokenGet` yes; `TokenRefresh` no (the refresh token
-/// rotates: a lost answer is recovered by `TokenGet`, see [`Session`]); anything that saves,
-/// posts, creates, updates, deletes, allocates or sends no, as a second call could do it twice.
-pub fn is_retry_safe(operation: &str) -> bool {
-    operation.starts_with("Get")
-        || (operation.starts_with("Check") && operation.ends_with("Validity"))
-        || operation == "TokenGet"
-}
-
 /// The access-token lifetime assumed: the sources do not document one. A shorter real
 /// lifetime costs one replay (`HasExpired` renews the token and repeats the call).
 pub const ASSUMED_ACCESS_LIFETIME: Duration = Duration::from_secs(3600);
@@ -199,8 +189,8 @@ impl Session {
         credentials: Credentials,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
-        let client =
-            Client::new(endpoint.url(ASMX), options.http_client()?).with_layer(options.layer(SLUG));
+        let client = Client::new(endpoint.url(ASMX), options.http_client()?)
+            .with_layer(options.layer(&SERVICE_RULES));
         let source = IntegrationApp {
             client: client.clone(),
             client_id: credentials.client_id,

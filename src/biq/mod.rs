@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::biq_auth::{Client, SLUG as AUTH_SLUG, types};
+use crate::biq_auth::{Client, SERVICE_RULES as AUTH_RULES, types};
 use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource};
 use crate::runtime::layer::{Authorize, HeaderAuth, Scheme};
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, jwt};
@@ -163,7 +163,7 @@ impl Session {
             client: Client::new_with_client(
                 environment.auth_url(),
                 http.clone(),
-                options.layer(AUTH_SLUG),
+                options.layer(&AUTH_RULES),
             ),
             api_key,
             fallback_lifetime: Duration::from_secs(3600),
@@ -238,9 +238,9 @@ impl Session {
     }
 
     /// The layer that authenticates calls with this session (for the other BiQ clients).
-    pub fn layer(&self, service: &'static str) -> Layer {
+    pub fn layer(&self, rules: &'static crate::runtime::ServiceRules) -> Layer {
         self.options
-            .layer(service)
+            .layer(rules)
             .with_shared_auth(self.auth.clone())
     }
 

@@ -19,19 +19,12 @@ pub use payload::{EVENT_PAYLOADS, EVENTS_WITHOUT_PAYLOAD, EventPayload, TypedPay
 /// The slug of this service.
 pub const SLUG: &str = "biq_alert_changes";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
-/// `next_approved_changes` and `next_notifications` (POST) yes: reads of what was committed after
-/// the `from` the caller sends (the position is the caller's, not the server's).
-pub fn is_retry_safe(operation: &str) -> bool {
-    matches!(operation, "next_approved_changes" | "next_notifications")
-}
-
 /// An authenticated AlertChanges client of `session` (its JWT, renewed as needed).
 pub fn connect(session: &crate::biq::Session) -> Result<Client, crate::runtime::ConnectError> {
     Ok(Client::new_with_client(
         session.environment().alert_changes_url(),
         session.http().clone(),
-        session.layer(SLUG),
+        session.layer(&SERVICE_RULES),
     ))
 }
 
@@ -50,6 +43,6 @@ pub fn connect_anonymous(
     Ok(Client::new_with_client(
         environment.alert_changes_url(),
         http,
-        crate::runtime::Layer::new(SLUG),
+        crate::runtime::Layer::new(&SERVICE_RULES),
     ))
 }

@@ -1,6 +1,6 @@
 //! BiQ Alert authorisation: exchange the api key for a JWT (`login`). The session that keeps
-//! the JWT for the CustomerShadow and AlertChanges clients is [`crate::biq::Session`], in the
-//! vendor module shared by the three BiQ slugs.
+//! the JWT for the CustomerShadow and AlertChanges clients is `biq::Session`, in the vendor
+//! module shared by the three BiQ slugs (which uses this one, not the other way round).
 //!
 //! The seed page says `GET /api/Auth/login`; BiQ's own demo code POSTs `{"apikey": ...}`. We
 //! follow the code (see `specs/README.md`).
@@ -12,16 +12,14 @@ use crate::runtime::{ConnectError, Layer};
 /// The slug of this service.
 pub const SLUG: &str = "biq_auth";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
-/// `login` (POST) yes, it only hands out a token.
-pub fn is_retry_safe(operation: &str) -> bool {
-    operation == "login"
-}
-
-/// A client for the auth service at `base_url` (e.g.
-/// [`crate::biq::Environment::auth_url`]); it needs no credentials: its `login` is how
+/// A client for the auth service at `base_url` (e.g. `biq::Environment::auth_url()`); it
+/// needs no credentials: its `login` is how
 /// credentials are had.
 pub fn connect(base_url: &str) -> Result<Client, ConnectError> {
     let http = crate::runtime::http::default_client()?;
-    Ok(Client::new_with_client(base_url, http, Layer::new(SLUG)))
+    Ok(Client::new_with_client(
+        base_url,
+        http,
+        Layer::new(&SERVICE_RULES),
+    ))
 }

@@ -10,21 +10,12 @@ pub mod stream;
 /// The slug of this service.
 pub const SLUG: &str = "biq_customer_shadow";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
-/// `create_customer` (POST) no: whether a second upload of the same customer number is
-/// harmless is not documented. (`update_customer` is a PUT and `delete_customer` a DELETE: both
-/// idempotent, and retried as every PUT/DELETE is.)
-pub fn is_retry_safe(operation: &str) -> bool {
-    let _ = operation;
-    false
-}
-
 /// An authenticated CustomerShadow client of `session` (its JWT, renewed as needed).
 pub fn connect(session: &crate::biq::Session) -> Result<Client, crate::runtime::ConnectError> {
     Ok(Client::new_with_client(
         session.environment().customer_shadow_url(),
         session.http().clone(),
-        session.layer(SLUG),
+        session.layer(&SERVICE_RULES),
     ))
 }
 
@@ -43,6 +34,6 @@ pub fn connect_anonymous(
     Ok(Client::new_with_client(
         environment.customer_shadow_url(),
         http,
-        crate::runtime::Layer::new(SLUG),
+        crate::runtime::Layer::new(&SERVICE_RULES),
     ))
 }

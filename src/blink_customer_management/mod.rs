@@ -28,14 +28,6 @@ use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, o
 /// The slug of this service.
 pub const SLUG: &str = "blink_customer_management";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
-/// none. The POSTs (`postContactDetailsByPersonId`, `postAddressByCustomerId`) create objects
-/// and the spec offers no idempotency key. (The PUT is retried.)
-pub fn is_retry_safe(operation: &str) -> bool {
-    let _ = operation;
-    false
-}
-
 /// A client certificate and its private key (PEM) for bLink's mutual TLS. `Debug` never shows
 /// the key.
 #[derive(Clone)]
@@ -237,7 +229,7 @@ pub fn connect_with(config: Config, options: &ConnectOptions) -> Result<Client, 
     );
     let cache = Arc::new(TokenCache::new(source, options.refresh));
     let mut layer = options
-        .layer(SLUG)
+        .layer(&SERVICE_RULES)
         .with_auth(HeaderAuth::new(cache, Scheme::Bearer))
         .with_correlation_id(HeaderName::from_static(CORRELATION_ID));
     for (name, value) in &headers {
@@ -255,7 +247,11 @@ pub fn connect_from_env() -> Result<Client, ConnectError> {
 /// refusals).
 pub fn connect_anonymous(base_url: &str) -> Result<Client, ConnectError> {
     let http = crate::runtime::http::default_client()?;
-    Ok(Client::new_with_client(base_url, http, Layer::new(SLUG)))
+    Ok(Client::new_with_client(
+        base_url,
+        http,
+        Layer::new(&SERVICE_RULES),
+    ))
 }
 
 const CORRELATION_ID: &str = "x-correlation-id";

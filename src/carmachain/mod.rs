@@ -37,16 +37,6 @@ pub const DEMO_PEER_URL: &str = "http://localhost:5000";
 /// The slug of this service.
 pub const SLUG: &str = "carmachain";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure:
-/// `respond` (POST) yes, it reads the answers to request ids; `create_request` (POST) no, a
-/// second call sends a second request to the peer.
-pub fn is_retry_safe(operation: &str) -> bool {
-    operation == "respond"
-}
-
-/// Operations the spec marks `security: []`.
-const ANONYMOUS: &[&str] = &["get_token"];
-
 /// The documented token lifetime, used when the token carries no JWT `exp`.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
@@ -93,13 +83,12 @@ pub fn connect(base_url: &str) -> Result<Client, ConnectError> {
 pub fn connect_with(base_url: &str, options: &ConnectOptions) -> Result<Client, ConnectError> {
     let http = options.http_client()?;
     let source = PeerToken {
-        client: Client::new_with_client(base_url, http.clone(), options.layer(SLUG)),
+        client: Client::new_with_client(base_url, http.clone(), options.layer(&SERVICE_RULES)),
     };
     let cache = Arc::new(TokenCache::new(source, options.refresh));
     let layer = options
-        .layer(SLUG)
-        .with_auth(HeaderAuth::new(cache, Scheme::Bare))
-        .without_auth_for(ANONYMOUS);
+        .layer(&SERVICE_RULES)
+        .with_auth(HeaderAuth::new(cache, Scheme::Bare));
     Ok(Client::new_with_client(base_url, http, layer))
 }
 
@@ -111,5 +100,9 @@ pub fn connect_from_env() -> Result<Client, ConnectError> {
 /// A client that sends no credentials (for tests of refusals).
 pub fn connect_anonymous(base_url: &str) -> Result<Client, ConnectError> {
     let http = crate::runtime::http::default_client()?;
-    Ok(Client::new_with_client(base_url, http, Layer::new(SLUG)))
+    Ok(Client::new_with_client(
+        base_url,
+        http,
+        Layer::new(&SERVICE_RULES),
+    ))
 }

@@ -32,21 +32,6 @@ use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, o
 /// The slug of this service.
 pub const SLUG: &str = "consumer_intelligence";
 
-/// Whether an operation that is not a GET/PUT/DELETE may be sent again after a failure
-/// ([`runtime::retry`](crate::runtime::retry) retries idempotent methods anyway):
-///
-/// | operation | repeat? | why |
-/// |---|---|---|
-/// | `find_person` (POST `findPerson`) | yes | a read; the POST only carries the search |
-/// | `upload_consumers` (POST `uploadConsumers`) | yes | idempotent by `consumerId`: the same consumer again changes nothing |
-/// | `create_webhook` (POST `createWebhook`) | no | a second call would register a second webhook |
-///
-/// `delete_consumers` is not listed: it is a `DELETE /consumers` (vendor migration guide), which
-/// the retry layer repeats by its method; it is idempotent too (unknown ids are ignored, so a
-/// second delete changes nothing).
-pub fn is_retry_safe(operation: &str) -> bool {
-    matches!(operation, "find_person" | "upload_consumers")
-}
 /// The OAuth2 scope of the API.
 pub const SCOPE: &str = "bci";
 
@@ -158,7 +143,7 @@ pub fn connect_with(
     );
     let cache = Arc::new(TokenCache::new(source, options.refresh));
     let layer = options
-        .layer(SLUG)
+        .layer(&SERVICE_RULES)
         .with_auth(HeaderAuth::new(cache, Scheme::Bearer));
     Ok(Client::new_with_client(environment.base_url(), http, layer))
 }
@@ -176,6 +161,6 @@ pub fn connect_anonymous(environment: &Environment) -> Result<Client, ConnectErr
     Ok(Client::new_with_client(
         environment.base_url(),
         http,
-        Layer::new(SLUG),
+        Layer::new(&SERVICE_RULES),
     ))
 }

@@ -136,7 +136,7 @@ impl<S: TokenSource> TokenCache<S> {
         }
     }
 
-    fn fresh(&self) -> Option<Arc<Token>> {
+    pub(crate) fn fresh(&self) -> Option<Arc<Token>> {
         let current = self
             .current
             .read()

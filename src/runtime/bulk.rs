@@ -1,6 +1,6 @@
 //! Sending any number of items in chunks: bounded, adaptive concurrency, a progress callback,
-//! and a checkpoint to resume from after a crash. Services add a thin wrapper (e.g.
-//! `consumer_intelligence::bulk`); this is the one engine.
+//! and a checkpoint to resume from after a crash. Services add a thin wrapper (e.g. the
+//! Consumer Intelligence module's `bulk`); this is the one engine.
 //!
 //! - **Chunks** of at most [`BulkOptions::chunk_size`] items, taken lazily from the input, so
 //!   the input can be an iterator over more items than fit in memory.
@@ -15,7 +15,7 @@
 //! - **Failures**: a chunk that failed for a passing reason (after the layer's own retries)
 //!   goes back in the queue with a backoff, up to [`BulkOptions::max_chunk_failures`] times;
 //!   then the run stops with a [`BulkError`] that carries the checkpoint. A chunk the service
-//!   refused (e.g. 400) is reported in [`BulkReport::rejected`] and the run goes on.
+//!   refused (e.g. 400) is reported in [`BulkReport::refused`] and the run goes on.
 //! - **Checkpoint**: the number of leading input items that are settled (sent or refused).
 //!   Persist it from the progress callback; after a crash, call again with the same input and
 //!   [`BulkOptions::resume_from`]. Items after the checkpoint that were sent before the crash

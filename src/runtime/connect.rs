@@ -65,7 +65,9 @@ impl From<ConfigError> for ConnectError {
 ///     timeout: Some(Duration::from_secs(30)),
 ///     ..ConnectOptions::default()
 /// };
-/// assert_eq!(options.layer("carmachain").retry_policy().max_attempts(), 6);
+/// # use customer_data::runtime::ServiceRules;
+/// # static RULES: ServiceRules = ServiceRules::empty("example");
+/// assert_eq!(options.layer(&RULES).retry_policy().max_attempts(), 6);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
@@ -81,9 +83,10 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// A layer for service `slug` with these options' retry policy and timeout.
-    pub fn layer(&self, slug: &'static str) -> super::Layer {
-        self.configure(super::Layer::new(slug))
+    /// A layer for the service that declares `rules` (its `SERVICE_RULES`) with these
+    /// options' retry policy and timeout.
+    pub fn layer(&self, rules: &'static super::ServiceRules) -> super::Layer {
+        self.configure(super::Layer::new(rules))
     }
 
     /// `layer` with these options' retry policy and timeout.

@@ -295,19 +295,37 @@ fn truncated(body: &str) -> String {
 /// available (`status()`, `is_transient()`, `body()`), rather than as a payload error that
 /// has lost the status.
 pub async fn from_response<T: serde::de::DeserializeOwned, E>(
+    mut response: reqwest::Response,
+) -> Result<ResponseValue<T>, Error<E>> {
+    // The body the layer read is decoded where it lies: the answer is neither converted nor
+    // rebuilt, and its headers are moved out, not copied.
+    let body = match response.extensions().get::<RawBody>() {
+        Some(RawBody(body)) => body.clone(),
+        None => return from_unread_response(response).await,
+    };
+    match serde_json::from_slice(&body) {
+        Ok(inner) => {
+            let status = response.status();
+            let headers = std::mem::take(response.headers_mut());
+            Ok(ResponseValue::new(inner, status, headers))
+        }
+        Err(_) if !response.status().is_success() => Err(Error::UnexpectedResponse(response)),
+        Err(e) => Err(Error::InvalidResponsePayload(body, e)),
+    }
+}
+
+/// [`from_response`] for an answer whose body nobody has read (one that did not come through
+/// the layer): reads it first, keeping it as [`RawBody`] for an error.
+async fn from_unread_response<T: serde::de::DeserializeOwned, E>(
     response: reqwest::Response,
 ) -> Result<ResponseValue<T>, Error<E>> {
     use http_body_util::BodyExt;
-    // The parts are moved (no header copy), and the body the layer read is reused.
     let (parts, stream) = ::http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = match parts.extensions.get::<RawBody>() {
-        Some(RawBody(body)) => body.clone(),
-        None => stream
-            .collect()
-            .await
-            .map_err(Error::ResponseBodyError)?
-            .to_bytes(),
-    };
+    let body = stream
+        .collect()
+        .await
+        .map_err(Error::ResponseBodyError)?
+        .to_bytes();
     match serde_json::from_slice(&body) {
         Ok(inner) => Ok(ResponseValue::new(inner, parts.status, parts.headers)),
         Err(_) if !parts.status.is_success() => Err(Error::UnexpectedResponse(

@@ -23,6 +23,7 @@ pub mod paginate;
 pub mod receive;
 pub mod response;
 pub mod retry;
+pub mod rules;
 #[cfg(feature = "soap")]
 pub mod soap;
 pub mod tolerant;
@@ -34,3 +35,4 @@ pub use error::Error;
 pub use layer::Layer;
 pub use paginate::{Cursor, Page, Pages, StreamError};
 pub use response::OptionalResponse;
+pub use rules::{FinalAnswerRule, OperationRule, ServiceRules};

@@ -54,9 +54,18 @@ fn token_operation(form: &[(&str, &str)]) -> &'static str {
     }
 }
 
-fn token_retry_safe(operation: &str) -> bool {
-    operation == "token_client_credentials"
-}
+/// The token requests' rules, by [`token_operation`]'s names (sorted, as lookups need).
+static TOKEN_RULES: super::ServiceRules = super::ServiceRules {
+    slug: "oauth2_token",
+    operations: &[super::OperationRule {
+        id: "token_client_credentials",
+        retry_safe: Some(
+            "a client-credentials grant only hands out a token; a second request gets another one",
+        ),
+        anonymous: false,
+    }],
+    final_answer: super::FinalAnswerRule::StatusDecides,
+};
 
 impl std::fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,7 +83,7 @@ impl TokenEndpoint {
             url: url.into(),
             headers: HeaderMap::new(),
             correlation: None,
-            layer: super::Layer::new("oauth2_token").with_retry_safe(token_retry_safe),
+            layer: super::Layer::new(&TOKEN_RULES),
             default_lifetime: Duration::from_secs(3600),
         }
     }

@@ -11,16 +11,19 @@ use reqwest::StatusCode;
 /// Turns an empty success answer into `Ok(None)`.
 ///
 /// ```no_run
-/// # async fn demo(client: &customer_data::consumer_intelligence::Client) -> Result<(), Box<dyn std::error::Error>> {
-/// use customer_data::runtime::OptionalResponse;
-/// use customer_data::consumer_intelligence::types::ConsumerDataDto;
-/// let query = ConsumerDataDto::builder().legal_id(Some("198001022386".parse()?));
-/// let found = client.find_person().market("SE").body(query).send().await.optional()?;
-/// match found {
-///     Some(person) => println!("matched {:?}", person.into_inner().family_name),
-///     None => println!("no person matched (204)"),
+/// use customer_data::runtime::{Error, OptionalResponse};
+/// use progenitor_client::ResponseValue;
+/// // `answer` is what a generated call's `.send().await` returns, e.g. a search that answers
+/// // 204 when nothing matched.
+/// fn report<T: std::fmt::Debug, E>(
+///     answer: Result<ResponseValue<T>, Error<E>>,
+/// ) -> Result<(), Error<E>> {
+///     match answer.optional()? {
+///         Some(found) => println!("matched {:?}", found.into_inner()),
+///         None => println!("nothing matched (204)"),
+///     }
+///     Ok(())
 /// }
-/// # Ok(()) }
 /// ```
 // The error is the generated client's own (`runtime::Error`), returned unchanged.
 #[allow(clippy::result_large_err)]

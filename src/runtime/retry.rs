@@ -4,8 +4,9 @@
 //! - **What is retried:** no answer at all (connection refused or reset, timeout, a body cut
 //!   short) and the answers 408, 429, 500, 502, 503 and 504.
 //! - **Which requests:** a request whose method is idempotent (GET, HEAD, OPTIONS, PUT,
-//!   DELETE), and an operation its service declares safe to repeat (each service module's
-//!   `is_retry_safe`, e.g. a Consumer Intelligence upload, idempotent by `consumerId`). Any
+//!   DELETE), and an operation its service declares safe to repeat, with a reason (its
+//!   generated [`ServiceRules`](super::ServiceRules), from the spec's
+//!   `x-customer-data-retry-safe`, e.g. an upload that is idempotent by its key). Any
 //!   request is retried after a 429 (the server refused it unprocessed) or a failed connect
 //!   (nothing was sent).
 //! - **How long to wait:** `Retry-After` when the answer has one (seconds or an HTTP date), up
@@ -30,7 +31,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use rand::Rng;
 use reqwest::StatusCode;
@@ -43,6 +46,7 @@ pub struct RetryPolicy {
     initial_backoff: Duration,
     max_backoff: Duration,
     max_retry_after: Duration,
+    deadline: Option<Duration>,
     budget: RetryBudget,
 }
 
@@ -55,6 +59,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
+            deadline: None,
             budget: RetryBudget::default(),
         }
     }
@@ -85,6 +90,14 @@ impl RetryPolicy {
         self
     }
 
+    /// No retry whose wait would end more than `deadline` after the call started: the caller
+    /// gets the last answer (or failure) instead. Without it (the default) only
+    /// [`Self::max_attempts`] and the budget bound a call.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     /// The share of retries a client may add (see [`RetryBudget`]).
     pub fn with_budget(mut self, budget: RetryBudget) -> Self {
         self.budget = budget;
@@ -99,6 +112,11 @@ impl RetryPolicy {
     /// The longest `Retry-After` waited for.
     pub fn max_retry_after(&self) -> Duration {
         self.max_retry_after
+    }
+
+    /// How long after its start a call may still wait for another attempt, if bounded.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
     }
 
     /// The budget's settings.
@@ -167,6 +185,7 @@ pub(crate) struct Budget {
 struct BudgetState {
     /// What is left of this second's `min_per_second`.
     reserve: u32,
+    /// When this second started, on tokio's clock (so tests can pause it).
     second_started: Instant,
 }
 
@@ -310,6 +329,21 @@ mod tests {
         // 2 from this second's reserve, 10 earned by 100 calls at 0.1.
         assert_eq!(allowed, 12);
         assert!(!Budget::new(RetryBudget::new(0.0, 0)).withdraw());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_per_second_reserve_comes_back_each_second() {
+        let budget = Budget::new(RetryBudget::new(0.0, 2));
+        assert!(budget.withdraw() && budget.withdraw());
+        assert!(
+            !budget.withdraw(),
+            "this second's reserve is spent, nothing was earned"
+        );
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(!budget.withdraw());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(budget.withdraw() && budget.withdraw());
+        assert!(!budget.withdraw());
     }
 
     #[test]

@@ -237,6 +237,11 @@ pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStrea
         wsdl.binding, wsdl.target_namespace
     );
     let address_doc = wsdl.address.clone().unwrap_or_default();
+    let rules = crate::rules::soap_rules(
+        wsdl.operations.iter().map(|op| op.name.as_str()),
+        options.retry_safe,
+    )?;
+    let service_rules = crate::rules::tokens(slug, &rules, options.final_answer, "crate::runtime");
     let operation_list = wsdl.operations.iter().map(|op| {
         let (name, action) = (&op.name, &op.soap_action);
         quote!((#name, #action))
@@ -250,6 +255,8 @@ pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStrea
 
         /// Every operation of the binding, in WSDL order: (operation name, SOAPAction).
         pub const OPERATIONS: &[(&str, &str)] = &[#(#operation_list),*];
+
+        #service_rules
 
         /// The XSD types of the WSDL.
         pub mod types {
@@ -273,9 +280,9 @@ pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStrea
 
         impl Client {
             /// A client posting to `endpoint` (the `.asmx` URL) with `http`, through the
-            /// service's default layer (retries, timeouts, tracing).
+            /// service's default layer (retries, timeouts, tracing) under [`SERVICE_RULES`].
             pub fn new(endpoint: impl ::std::convert::Into<::std::string::String>, http: ::reqwest::Client) -> Self {
-                Self { endpoint: endpoint.into(), http, layer: crate::runtime::Layer::new(#slug), #header_init }
+                Self { endpoint: endpoint.into(), http, layer: crate::runtime::Layer::new(&SERVICE_RULES), #header_init }
             }
 
             /// The same client, its calls passing through `layer` instead.

@@ -32,6 +32,12 @@ pub struct SoapOptions {
     pub envelope: Option<EnvelopeFields>,
     /// Elements whose values are secrets: redacted in the generated `Debug` output.
     pub secret_elements: &'static [&'static str],
+    /// Operations that may be sent again after a failure (every SOAP call is a POST), and
+    /// why; the first declaration that matches an operation gives its reason. Each must match
+    /// at least one operation of the WSDL.
+    pub retry_safe: &'static [crate::rules::RetrySafe],
+    /// Which answers with a retryable status are final all the same.
+    pub final_answer: crate::rules::FinalAnswer,
 }
 
 /// Parses and emits a WSDL; `path` names the file in errors.
@@ -183,6 +189,14 @@ mod tests {
             result: "Result",
         }),
         secret_elements: &["token"],
+        retry_safe: &[crate::rules::RetrySafe {
+            operations: crate::rules::OperationMatch::Affixed {
+                prefix: "Get",
+                suffix: "",
+            },
+            reason: "a read",
+        }],
+        final_answer: crate::rules::FinalAnswer::SoapFault,
     };
 
     /// A small WSDL in the shape of AccountsIQ's: an envelope extending a base, an enum, an
