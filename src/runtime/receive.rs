@@ -61,16 +61,17 @@ fn panic_error(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
 /// answers at once and works in the background keeps one worker, never a task per request.
 ///
 /// The decisions are pure ([`Coalescer::request`], [`Coalescer::finished`]); the caller
-/// spawns the worker when `request` says so and loops while `finished` says so.
+/// spawns the worker when `request` says so and loops while `finished` says so. Public for
+/// receivers of your own (the BiQ callback receiver uses it).
 #[derive(Debug, Default)]
-pub(crate) struct Coalescer {
+pub struct Coalescer {
     state: std::sync::Mutex<Coalesce>,
     idle: tokio::sync::Notify,
 }
 
 /// Where the coalesced work stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Coalesce {
+pub enum Coalesce {
     /// Nothing runs.
     #[default]
     Idle,
@@ -89,7 +90,7 @@ impl Coalescer {
 
     /// A request for the work: `true` when the caller must start the worker (nothing ran),
     /// `false` when it folded into the run going on (or the one already pending).
-    pub(crate) fn request(&self) -> bool {
+    pub fn request(&self) -> bool {
         let mut state = self.state();
         match *state {
             Coalesce::Idle => {
@@ -105,7 +106,7 @@ impl Coalescer {
 
     /// The worker finished a run: `true` when it must run once more (requests came in),
     /// `false` when it stops (the state is idle again and waiters are woken).
-    pub(crate) fn finished(&self) -> bool {
+    pub fn finished(&self) -> bool {
         let mut state = self.state();
         match *state {
             Coalesce::RunningWithPending => {
@@ -122,12 +123,12 @@ impl Coalescer {
     }
 
     /// The current state (for tests and status reports).
-    pub(crate) fn current(&self) -> Coalesce {
+    pub fn current(&self) -> Coalesce {
         *self.state()
     }
 
     /// Waits until no run is going on or pending.
-    pub(crate) async fn wait_idle(&self) {
+    pub async fn wait_idle(&self) {
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
