@@ -180,6 +180,15 @@ fn param(field: &model::Field) -> Param {
 mod tests {
     use super::*;
 
+    /// The generated file for `tokens`, as the format stage writes it.
+    fn formatted(tokens: proc_macro2::TokenStream) -> String {
+        let provenance = crate::format::Provenance {
+            files: &[],
+            feature: "t",
+        };
+        crate::format::format("specs/t.wsdl", &provenance, tokens).unwrap()
+    }
+
     const OPTIONS: SoapOptions = SoapOptions {
         envelope: Some(EnvelopeFields {
             status: "Status",
@@ -344,15 +353,7 @@ mod tests {
     fn emits_envelope_checks_open_enums_boxes_and_redaction() {
         let (model, tokens) =
             generate(Path::new("specs/t.wsdl"), &wsdl(""), "t", &OPTIONS).unwrap();
-        let code = crate::format::format(
-            "specs/t.wsdl",
-            &crate::format::Provenance {
-                files: &[],
-                feature: "t",
-            },
-            tokens,
-        )
-        .unwrap();
+        let code = formatted(tokens);
         for expected in [
             "crate::open_enum! {",
             "Success = \"Success\"",
@@ -415,15 +416,7 @@ mod tests {
             assert_eq!(presence(ty, element), expected, "{ty}.{element}");
         }
         let (_, tokens) = generate(Path::new("specs/t.wsdl"), &wsdl(extra), "t", &OPTIONS).unwrap();
-        let code = crate::format::format(
-            "specs/t.wsdl",
-            &crate::format::Provenance {
-                files: &[],
-                feature: "t",
-            },
-            tokens,
-        )
-        .unwrap();
+        let code = formatted(tokens);
         let member = |name: &str| {
             let at = code.find(&format!("pub {name}:")).unwrap();
             let start = code[..at].rfind("#[serde(").unwrap();
