@@ -184,6 +184,21 @@ pub async fn call<Resp: DeserializeOwned>(
     operation: &str,
     envelope_xml: String,
 ) -> Result<Resp, SoapError> {
+    let (status, body) =
+        exchange(layer, http, endpoint, soap_action, operation, envelope_xml).await?;
+    decode_response(status, &body)
+}
+
+/// The part of [`call`] that does not depend on the answer's type: compiled once, not once
+/// per operation (a SOAP client has hundreds; this keeps their build short).
+async fn exchange(
+    layer: &crate::runtime::Layer,
+    http: &reqwest::Client,
+    endpoint: &str,
+    soap_action: &str,
+    operation: &str,
+    envelope_xml: String,
+) -> Result<(u16, String), SoapError> {
     use crate::runtime::layer::CallFailure;
     let request = http
         .post(endpoint)
@@ -210,5 +225,5 @@ pub async fn call<Resp: DeserializeOwned>(
         .text()
         .await
         .map_err(|source| SoapError::Transport { attempts, source })?;
-    decode_response(status, &body)
+    Ok((status, body))
 }
