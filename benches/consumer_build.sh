@@ -29,7 +29,7 @@ chrono = { version = "0.4", default-features = false, features = ["serde", "std"
 regress = "0.12"
 uuid = { version = "1", features = ["serde", "v4"] }
 secrecy = "0.10"
-tokio = { version = "1", default-features = false, features = ["sync", "time"] }
+tokio = { version = "1", default-features = false, features = ["sync", "time", "rt"] }
 rand = "0.9"
 base64 = "0.22"
 bytes = "1"

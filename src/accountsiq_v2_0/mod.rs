@@ -189,6 +189,7 @@ impl Session {
         credentials: Credentials,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
+        options.check_url("endpoint", &endpoint.url(ASMX))?;
         let client = Client::new(endpoint.url(ASMX), options.http_client()?)
             .with_layer(options.layer(&SERVICE_RULES));
         let source = IntegrationApp {

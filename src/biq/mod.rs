@@ -158,6 +158,7 @@ impl Session {
         api_key: SecretString,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
+        options.check_url("auth URL", environment.auth_url())?;
         let http = options.http_client()?;
         let source = ApiKeyLogin {
             client: Client::new_with_client(

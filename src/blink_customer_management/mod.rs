@@ -200,17 +200,24 @@ pub fn connect(config: Config) -> Result<Client, ConnectError> {
 /// [`connect`] with options. A given `options.http` is used as it is (it must carry the
 /// client certificate itself); the refresh policy applies.
 pub fn connect_with(config: Config, options: &ConnectOptions) -> Result<Client, ConnectError> {
-    let secure = config.base_url.starts_with("https:");
+    options.check_url("base URL", &config.base_url)?;
+    if let Some(token_url) = &config.token_url {
+        options.check_url("token URL", token_url)?;
+    }
+    // As the URL parser reads the scheme: `HTTPS://` is https too.
+    let secure = reqwest::Url::parse(&config.base_url).is_ok_and(|url| url.scheme() == "https");
     let http = match (&options.http, &config.identity) {
         (Some(http), _) => http.clone(),
-        (None, Some(identity)) => crate::runtime::http::client_builder()
+        (None, Some(identity)) => options
+            .client_builder()
             .identity(identity.reqwest()?)
             .build()?,
         (None, None) if secure => {
             return Err(ConnectError::MissingClientIdentity { service: SLUG });
         }
-        // Plain HTTP: a local twin or a TLS-terminating proxy of your own.
-        (None, None) => crate::runtime::http::default_client()?,
+        // Plain HTTP: a local twin or a TLS-terminating proxy of your own (allowed with
+        // `allow_cleartext` when it is not on this machine).
+        (None, None) => options.http_client()?,
     };
     let headers = config.headers()?;
     let token_url = config
@@ -219,6 +226,7 @@ pub fn connect_with(config: Config, options: &ConnectOptions) -> Result<Client, 
         .unwrap_or_else(|| format!("{}/oauth/token", config.base_url.trim_end_matches('/')));
     let source = oauth2::AuthorizationCode::new(
         oauth2::TokenEndpoint::new(http.clone(), token_url)
+            .with_options(options)
             .with_headers(headers.clone())
             .with_correlation_id(HeaderName::from_static(CORRELATION_ID)),
         config.client_id,

@@ -81,6 +81,7 @@ pub fn connect(base_url: &str) -> Result<Client, ConnectError> {
 
 /// [`connect`] with options (HTTP client, refresh policy).
 pub fn connect_with(base_url: &str, options: &ConnectOptions) -> Result<Client, ConnectError> {
+    options.check_url("base URL", base_url)?;
     let http = options.http_client()?;
     let source = PeerToken {
         client: Client::new_with_client(base_url, http.clone(), options.layer(&SERVICE_RULES)),

@@ -134,9 +134,11 @@ pub fn connect_with(
     credentials: Credentials,
     options: &ConnectOptions,
 ) -> Result<Client, ConnectError> {
+    options.check_url("base URL", environment.base_url())?;
+    options.check_url("token URL", environment.token_url())?;
     let http = options.http_client()?;
     let source = oauth2::ClientCredentials::new(
-        oauth2::TokenEndpoint::new(http.clone(), environment.token_url()),
+        oauth2::TokenEndpoint::new(http.clone(), environment.token_url()).with_options(options),
         credentials.client_id,
         credentials.client_secret,
         Some(SCOPE.to_string()),

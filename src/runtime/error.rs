@@ -11,6 +11,7 @@ use progenitor_client::ResponseValue;
 
 use super::auth::AuthError;
 use super::layer::RawBody;
+use super::transport::TransportError;
 
 /// What went wrong in a call. `E` is the operation's documented error body.
 pub enum Error<E = ()> {
@@ -22,11 +23,12 @@ pub enum Error<E = ()> {
     /// The request could not be built or sent (progenitor's variant; the layer reports a call
     /// that got no answer as [`Error::Transport`]).
     CommunicationError(reqwest::Error),
-    /// No whole answer after `attempts` attempts (connection refused or reset, TLS, timeout,
-    /// a body cut short).
+    /// No whole answer after `attempts` attempts (0: nothing was sent): connection refused
+    /// or reset, a TLS failure, a timeout, a body cut short, stalled or over the size limit,
+    /// a refused redirect or cleartext URL, the operation deadline. `source` says which.
     Transport {
         attempts: u32,
-        source: reqwest::Error,
+        source: TransportError,
     },
     /// A documented error answer, decoded.
     ErrorResponse(ResponseValue<E>),
@@ -48,7 +50,10 @@ impl<E> Error<E> {
     pub fn status(&self) -> Option<reqwest::StatusCode> {
         match self {
             Error::CommunicationError(e) | Error::ResponseBodyError(e) => e.status(),
-            Error::Transport { source, .. } => source.status(),
+            Error::Transport {
+                source: TransportError::Http(e),
+                ..
+            } => e.status(),
             Error::ErrorResponse(rv) => Some(rv.status()),
             Error::UnexpectedResponse(r) => Some(r.status()),
             Error::Auth(AuthError::Rejected {
@@ -92,8 +97,7 @@ impl<E> Error<E> {
                 AuthError::Transport(format!("{operation}: {}", e.without_url()))
             }
             Error::Transport { attempts, source } => AuthError::Transport(format!(
-                "{operation}: no answer after {attempts} attempt(s): {}",
-                source.without_url()
+                "{operation}: no answer after {attempts} attempt(s): {source}"
             )),
             Error::InvalidResponsePayload(_, e) => {
                 AuthError::Malformed(format!("{operation} answered no token: {e}"))
@@ -150,14 +154,23 @@ impl<E> Error<E> {
     /// could); anything else (a refusal, an undecodable answer) will not change by waiting.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. }
-            | Error::CommunicationError(_)
-            | Error::ResponseBodyError(_) => true,
+            Error::Transport { source, .. } => {
+                !source.is_final() || matches!(source, TransportError::DeadlineExceeded { .. })
+            }
+            Error::CommunicationError(_) | Error::ResponseBodyError(_) => true,
             Error::Auth(AuthError::Transport(_)) => true,
             Error::ErrorResponse(_) | Error::UnexpectedResponse(_) => {
                 self.status().is_some_and(super::retry::is_retryable_status)
             }
             _ => false,
+        }
+    }
+
+    /// Why the call got no answer, when it got none.
+    pub fn transport(&self) -> Option<&TransportError> {
+        match self {
+            Error::Transport { source, .. } => Some(source),
+            _ => None,
         }
     }
 

@@ -26,10 +26,15 @@ pub fn ensure_crypto_provider() {
     }
 }
 
-/// A `reqwest::ClientBuilder` with our TLS provider in place and default timeouts.
+/// A `reqwest::ClientBuilder` with our TLS provider in place, default timeouts, and
+/// redirects off: a redirect would re-send credentials (and, on 307/308, the body with an api
+/// key or an OAuth form) to wherever the server points. The layer reports a 3xx as
+/// [`TransportError::Redirected`](super::transport::TransportError::Redirected). A client you
+/// build yourself should turn redirects off too.
 pub fn client_builder() -> reqwest::ClientBuilder {
     ensure_crypto_provider();
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
         .timeout(DEFAULT_REQUEST_TIMEOUT)
         .user_agent(concat!("customer-data/", env!("CARGO_PKG_VERSION")))

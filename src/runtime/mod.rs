@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod layer;
+pub mod limits;
 pub mod oauth2;
 mod open_enum;
 pub mod paginate;
@@ -27,12 +28,15 @@ pub mod rules;
 #[cfg(feature = "soap")]
 pub mod soap;
 pub mod tolerant;
+pub mod transport;
 
 pub use bounded::{BoundedInt, OutOfRange};
 pub use config::ConfigError;
 pub use connect::{ConnectError, ConnectOptions};
 pub use error::Error;
 pub use layer::Layer;
+pub use limits::{CallLimits, Limits};
 pub use paginate::{Cursor, Page, Pages, StreamError};
 pub use response::OptionalResponse;
 pub use rules::{FinalAnswerRule, OperationRule, ServiceRules};
+pub use transport::{TlsFailure, TransportError};

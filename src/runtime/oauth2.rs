@@ -100,6 +100,13 @@ impl TokenEndpoint {
         self
     }
 
+    /// Token requests follow `options` as API calls do: retry policy, timeout, limits
+    /// (operation deadline, answer size) and the cleartext rule.
+    pub fn with_options(mut self, options: &super::ConnectOptions) -> Self {
+        self.layer = options.configure(self.layer);
+        self
+    }
+
     /// The lifetime assumed when an answer has no `expires_in`.
     pub fn with_default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = lifetime;
@@ -142,8 +149,7 @@ impl TokenEndpoint {
                 super::layer::CallFailure::Transport { attempts, source } => {
                     AuthError::Transport(format!(
                         "{}: no answer after {attempts} attempt(s): {}",
-                        self.url,
-                        source.without_url()
+                        self.url, source
                     ))
                 }
             })?;

@@ -3,33 +3,83 @@
 //! decoder and the errors reuse it rather than reading it again.
 
 use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::runtime::limits::MinThroughput;
+use crate::runtime::transport::TransportError;
 
 /// The whole body of an answer, kept beside it (in the response's extensions) so an error can
 /// show it even after the body was handed on.
 #[derive(Debug, Clone)]
 pub struct RawBody(pub bytes::Bytes);
 
+/// The bounds the body is read within.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimits {
+    pub max_bytes: u64,
+    pub min_throughput: Option<MinThroughput>,
+}
+
 /// The answer with its whole body read (a body cut short is an error here, where it can be
 /// retried), the body also kept as [`RawBody`] (for an error to show it, and so the decoder
 /// does not read the body a second time). This runs on every call, so the answer's headers
 /// and extensions are moved, not copied, a body that came in one chunk is kept as it came,
 /// and its URL is kept (rebuilding an answer without one would parse a placeholder URL).
+///
+/// Bounded: an announced `Content-Length` over `limits.max_bytes` is refused before reading,
+/// and reading stops as soon as the body grows past it; a body slower than
+/// `limits.min_throughput` ends as stalled.
 pub(crate) async fn whole(
     mut response: reqwest::Response,
-) -> Result<reqwest::Response, reqwest::Error> {
-    let body = match response.chunk().await? {
-        None => bytes::Bytes::new(),
-        Some(first) => match response.chunk().await? {
-            None => first,
-            Some(second) => {
-                let mut all = bytes::BytesMut::from(&first[..]);
-                all.extend_from_slice(&second);
-                while let Some(more) = response.chunk().await? {
-                    all.extend_from_slice(&more);
+    limits: BodyLimits,
+) -> Result<reqwest::Response, TransportError> {
+    let too_large = |declared| TransportError::TooLarge {
+        limit: limits.max_bytes,
+        declared,
+    };
+    if let Some(declared) = response.content_length()
+        && declared > limits.max_bytes
+    {
+        return Err(too_large(Some(declared)));
+    }
+    let mut pace = limits.min_throughput.map(Pace::new);
+    let mut first: Option<bytes::Bytes> = None;
+    let mut all: Option<bytes::BytesMut> = None;
+    let mut length = 0u64;
+    loop {
+        let chunk = match &mut pace {
+            None => response.chunk().await,
+            Some(pace) => loop {
+                // `chunk` is cancel-safe: a window's end only ends the wait, not the read.
+                match tokio::time::timeout_at(pace.window_end, response.chunk()).await {
+                    Ok(chunk) => break chunk,
+                    Err(_) => pace.window_ended()?,
                 }
-                all.freeze()
+            },
+        }
+        .map_err(TransportError::from_reqwest)?;
+        let Some(chunk) = chunk else { break };
+        length = length.saturating_add(chunk.len() as u64);
+        if length > limits.max_bytes {
+            return Err(too_large(None));
+        }
+        if let Some(pace) = &mut pace {
+            pace.received(chunk.len() as u64)?;
+        }
+        match (&mut first, &mut all) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let mut joined = bytes::BytesMut::from(&head[..]);
+                joined.extend_from_slice(&chunk);
+                all = Some(joined);
             }
-        },
+            (Some(_), Some(joined)) => joined.extend_from_slice(&chunk),
+        }
+    }
+    let body = match (first, all) {
+        (_, Some(joined)) => joined.freeze(),
+        (Some(only), None) => only,
+        (None, None) => bytes::Bytes::new(),
     };
     let mut answer = ::http::Response::new(());
     *answer.status_mut() = response.status();
@@ -41,6 +91,48 @@ pub(crate) async fn whole(
         .extend(url_extension(response.url().clone()));
     let (parts, ()) = answer.into_parts();
     Ok(answer_from_parts(parts, body))
+}
+
+/// The minimum-throughput guard: the bytes of the current window and when it ends.
+struct Pace {
+    guard: MinThroughput,
+    need: u64,
+    window_end: Instant,
+    in_window: u64,
+}
+
+impl Pace {
+    fn new(guard: MinThroughput) -> Self {
+        Self {
+            guard,
+            need: guard.bytes_per_window(),
+            window_end: Instant::now() + guard.window,
+            in_window: 0,
+        }
+    }
+
+    /// `n` more bytes arrived: a window that brought enough starts the next one early.
+    fn received(&mut self, n: u64) -> Result<(), TransportError> {
+        self.in_window = self.in_window.saturating_add(n);
+        if Instant::now() >= self.window_end {
+            self.window_ended()?;
+        }
+        Ok(())
+    }
+
+    /// The window is over: it brought enough, or the body stalled.
+    fn window_ended(&mut self) -> Result<(), TransportError> {
+        if self.in_window < self.need.max(1) {
+            return Err(TransportError::Stalled {
+                received: self.in_window,
+                window: self.guard.window,
+                minimum_bytes_per_second: self.guard.bytes_per_second,
+            });
+        }
+        self.in_window = 0;
+        self.window_end = Instant::now() + self.guard.window;
+        Ok(())
+    }
 }
 
 /// Extensions holding `url` as reqwest's own record of an answer's URL (its type is private:

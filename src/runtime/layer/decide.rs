@@ -25,6 +25,9 @@ pub struct AttemptState {
     pub resendable: bool,
     /// Time since the call started.
     pub elapsed: Duration,
+    /// The operation deadline, as time from the call's start (`None`: unbounded). A retry
+    /// whose wait would end past it is not made: the caller gets the last outcome now.
+    pub deadline: Option<Duration>,
     /// The wall-clock time the attempt ended (for a `Retry-After` given as a date).
     pub now: SystemTime,
 }
@@ -41,8 +44,12 @@ pub enum Outcome<'a> {
     /// `401 Unauthorized` to a request sent with credentials.
     Unauthorized,
     /// No whole answer. `connect_failed`: the connection failed, so nothing reached the
-    /// server.
-    NoAnswer { connect_failed: bool },
+    /// server. `final_cause`: trying again cannot help (a TLS failure, an answer over the
+    /// size limit, a refused redirect).
+    NoAnswer {
+        connect_failed: bool,
+        final_cause: bool,
+    },
 }
 
 /// What the loop does next.
@@ -126,15 +133,21 @@ pub fn next_step(
                 None => (policy.backoff(state.attempt), false),
             }
         }
+        Outcome::NoAnswer {
+            final_cause: true, ..
+        } => return Step::Return,
         // Nothing reached the server when the connection failed: always safe.
-        Outcome::NoAnswer { connect_failed } if state.retry_safe || connect_failed => {
+        Outcome::NoAnswer { connect_failed, .. } if state.retry_safe || connect_failed => {
             (policy.backoff(state.attempt), false)
         }
         Outcome::NoAnswer { .. } => return Step::Return,
     };
-    let past_deadline = policy
-        .deadline()
-        .is_some_and(|deadline| state.elapsed.saturating_add(wait) > deadline);
+    let deadline = match (policy.deadline(), state.deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let past_deadline =
+        deadline.is_some_and(|deadline| state.elapsed.saturating_add(wait) > deadline);
     if !state.resendable
         || state.attempt >= policy.max_attempts()
         || past_deadline
@@ -162,6 +175,7 @@ mod tests {
             replayed_after_401: false,
             resendable: true,
             elapsed: Duration::ZERO,
+            deadline: None,
             now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
         }
     }
@@ -225,9 +239,11 @@ mod tests {
     fn no_answer_is_retried_when_safe_or_when_nothing_was_sent() {
         let cut_short = Outcome::NoAnswer {
             connect_failed: false,
+            final_cause: false,
         };
         let refused = Outcome::NoAnswer {
             connect_failed: true,
+            final_cause: false,
         };
         assert!(is_backoff_retry(decide(
             &state(1, true),
@@ -407,5 +423,38 @@ mod tests {
         let mut late = state(1, true);
         late.elapsed = Duration::from_secs(6);
         assert_eq!(decide(&late, &outcome, &policy), Step::Return);
+    }
+
+    #[test]
+    fn a_final_cause_is_never_retried() {
+        // A TLS failure is a failed connect, yet trying again cannot help.
+        let tls = Outcome::NoAnswer {
+            connect_failed: true,
+            final_cause: true,
+        };
+        assert_eq!(decide(&state(1, true), &tls, &policy()), Step::Return);
+    }
+
+    #[test]
+    fn no_retry_waits_past_the_operation_deadline() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        let limited = answer(429, &headers, b"");
+        let mut call = state(1, true);
+        call.elapsed = Duration::from_secs(1);
+        call.deadline = Some(Duration::from_secs(3));
+        assert_eq!(
+            decide(&call, &limited, &policy()),
+            Step::Return,
+            "a 5 s wait would end past the deadline: the caller gets the 429 now"
+        );
+        call.deadline = Some(Duration::from_secs(10));
+        assert_eq!(
+            decide(&call, &limited, &policy()),
+            Step::Retry {
+                after: Duration::from_secs(5),
+                server_directed: true
+            }
+        );
     }
 }

@@ -16,10 +16,17 @@
 //!    fault) is not retried. A 429's `Retry-After` holds every call of the client
 //!    (`gate.rs`). Each step is decided by a pure function, [`decide::next_step`];
 //! 5. reads the whole body (`body.rs`: a body cut short is retried, not handed to the
-//!    decoder) and records on the answer the correlation id when the server did not echo it,
+//!    decoder), refusing one over the size limit and ending one that stalls
+//!    ([`Limits`]), and records on the answer the correlation id when the server did not echo it,
 //!    and the number of attempts ([`ATTEMPTS_HEADER`]), so errors name both;
 //! 6. traces the call as one span (`customer_data.call`: service, operation, attempts,
 //!    status, duration_ms) with an event per retry. No header value is ever traced.
+//!
+//! The whole call (attempts, waits, the token) is bounded by the operation deadline
+//! ([`Limits::deadline`], tightened per call with [`within`](super::limits::within)).
+//! Redirects are not followed (a 3xx is [`TransportError::Redirected`]), and plain `http`
+//! to a host other than this machine is refused before anything is sent
+//! ([`TransportError::Cleartext`]) unless the layer allows cleartext.
 //!
 //! The SOAP clients take the same path through [`Layer::execute`].
 
@@ -29,6 +36,7 @@ pub mod decide;
 mod gate;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 pub use progenitor_client::OperationInfo;
@@ -38,14 +46,16 @@ use tokio::time::Instant;
 pub use authorize::{Authorize, BoxFuture, HeaderAuth, Scheme, UsedToken};
 pub use body::RawBody;
 pub(crate) use body::answer_from_parts;
-use body::{count_header, raw_body, whole};
+use body::{BodyLimits, count_header, raw_body, whole};
 use decide::{AttemptState, Outcome, Step};
 use gate::RateGate;
 
 use super::auth::AuthError;
 use super::error::Error;
+use super::limits::{self, Limits};
 use super::retry::{self, Budget, RetryPolicy};
 use super::rules::ServiceRules;
+use super::transport::{CallPhase, TransportError, redacted_location};
 
 /// The header the runtime adds to every answer: how many attempts the call took.
 pub const ATTEMPTS_HEADER: &str = "customer-data-attempts";
@@ -77,6 +87,9 @@ struct Parts {
     /// client, not only the refused one (shared by clones, like the budget).
     gate: RateGate,
     timeout: Option<Duration>,
+    limits: Limits,
+    /// Plain `http` to any host is allowed (a test proxy), not only to this machine.
+    allow_cleartext: bool,
 }
 
 /// What a generated client's calls pass through (see the module docs). Cheap to clone; clones
@@ -102,6 +115,8 @@ impl std::fmt::Debug for Layer {
             .field("correlation", &self.parts.correlation)
             .field("retry", &self.parts.retry)
             .field("timeout", &self.parts.timeout)
+            .field("limits", &self.parts.limits)
+            .field("allow_cleartext", &self.parts.allow_cleartext)
             .finish()
     }
 }
@@ -111,10 +126,10 @@ impl std::fmt::Debug for Layer {
 pub enum CallFailure {
     /// No credentials could be had; nothing was sent.
     Auth(AuthError),
-    /// No (whole) answer after `attempts` attempts.
+    /// No (whole) answer after `attempts` attempts (0: nothing was sent).
     Transport {
         attempts: u32,
-        source: reqwest::Error,
+        source: TransportError,
     },
 }
 
@@ -151,7 +166,7 @@ impl<E> From<CallFailure> for Error<E> {
 enum Attempt {
     Answer(reqwest::Response),
     Unauthorized(reqwest::Response, UsedToken),
-    NoAnswer(reqwest::Error),
+    NoAnswer(TransportError),
 }
 
 impl Attempt {
@@ -159,10 +174,7 @@ impl Attempt {
     fn into_result(self, attempts: u32) -> Result<reqwest::Response, CallFailure> {
         match self {
             Attempt::Answer(response) | Attempt::Unauthorized(response, _) => Ok(response),
-            Attempt::NoAnswer(error) => Err(CallFailure::Transport {
-                attempts,
-                source: error.without_url(),
-            }),
+            Attempt::NoAnswer(source) => Err(CallFailure::Transport { attempts, source }),
         }
     }
 }
@@ -201,6 +213,8 @@ impl Layer {
                 gate: RateGate::default(),
                 retry,
                 timeout: None,
+                limits: Limits::default(),
+                allow_cleartext: false,
             }),
         }
     }
@@ -259,6 +273,26 @@ impl Layer {
         self
     }
 
+    /// Bounds every call by `limits`: the operation deadline, the largest answer, the
+    /// slowest body (see [`super::limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.parts_mut().limits = limits;
+        self
+    }
+
+    /// Allows plain `http` to hosts other than this machine (a test proxy of your own).
+    /// Without it such a call is refused before anything is sent, since credentials would
+    /// travel in cleartext.
+    pub fn allow_cleartext(mut self, allow: bool) -> Self {
+        self.parts_mut().allow_cleartext = allow;
+        self
+    }
+
+    /// The bounds of every call.
+    pub fn limits(&self) -> &Limits {
+        &self.parts.limits
+    }
+
     /// The service slug this layer serves.
     pub fn service(&self) -> &'static str {
         self.parts.rules.slug
@@ -294,6 +328,14 @@ impl Layer {
     ) -> Result<reqwest::Response, CallFailure> {
         use tracing::Instrument;
         let parts = &*self.parts;
+        if !parts.allow_cleartext
+            && let Some(host) = cleartext_host(request.url())
+        {
+            return Err(CallFailure::Transport {
+                attempts: 0,
+                source: TransportError::Cleartext { host },
+            });
+        }
         let headers = request.headers_mut();
         for (name, value) in &parts.headers {
             if !headers.contains_key(name) {
@@ -319,10 +361,29 @@ impl Layer {
             duration_ms = tracing::field::Empty,
         );
         let started = Instant::now();
-        let outcome = self
-            .attempts(http, request, operation, started)
-            .instrument(span.clone())
-            .await;
+        let bounds = limits::effective(&parts.limits, started);
+        let phase = Phase::default();
+        let attempts = self
+            .attempts(http, request, operation, started, &bounds, &phase)
+            .instrument(span.clone());
+        let outcome = match bounds.deadline {
+            None => attempts.await,
+            Some((at, deadline, set_by)) => match tokio::time::timeout_at(at, attempts).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    let during = phase.get();
+                    tracing::debug!(%during, "operation deadline ran out");
+                    Err(CallFailure::Transport {
+                        attempts: phase.attempts(),
+                        source: TransportError::DeadlineExceeded {
+                            deadline,
+                            set_by,
+                            during,
+                        },
+                    })
+                }
+            },
+        };
         span.record("duration_ms", started.elapsed().as_millis() as u64);
         let (response, tally) = outcome?;
         let attempts = tally.attempts;
@@ -339,6 +400,8 @@ impl Layer {
         request: reqwest::Request,
         operation: &str,
         started: Instant,
+        bounds: &limits::Effective,
+        phase: &Phase,
     ) -> Result<(reqwest::Response, Tally), CallFailure> {
         let parts = &*self.parts;
         let rule = parts.rules.operation(operation);
@@ -354,7 +417,14 @@ impl Layer {
             replayed_after_401: false,
             resendable: true,
             elapsed: Duration::ZERO,
+            deadline: bounds
+                .deadline
+                .map(|(at, _, _)| at.saturating_duration_since(started)),
             now: SystemTime::UNIX_EPOCH,
+        };
+        let body_limits = BodyLimits {
+            max_bytes: bounds.max_answer_bytes,
+            min_throughput: bounds.min_throughput,
         };
         let mut current = request;
         let mut rate_limited = 0u32;
@@ -363,7 +433,9 @@ impl Layer {
             // A body that cannot be cloned (a stream) cannot be sent twice: one attempt.
             let again = current.try_clone();
             state.resendable = again.is_some();
-            let ended = self.attempt(http, current, auth).await?;
+            let ended = self
+                .attempt(http, current, auth, body_limits, phase, state.attempt)
+                .await?;
             state.elapsed = started.elapsed();
             state.now = SystemTime::now();
             let step = {
@@ -376,6 +448,7 @@ impl Layer {
                     Attempt::Unauthorized(..) => Outcome::Unauthorized,
                     Attempt::NoAnswer(error) => Outcome::NoAnswer {
                         connect_failed: error.is_connect(),
+                        final_cause: error.is_final(),
                     },
                 };
                 let final_answer = parts.rules.final_answer;
@@ -412,6 +485,7 @@ impl Layer {
                 ) => {
                     rate_limited += u32::from(server_directed);
                     trace_retry(&ended, state.attempt, after);
+                    phase.set(CallPhase::Backoff(state.attempt + 1));
                     tokio::time::sleep(after).await;
                     next
                 }
@@ -434,7 +508,11 @@ impl Layer {
         http: &reqwest::Client,
         mut request: reqwest::Request,
         auth: Option<&Arc<dyn Authorize>>,
+        body_limits: BodyLimits,
+        phase: &Phase,
+        number: u32,
     ) -> Result<Attempt, CallFailure> {
+        phase.set(CallPhase::RateLimit);
         self.parts.gate.wait().await;
         if let Some(timeout) = self.parts.timeout {
             *request.timeout_mut() = Some(timeout);
@@ -442,19 +520,26 @@ impl Layer {
         let grant = match auth {
             Some(auth) => match auth.authorize_ready(request.headers_mut()) {
                 Some(grant) => Some(grant),
-                None => Some(
-                    auth.authorize(request.headers_mut())
-                        .await
-                        .map_err(CallFailure::Auth)?,
-                ),
+                None => {
+                    phase.set(CallPhase::Token);
+                    Some(
+                        auth.authorize(request.headers_mut())
+                            .await
+                            .map_err(CallFailure::Auth)?,
+                    )
+                }
             },
             None => None,
         };
+        phase.set(CallPhase::Attempt(number));
         let response = match http.execute(request).await {
             Ok(response) => response,
-            Err(error) => return Ok(Attempt::NoAnswer(error)),
+            Err(error) => return Ok(Attempt::NoAnswer(TransportError::from_reqwest(error))),
         };
-        let response = match whole(response).await {
+        if let Some(redirect) = redirected(&response) {
+            return Ok(Attempt::NoAnswer(redirect));
+        }
+        let response = match whole(response, body_limits).await {
             Ok(response) => response,
             Err(error) => return Ok(Attempt::NoAnswer(error)),
         };
@@ -465,6 +550,80 @@ impl Layer {
             _ => Attempt::Answer(response),
         })
     }
+}
+
+/// What a call is doing, kept outside its future so the operation deadline can say what it
+/// cut short: the phase (one atomic: attempt `n` is `2n`, the wait before it `2n + 1`; 0 token,
+/// 1 rate limit) and the attempts sent so far.
+#[derive(Default)]
+struct Phase {
+    code: AtomicU32,
+    sent: AtomicU32,
+}
+
+impl Phase {
+    fn set(&self, phase: CallPhase) {
+        let code = match phase {
+            CallPhase::Token => 0,
+            CallPhase::RateLimit => 1,
+            CallPhase::Attempt(n) => {
+                self.sent.store(n, Ordering::Relaxed);
+                n.saturating_mul(2)
+            }
+            CallPhase::Backoff(n) => n.saturating_mul(2).saturating_add(1),
+        };
+        self.code.store(code, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> CallPhase {
+        match self.code.load(Ordering::Relaxed) {
+            0 => CallPhase::Token,
+            1 => CallPhase::RateLimit,
+            code if code % 2 == 0 => CallPhase::Attempt(code / 2),
+            code => CallPhase::Backoff(code / 2),
+        }
+    }
+
+    /// The attempts sent so far.
+    fn attempts(&self) -> u32 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// The host of `url` when it is plain `http` to a host other than this machine (loopback
+/// addresses and `localhost` are this machine). The scheme is compared as the URL parser
+/// normalised it, so `HTTP://` is `http`.
+pub(crate) fn cleartext_host(url: &reqwest::Url) -> Option<String> {
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let local = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = bare.to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    (!local).then(|| host.to_string())
+}
+
+/// A 3xx answer (not 304) as the refused redirect it is: redirects are not followed.
+fn redirected(response: &reqwest::Response) -> Option<TransportError> {
+    let status = response.status();
+    if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .map(redacted_location);
+    Some(TransportError::Redirected {
+        status: status.as_u16(),
+        location,
+    })
 }
 
 /// The number of attempts the layer recorded on an answer ([`ATTEMPTS_HEADER`]).

@@ -42,7 +42,7 @@ pub enum SoapError {
     /// short).
     Transport {
         attempts: u32,
-        source: reqwest::Error,
+        source: crate::runtime::transport::TransportError,
     },
     /// The server answered with a SOAP Fault.
     Fault(SoapFault),
@@ -224,6 +224,9 @@ async fn exchange(
     let body = response
         .text()
         .await
-        .map_err(|source| SoapError::Transport { attempts, source })?;
+        .map_err(|error| SoapError::Transport {
+            attempts,
+            source: crate::runtime::transport::TransportError::from_reqwest(error),
+        })?;
     Ok((status, body))
 }
