@@ -13,9 +13,11 @@ generated_module!("accountsiq_v1_1");
 pub mod stream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource};
+use crate::runtime::auth::{
+    self, AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource,
+};
 use crate::runtime::layer::BoxFuture;
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, config, soap};
 
@@ -101,7 +103,7 @@ impl TokenSource for Login {
             })?;
         Ok(Token {
             value: token.into(),
-            expires_at: Instant::now() + SESSION_LIFETIME,
+            expires_at: auth::expiry(SESSION_LIFETIME),
             refresh: None,
         })
     }

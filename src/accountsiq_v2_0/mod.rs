@@ -11,9 +11,11 @@ generated_module!("accountsiq_v2_0");
 pub mod stream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource};
+use crate::runtime::auth::{
+    self, AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource,
+};
 use crate::runtime::layer::BoxFuture;
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, config, soap};
 
@@ -99,7 +101,7 @@ impl IntegrationApp {
             .ok_or_else(|| AuthError::Malformed("no AccessToken in the answer".into()))?;
         Ok(Token {
             value: access.into(),
-            expires_at: Instant::now() + ASSUMED_ACCESS_LIFETIME,
+            expires_at: auth::expiry(ASSUMED_ACCESS_LIFETIME),
             refresh: refresh
                 .filter(|t| !t.is_empty())
                 .map(SecretString::from)

@@ -4,10 +4,12 @@
 //! ([`crate::biq_auth`]), so the BiQ modules form no cycle.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::biq_auth::{Client, SERVICE_RULES as AUTH_RULES, types};
-use crate::runtime::auth::{AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource};
+use crate::runtime::auth::{
+    self, AuthError, ExposeSecret, SecretString, Token, TokenCache, TokenSource,
+};
 use crate::runtime::layer::{Authorize, HeaderAuth, Scheme};
 use crate::runtime::{ConfigError, ConnectError, ConnectOptions, Layer, config, jwt};
 
@@ -98,7 +100,7 @@ impl TokenSource for ApiKeyLogin {
         let answer = answer.map_err(|e| e.into_auth_error("login"))?.into_inner();
         let claims = jwt::claims(&answer.access_token)?;
         let expires_at =
-            jwt::expires_at(&claims).unwrap_or_else(|| Instant::now() + self.fallback_lifetime);
+            jwt::expires_at(&claims).unwrap_or_else(|| auth::expiry(self.fallback_lifetime));
         Ok(Token {
             value: answer.access_token.into(),
             expires_at,

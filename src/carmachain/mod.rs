@@ -25,9 +25,9 @@ generated_module!("carmachain");
 pub mod wait;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::runtime::auth::{AuthError, Token, TokenCache, TokenSource};
+use crate::runtime::auth::{self, AuthError, Token, TokenCache, TokenSource};
 use crate::runtime::layer::{HeaderAuth, Scheme};
 use crate::runtime::{ConnectError, ConnectOptions, Layer, config, jwt};
 
@@ -63,7 +63,7 @@ impl TokenSource for PeerToken {
         let expires_at = jwt::claims(&answer.token)
             .ok()
             .and_then(|claims| jwt::expires_at(&claims))
-            .unwrap_or_else(|| Instant::now() + TOKEN_LIFETIME);
+            .unwrap_or_else(|| auth::expiry(TOKEN_LIFETIME));
         Ok(Token {
             value: answer.token.into(),
             expires_at,

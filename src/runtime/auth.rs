@@ -1,12 +1,15 @@
 //! The one token cache every service's auth flow plugs into: a cache per credential, proactive
 //! refresh before expiry (with jitter, so many clients do not refresh in the same second),
 //! single flight (N concurrent callers on a cold or expired cache cause exactly one token
-//! request, and share its failure too, so bad credentials never become a login loop), and
+//! request, and share its outcome, success or failure), a short backoff after a failure
+//! (callers fail fast with it instead of queueing fetches, so bad credentials or a token
+//! endpoint that is down never become a login loop), lifetimes clamped by [`lifetime`], and
 //! invalidation after a 401 so the next call fetches a fresh token.
 //!
 //! Each vendor flow is a [`TokenSource`]; secrets are [`SecretString`]s, redacted in `Debug`.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,7 +80,32 @@ pub trait TokenSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Token, AuthError>> + Send;
 }
 
-/// When to refresh ahead of expiry.
+/// The shortest lifetime a token is given, whatever its issuer says (`expires_in: 0`, a JWT
+/// `exp` in the past). The trade: a token the server calls already expired is still tried
+/// (the 401 replay handles a refusal), in exchange for at most one fetch per half of this per
+/// credential instead of a fetch per call. 1 s, not more: the twins issue 1 s tokens to test
+/// renewal in the middle of a run, and those must keep being renewed ahead of expiry.
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(1);
+
+/// The longest lifetime a token is given: a day, so a wild `expires_in` (up to `u64::MAX`
+/// seconds) cannot overflow an `Instant` and a token is re-checked at least daily.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The lifetime a token is given when its issuer claims `claimed`: clamped to
+/// [`MIN_TOKEN_LIFETIME`]..=[`MAX_TOKEN_LIFETIME`]. Every flow goes through this (or
+/// [`expiry`]), so no issuer's answer can cause a panic or a fetch per call.
+pub fn lifetime(claimed: Duration) -> Duration {
+    claimed.clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)
+}
+
+/// When a token whose issuer claims it lives `claimed` from now expires, [`lifetime`]-clamped.
+pub fn expiry(claimed: Duration) -> Instant {
+    let now = Instant::now();
+    // The clamp keeps this far from overflow; `checked_add` keeps it from panicking anyway.
+    now.checked_add(lifetime(claimed)).unwrap_or(now)
+}
+
+/// When to refresh ahead of expiry, and how long a failure is answered without asking again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshPolicy {
     /// Refresh this long before the token expires ...
@@ -87,6 +115,12 @@ pub struct RefreshPolicy {
     /// After the vendor rejected the credentials, answer that rejection for this long
     /// without asking again (bad credentials must not hammer the token endpoint).
     pub rejected_backoff: Duration,
+    /// After any other failed fetch (no answer, 5xx, no token in the answer), answer that
+    /// failure for this long plus a random extra of up to as much again, without asking
+    /// again: callers fail fast instead of queueing fetches at an endpoint that is down, and
+    /// many clients do not come back in the same instant. Also how long the cache waits
+    /// before fetching again when the service refused two new tokens in a row.
+    pub failure_backoff: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -95,6 +129,18 @@ impl Default for RefreshPolicy {
             margin: Duration::from_secs(60),
             jitter: Duration::from_secs(30),
             rejected_backoff: Duration::from_secs(5),
+            failure_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// `failure_backoff` plus a random extra of up to as much again.
+    fn jittered_failure_backoff(&self) -> Duration {
+        if self.failure_backoff.is_zero() {
+            Duration::ZERO
+        } else {
+            self.failure_backoff + rand::rng().random_range(Duration::ZERO..self.failure_backoff)
         }
     }
 }
@@ -102,12 +148,26 @@ impl Default for RefreshPolicy {
 struct Cached {
     token: Arc<Token>,
     refresh_at: Instant,
+    /// When the token was stored: a refusal before [`MIN_TOKEN_LIFETIME`] is a young one.
+    fetched_at: Instant,
+    /// The token this one replaced was refused while young.
+    replaced_a_young_refusal: bool,
+    /// The service refused this token while it was young.
+    refused_young: bool,
+    /// The service refused two new tokens in a row: no fetch before this instant.
+    no_fetch_before: Option<Instant>,
+}
+
+/// The outcome of the last failed fetch, answered to callers until `until`.
+struct Failure {
+    error: AuthError,
+    until: Instant,
 }
 
 #[derive(Default)]
 struct Flight {
-    /// The last rejection and when it happened.
-    rejected: Option<(AuthError, Instant)>,
+    /// The last fetch's failure (any [`AuthError`]); cleared by a success.
+    failure: Option<Failure>,
 }
 
 /// A token cache for one credential.
@@ -115,7 +175,11 @@ pub struct TokenCache<S> {
     source: S,
     policy: RefreshPolicy,
     current: RwLock<Option<Cached>>,
+    /// Held during the one fetch in flight.
     flight: tokio::sync::Mutex<Flight>,
+    /// Fetches that have ended (either way): a caller that waited while one ended takes its
+    /// outcome instead of fetching again.
+    fetches_ended: AtomicU64,
 }
 
 impl<S> std::fmt::Debug for TokenCache<S> {
@@ -133,6 +197,7 @@ impl<S: TokenSource> TokenCache<S> {
             policy,
             current: RwLock::new(None),
             flight: tokio::sync::Mutex::new(Flight::default()),
+            fetches_ended: AtomicU64::new(0),
         }
     }
 
@@ -148,32 +213,50 @@ impl<S: TokenSource> TokenCache<S> {
     }
 
     /// A valid token: the cached one while it is fresh, else one new fetch shared by every
-    /// concurrent caller.
+    /// concurrent caller. A failed fetch's error is shared too: with everyone who waited for
+    /// it, and with later callers for a short backoff (see [`RefreshPolicy`]).
     pub async fn token(&self) -> Result<Arc<Token>, AuthError> {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
+        let ended_before_waiting = self.fetches_ended.load(Ordering::Acquire);
         let mut flight = self.flight.lock().await;
         if let Some(token) = self.fresh() {
             // Someone else fetched while we waited for the flight.
             return Ok(token);
         }
-        if let Some((error, at)) = &flight.rejected
-            && at.elapsed() < self.policy.rejected_backoff
-        {
-            return Err(error.clone());
+        if let Some(failure) = &flight.failure {
+            let waited_for_it = self.fetches_ended.load(Ordering::Acquire) != ended_before_waiting;
+            if waited_for_it || Instant::now() < failure.until {
+                return Err(failure.error.clone());
+            }
         }
-        let previous = {
+        let (previous, replaced_a_young_refusal) = {
             let current = self
                 .current
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            current.as_ref().map(|c| c.token.clone())
+            if let Some(until) = current.as_ref().and_then(|c| c.no_fetch_before)
+                && Instant::now() < until
+            {
+                return Err(AuthError::Rejected {
+                    status: Some(401),
+                    detail: format!(
+                        "the service refused two new tokens in a row; no new one for {} ms",
+                        until.saturating_duration_since(Instant::now()).as_millis()
+                    ),
+                });
+            }
+            (
+                current.as_ref().map(|c| c.token.clone()),
+                current.as_ref().is_some_and(|c| c.refused_young),
+            )
         };
         let outcome = self.source.fetch(previous.as_deref()).await;
+        self.fetches_ended.fetch_add(1, Ordering::Release);
         match outcome {
             Ok(token) => {
-                flight.rejected = None;
+                flight.failure = None;
                 let token = Arc::new(token);
                 let jitter = if self.policy.jitter.is_zero() {
                     Duration::ZERO
@@ -181,29 +264,43 @@ impl<S: TokenSource> TokenCache<S> {
                     rand::rng().random_range(Duration::ZERO..self.policy.jitter)
                 };
                 let lead = self.policy.margin + jitter;
+                let now = Instant::now();
+                // Clamped again for sources that did not: no fetch per call, no overflow.
+                let life = lifetime(token.expires_at.saturating_duration_since(now));
                 // A token shorter-lived than the lead is used for half its life.
-                let life = token.expires_at.saturating_duration_since(Instant::now());
-                let refresh_at = Instant::now() + if life > lead { life - lead } else { life / 2 };
+                let refresh_at = now + if life > lead { life - lead } else { life / 2 };
                 *self
                     .current
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Cached {
                     token: token.clone(),
                     refresh_at,
+                    fetched_at: now,
+                    replaced_a_young_refusal,
+                    refused_young: false,
+                    no_fetch_before: None,
                 });
                 Ok(token)
             }
             Err(error) => {
-                if matches!(error, AuthError::Rejected { .. }) {
-                    flight.rejected = Some((error.clone(), Instant::now()));
-                }
+                let backoff = match error {
+                    AuthError::Rejected { .. } => self.policy.rejected_backoff,
+                    _ => self.policy.jittered_failure_backoff(),
+                };
+                flight.failure = Some(Failure {
+                    error: error.clone(),
+                    until: Instant::now() + backoff,
+                });
                 Err(error)
             }
         }
     }
 
     /// Forgets `token` after the vendor refused it (a 401): the next call fetches a new one.
-    /// A newer token already in the cache is kept.
+    /// A newer token already in the cache is kept. When the service refuses a second new
+    /// token in a row (each younger than [`MIN_TOKEN_LIFETIME`]), the next fetch waits out
+    /// the failure backoff: a service that refuses every token costs a fetch per backoff,
+    /// not a fetch per call.
     pub fn invalidate(&self, token: &Arc<Token>) {
         let mut current = self
             .current
@@ -212,8 +309,14 @@ impl<S: TokenSource> TokenCache<S> {
         if let Some(cached) = current.as_mut()
             && Arc::ptr_eq(&cached.token, token)
         {
+            let now = Instant::now();
             // Keep it as `previous` for the next fetch (a refresh token may still work).
-            cached.refresh_at = Instant::now();
+            cached.refresh_at = now;
+            cached.refused_young =
+                now.saturating_duration_since(cached.fetched_at) < MIN_TOKEN_LIFETIME;
+            if cached.refused_young && cached.replaced_a_young_refusal {
+                cached.no_fetch_before = Some(now + self.policy.jittered_failure_backoff());
+            }
         }
     }
 }
@@ -221,7 +324,7 @@ impl<S: TokenSource> TokenCache<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     struct Counting {
         fetches: Arc<AtomicUsize>,
@@ -259,6 +362,7 @@ mod tests {
             margin: Duration::from_millis(500),
             jitter: Duration::from_millis(20),
             rejected_backoff: Duration::from_secs(5),
+            failure_backoff: Duration::from_secs(1),
         };
         (Arc::new(TokenCache::new(source, policy)), fetches)
     }
@@ -341,6 +445,56 @@ mod tests {
             "token-3"
         );
         assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_between_the_floor_and_a_day() {
+        assert_eq!(lifetime(Duration::ZERO), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime(Duration::from_secs(90)), Duration::from_secs(90));
+        assert_eq!(lifetime(Duration::from_secs(u64::MAX)), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime(Duration::MAX), MAX_TOKEN_LIFETIME);
+        let left = expiry(Duration::MAX).saturating_duration_since(Instant::now());
+        assert!(
+            left <= MAX_TOKEN_LIFETIME && left > MAX_TOKEN_LIFETIME / 2,
+            "{left:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_is_shared_then_answered_for_the_backoff_then_fetched_again() {
+        struct Down(Arc<AtomicUsize>);
+        impl TokenSource for Down {
+            async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, AuthError> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Err(AuthError::Transport("HTTP 503".into()))
+            }
+        }
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let policy = RefreshPolicy {
+            // No backoff at all: waiters must still share the fetch they waited for.
+            failure_backoff: Duration::ZERO,
+            ..RefreshPolicy::default()
+        };
+        let cache = Arc::new(TokenCache::new(Down(fetches.clone()), policy));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.token().await })
+            })
+            .collect();
+        for task in tasks {
+            let error = task.await.unwrap().unwrap_err();
+            assert_eq!(error, AuthError::Transport("HTTP 503".into()));
+        }
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "one fetch for 50 waiters"
+        );
+        // Without a backoff, the next caller fetches again.
+        cache.token().await.unwrap_err();
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -34,15 +34,22 @@ pub fn claims(token: &str) -> Result<serde_json::Value, AuthError> {
     }
 }
 
-/// When a token with these claims expires, from `exp` (seconds since the epoch).
+/// When a token with these claims expires, from `exp` (seconds since the epoch), clamped by
+/// [`auth::expiry`](super::auth::expiry): an `exp` in the past still gives the token the
+/// shortest lifetime (it is tried once; a 401 replays with a new one).
 pub fn expires_at(claims: &serde_json::Value) -> Option<Instant> {
     let exp = claims.get("exp")?.as_f64()?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    let left = (exp - now).max(0.0);
-    Some(Instant::now() + Duration::from_secs_f64(left.min(1e9)))
+    // Negative, NaN or huge: the clamp decides, never a panic.
+    let left = Duration::try_from_secs_f64(exp - now).unwrap_or(if exp > now {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    });
+    Some(super::auth::expiry(left))
 }
 
 /// The strings of the first of `names` that is present in `claims` (a string or an array).
@@ -88,6 +95,33 @@ mod tests {
         let c = claims(&jwt(r#"{"tenantIds":"x"}"#)).unwrap();
         assert_eq!(strings(&c, &["tenatIds", "tenantIds"]), ["x"]);
         assert_eq!(expires_at(&c), None);
+    }
+
+    #[test]
+    fn a_past_or_absurd_exp_is_clamped() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let left = |exp: &str| {
+            let c = claims(&jwt(&format!(r#"{{"exp":{exp}}}"#))).unwrap();
+            expires_at(&c)
+                .unwrap()
+                .saturating_duration_since(Instant::now())
+        };
+        let past = left(&(now - 3600).to_string());
+        assert!(
+            past > Duration::from_millis(900) && past <= crate::runtime::auth::MIN_TOKEN_LIFETIME,
+            "{past:?}"
+        );
+        for absurd in ["1e300", &u64::MAX.to_string()] {
+            let far = left(absurd);
+            assert!(
+                far <= crate::runtime::auth::MAX_TOKEN_LIFETIME
+                    && far > Duration::from_secs(23 * 3600),
+                "{far:?}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Intelligence) and authorization code with refresh-token rotation (bLink).
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
@@ -113,6 +113,14 @@ impl TokenEndpoint {
         self
     }
 
+    /// Gives every token request attempt at most `timeout` (connecting, sending, reading the
+    /// answer), so a hanging token endpoint fails one fetch in bounded time; without it the
+    /// HTTP client's own timeout applies.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.layer = self.layer.with_timeout(timeout);
+        self
+    }
+
     /// The endpoint URL.
     pub fn url(&self) -> &str {
         &self.url
@@ -192,7 +200,7 @@ impl TokenEndpoint {
             .unwrap_or(self.default_lifetime);
         Ok(Token {
             value: answer.access_token.into(),
-            expires_at: Instant::now() + lifetime,
+            expires_at: super::auth::expiry(lifetime),
             // Rotation: a new refresh token replaces the old one; without one, keep the old.
             refresh: answer
                 .refresh_token

@@ -238,20 +238,83 @@ fn body_child(body: &str) -> Result<BodyChild, String> {
     }
 }
 
+/// Reads a Fault element (as [`body_child`] cut it out) with an XML parser, so prefixes,
+/// attributes (`<faultcode xmlns="">`), whitespace, CDATA sections, entity and character
+/// references and comments do not matter. SOAP 1.1 `faultcode`/`faultstring`/`faultactor`
+/// are the Fault's children by local name (they are unqualified, but some servers prefix
+/// them); SOAP 1.2 `Code/Value`, `Reason/Text` and `Role` are read into the same members.
+/// Not well-formed XML leaves the members empty; the whole element is kept in `xml`.
 fn fault(xml: &str) -> SoapFault {
-    let text_of = |tag: &str| -> Option<String> {
-        let open = format!("<{tag}>");
-        let start = xml.find(&open)? + open.len();
-        let end = xml[start..].find(&format!("</{tag}>"))? + start;
-        Some(
-            quick_xml::escape::unescape(&xml[start..end])
-                .map_or_else(|_| xml[start..end].to_string(), |s| s.into_owned()),
-        )
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    // Local names of the open elements, the Fault first.
+    let mut path: Vec<String> = Vec::new();
+    // code, string, actor: present once their element starts; complete once it ends (SOAP
+    // 1.2 may give one `Reason/Text` per language: the first one is kept).
+    let mut members: [Option<String>; 3] = [None, None, None];
+    let mut complete = [false; 3];
+    let member_at = |path: &[String]| -> Option<usize> {
+        let names: Vec<&str> = path.iter().skip(1).map(String::as_str).collect();
+        match names.as_slice() {
+            ["faultcode"] | ["Code", "Value"] => Some(0),
+            ["faultstring"] | ["Reason", "Text"] => Some(1),
+            ["faultactor"] | ["Role"] => Some(2),
+            _ => None,
+        }
     };
+    let local = |name: quick_xml::name::LocalName| name.into_inner().to_string();
+    loop {
+        let event = match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(event) => event,
+        };
+        let text = match event {
+            Event::Start(e) => {
+                path.push(local(e.local_name()));
+                if let Some(i) = member_at(&path) {
+                    members[i].get_or_insert_with(String::new);
+                }
+                continue;
+            }
+            Event::Empty(e) => {
+                path.push(local(e.local_name()));
+                if let Some(i) = member_at(&path) {
+                    members[i].get_or_insert_with(String::new);
+                    complete[i] = true;
+                }
+                path.pop();
+                continue;
+            }
+            Event::End(_) => {
+                if let Some(i) = member_at(&path) {
+                    complete[i] = true;
+                }
+                path.pop();
+                continue;
+            }
+            Event::Text(t) => t.xml10_content().into_owned(),
+            Event::CData(t) => t.xml10_content().into_owned(),
+            Event::GeneralRef(r) => {
+                // Predefined entities and character references; an unknown entity stays as
+                // written rather than being dropped.
+                let written = format!("&{};", &*r);
+                quick_xml::escape::unescape(&written)
+                    .map_or_else(|_| written.clone(), |resolved| resolved.into_owned())
+            }
+            _ => continue,
+        };
+        if let Some(i) = member_at(&path)
+            && !complete[i]
+        {
+            members[i].get_or_insert_with(String::new).push_str(&text);
+        }
+    }
+    let [code, string, actor] = members;
+    let trimmed = |s: Option<String>| s.map(|s| s.trim().to_string());
     SoapFault {
-        code: text_of("faultcode").unwrap_or_default(),
-        string: text_of("faultstring").unwrap_or_default(),
-        actor: text_of("faultactor"),
+        code: trimmed(code).unwrap_or_default(),
+        string: trimmed(string).unwrap_or_default(),
+        actor: trimmed(actor),
         xml: xml.to_string(),
     }
 }
@@ -287,4 +350,109 @@ pub fn is_fault(status: u16, body: &[u8]) -> bool {
         decode_response::<serde::de::IgnoredAny>(status, text),
         Err(SoapError::Fault(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fault_xml` (a whole Fault element) in an envelope whose SOAP namespace has `prefix`
+    /// (empty: the default namespace), answered with HTTP 500 as ASMX services do.
+    fn decode_fault(prefix: &str, fault_xml: &str) -> SoapFault {
+        let (declaration, tag) = if prefix.is_empty() {
+            ("xmlns".to_string(), String::new())
+        } else {
+            (format!("xmlns:{prefix}"), format!("{prefix}:"))
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><{tag}Envelope {declaration}=\"{ENVELOPE_NS}\">\
+             <{tag}Body>{}</{tag}Body></{tag}Envelope>",
+            fault_xml.replace("{tag}", &tag)
+        );
+        match decode_response::<serde::de::IgnoredAny>(500, &body) {
+            Err(SoapError::Fault(fault)) => fault,
+            other => panic!("not a fault: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_asmx_fault_reads_with_any_envelope_prefix() {
+        for prefix in ["soap", "s", "SOAP-ENV", ""] {
+            let fault = decode_fault(
+                prefix,
+                "<{tag}Fault><faultcode>soap:Client</faultcode><faultstring>Server was unable to \
+                 read request. ---&gt; Invalid partner key</faultstring><detail /></{tag}Fault>",
+            );
+            assert_eq!(fault.code, "soap:Client", "prefix `{prefix}`");
+            assert_eq!(
+                fault.string, "Server was unable to read request. ---> Invalid partner key",
+                "prefix `{prefix}`"
+            );
+            assert_eq!(fault.actor, None);
+        }
+    }
+
+    #[test]
+    fn prefixed_attributed_and_spaced_members_give_code_and_text() {
+        let fault = decode_fault(
+            "soap",
+            "<soap:Fault><soap:faultcode>soap:Client</soap:faultcode>\
+             <soap:faultstring xml:lang=\"en\">Invalid user key</soap:faultstring></soap:Fault>",
+        );
+        assert_eq!(
+            (fault.code.as_str(), fault.string.as_str()),
+            ("soap:Client", "Invalid user key")
+        );
+        let fault = decode_fault(
+            "soap",
+            "<soap:Fault>\n  <faultcode xmlns=\"\" >\n    soap:Client\n  </faultcode >\n  \
+             <faultstring\n xml:lang=\"en\">Invalid user key</faultstring>\n  \
+             <faultactor>https://eu1.accountsiq.com/</faultactor>\n  <detail/>\n</soap:Fault>",
+        );
+        assert_eq!(fault.code, "soap:Client");
+        assert_eq!(fault.string, "Invalid user key");
+        assert_eq!(fault.actor.as_deref(), Some("https://eu1.accountsiq.com/"));
+    }
+
+    #[test]
+    fn cdata_entities_and_character_references_are_text() {
+        let fault = decode_fault(
+            "soap",
+            "<soap:Fault><faultcode><![CDATA[soap:Client]]></faultcode>\
+             <faultstring><![CDATA[Login failed: <b>invalid</b> keys & company]]></faultstring>\
+             <detail><Message>not this</Message></detail></soap:Fault>",
+        );
+        assert_eq!(fault.code, "soap:Client");
+        assert_eq!(fault.string, "Login failed: <b>invalid</b> keys & company");
+        let fault = decode_fault(
+            "soap",
+            "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>Caf&#233; &amp; \
+             &lt;Co&gt; &#x2014; &quot;down&quot;<!-- a comment --> &apos;now&apos;</faultstring>\
+             </soap:Fault>",
+        );
+        assert_eq!(fault.string, "Café & <Co> — \"down\" 'now'");
+    }
+
+    #[test]
+    fn a_soap_1_2_shaped_fault_reads_code_value_and_the_first_reason_text() {
+        let fault = decode_fault(
+            "env",
+            "<env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code>\
+             <env:Reason><env:Text xml:lang=\"en\">Bad key</env:Text>\
+             <env:Text xml:lang=\"de\">Falscher Schlüssel</env:Text></env:Reason></env:Fault>",
+        );
+        assert_eq!(fault.code, "env:Sender");
+        assert_eq!(fault.string, "Bad key");
+    }
+
+    #[test]
+    fn a_fault_without_members_is_empty_not_a_panic() {
+        let fault = decode_fault("soap", "<soap:Fault/>");
+        assert_eq!((fault.code.as_str(), fault.string.as_str()), ("", ""));
+        let fault = decode_fault(
+            "soap",
+            "<soap:Fault><faultcode/><detail>x</detail></soap:Fault>",
+        );
+        assert_eq!((fault.code.as_str(), fault.string.as_str()), ("", ""));
+    }
 }

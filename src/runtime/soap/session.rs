@@ -8,7 +8,7 @@ use super::SoapError;
 pub fn auth_error(error: SoapError, operation: &str) -> crate::runtime::auth::AuthError {
     use crate::runtime::auth::AuthError;
     match error {
-        SoapError::Fault(fault) if fault.code.ends_with("Client") => AuthError::Rejected {
+        SoapError::Fault(fault) if is_client_fault(&fault.code) => AuthError::Rejected {
             status: None,
             detail: format!("{operation}: {}", fault.string),
         },
@@ -22,6 +22,13 @@ pub fn auth_error(error: SoapError, operation: &str) -> crate::runtime::auth::Au
         }
         other => AuthError::Transport(format!("{operation}: {other}")),
     }
+}
+
+/// Whether a fault code blames the request: SOAP 1.1 `Client` (with any prefix, and with
+/// dotted refinements such as `soap:Client.Authentication`) or SOAP 1.2 `Sender`.
+fn is_client_fault(code: &str) -> bool {
+    let local = code.rsplit_once(':').map_or(code, |(_, local)| local);
+    matches!(local.split('.').next(), Some("Client" | "Sender"))
 }
 
 /// Runs `call` with a token of `cache`; when the answer says the token is no longer good
@@ -45,5 +52,32 @@ where
             call(token.value.expose_secret()).await
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_faults_are_told_by_the_local_part_of_the_code() {
+        for code in [
+            "soap:Client",
+            "Client",
+            "SOAP-ENV:Client",
+            "s:Client.Authentication",
+            "env:Sender",
+        ] {
+            assert!(is_client_fault(code), "{code}");
+        }
+        for code in [
+            "soap:Server",
+            "",
+            "soap:ClientX",
+            "MyClient",
+            "env:Receiver",
+        ] {
+            assert!(!is_client_fault(code), "{code}");
+        }
     }
 }
