@@ -31,6 +31,12 @@ async fn main() -> std::process::ExitCode {
     for slug in SLUGS {
         println!("{slug:28} {}", sandbox.url(slug));
     }
+    // The sandbox-only routes (/sandbox/...) need it; it changes at every start.
+    println!(
+        "{:28} {}",
+        customer_data_sandbox::sandbox_only::KEY_HEADER,
+        sandbox.sandbox_key()
+    );
     println!("Ctrl-C stops the sandbox.");
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
