@@ -45,28 +45,29 @@ pub(crate) async fn guard(State(key): State<SandboxKey>, request: Request, next:
     if !is_sandbox_only(request.uri().path()) {
         return next.run(request).await;
     }
-    if let Err(refusal) = check(&key.0, request.headers()) {
-        return refusal;
+    if let Err((status, message)) = check(&key.0, request.headers()) {
+        return (status, message).into_response();
     }
     next.run(request).await
 }
 
-fn check(key: &str, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal (status and message) of a call, if any.
+fn check(key: &str, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str)> {
     let Some(given) = headers.get(KEY_HEADER) else {
-        return Err(refuse(
+        return Err((
             StatusCode::UNAUTHORIZED,
             "sandbox-only route: send the sandbox key (printed at start; Sandbox::sandbox_key()) \
              in the x-sandbox-key header",
         ));
     };
     if !same_bytes(given.as_bytes(), key.as_bytes()) {
-        return Err(refuse(
+        return Err((
             StatusCode::FORBIDDEN,
             "sandbox-only route: the x-sandbox-key header is not this sandbox's key",
         ));
     }
     if has_body(headers) && !is_json(headers) {
-        return Err(refuse(
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "sandbox-only route: a body must be sent as Content-Type: application/json",
         ));
@@ -104,10 +105,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
-fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, message.to_string()).into_response()
 }
 
 /// Checks that `url` is an absolute http(s) URL to this machine (127.0.0.0/8, `::1` or
