@@ -1,5 +1,6 @@
 //! `customer-data-sandbox [--port N]`: every twin on 127.0.0.1:N (default 8480), each under
-//! `/<slug>`, until Ctrl-C. With `CUSTOMER_DATA_SANDBOX_RECORD=<dir>` set, every exchange is
+//! `/<slug>`, until Ctrl-C. Prints each twin's URL and the sandbox key its own routes
+//! (`/sandbox/...`) require in `x-sandbox-key` (random per start). With `CUSTOMER_DATA_SANDBOX_RECORD=<dir>` set, every exchange is
 //! recorded there (see `customer_data_sandbox::record`).
 
 use customer_data_sandbox::{SLUGS, Sandbox, SandboxConfig};
