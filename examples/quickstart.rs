@@ -283,7 +283,16 @@ mod webhook {
             );
             let http = customer_data::runtime::http::default_client()?;
             for _ in 0..200 {
-                let status: serde_json::Value = http.get(&status_url).send().await?.json().await?;
+                let status: serde_json::Value = http
+                    .get(&status_url)
+                    .header(
+                        customer_data_sandbox::sandbox_only::KEY_HEADER,
+                        sandbox.sandbox_key(),
+                    )
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
                 if status["queued"] == 0 && status["inFlight"] == false {
                     break;
                 }
@@ -374,6 +383,11 @@ async fn biq(sandbox: &Sandbox) -> Result<Report> {
         request.headers_mut().insert(
             reqwest::header::CONTENT_TYPE,
             reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        // The sandbox's own routes take its key, besides the vendor's JWT.
+        request.headers_mut().insert(
+            customer_data_sandbox::sandbox_only::KEY_HEADER,
+            reqwest::header::HeaderValue::from_str(sandbox.sandbox_key())?,
         );
         let info = customer_data::runtime::layer::OperationInfo {
             operation_id: "sandbox_script",

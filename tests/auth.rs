@@ -121,6 +121,10 @@ mod consumer_intelligence {
         let revoked = customer_data::runtime::http::default_client()
             .unwrap()
             .post(format!("{}/sandbox/tokens/revoke", sandbox.url(SLUG)))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                sandbox.sandbox_key(),
+            )
             .send()
             .await
             .unwrap();

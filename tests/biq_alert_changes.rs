@@ -566,6 +566,10 @@ mod twin {
                 "{}/sandbox/tenants/{TENANT}/script",
                 twin.sandbox.url("biq_alert_changes")
             ))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                twin.sandbox.sandbox_key(),
+            )
             .json(&request)
             .send()
             .await
@@ -822,6 +826,10 @@ mod twin {
                 "{}/sandbox/tenants/{TENANT}/script",
                 twin.sandbox.url("biq_alert_changes")
             ))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                twin.sandbox.sandbox_key(),
+            )
             .json(&serde_json::json!({"eventType": "moon-landing"}))
             .send()
             .await

@@ -296,6 +296,7 @@ mod twin {
                 "{}/sandbox/tenants/{TENANT}/script",
                 sandbox.url("biq_alert_changes")
             ))
+            .header(customer_data_sandbox::sandbox_only::KEY_HEADER, sandbox.sandbox_key())
             .json(&serde_json::json!({"count": 1, "eventType": "name-change", "customerNumber": number}))
             .send()
             .await
@@ -376,6 +377,7 @@ mod twin {
                 "{}/sandbox/tenants/{TENANT}/script",
                 sandbox.url("biq_alert_changes")
             ))
+            .header(customer_data_sandbox::sandbox_only::KEY_HEADER, sandbox.sandbox_key())
             .json(&serde_json::json!({"count": 1, "eventType": "name-change", "customerNumber": "K-3001"}))
             .send()
             .await

@@ -798,7 +798,7 @@ async fn twin_identifies_uploaded_consumers_and_the_feeds_follow() {
     let created = client
         .create_webhook()
         .body(types::CreateWebhookDto {
-            url: "https://example.invalid/ci-hook".into(),
+            url: "http://127.0.0.1:9/ci-hook".into(),
             events: vec![E::X],
             description: Some("all events".into()),
         })
@@ -817,7 +817,7 @@ async fn twin_identifies_uploaded_consumers_and_the_feeds_follow() {
         .send()
         .await
         .unwrap();
-    assert_eq!(deleted.url, "https://example.invalid/ci-hook");
+    assert_eq!(deleted.url, "http://127.0.0.1:9/ci-hook");
     let (status, _) = problem_of(client.delete_webhook().id(&created.id).send().await);
     assert_eq!(status, 404);
     assert!(
@@ -905,6 +905,10 @@ async fn twin_feeds_resume_from_a_persisted_token_and_show_a_change_once() {
         .into_inner();
     let changed = plain_http()
         .post(format!("{base}/sandbox/persons/gedi-4/change"))
+        .header(
+            customer_data_sandbox::sandbox_only::KEY_HEADER,
+            sandbox.sandbox_key(),
+        )
         .bearer_auth(&token)
         .send()
         .await
@@ -971,6 +975,10 @@ async fn twin_feeds_resume_from_a_persisted_token_and_show_a_change_once() {
     // A change to a person nobody subscribes to moves no feed.
     let unrelated = plain_http()
         .post(format!("{base}/sandbox/persons/gedi-150/change"))
+        .header(
+            customer_data_sandbox::sandbox_only::KEY_HEADER,
+            sandbox.sandbox_key(),
+        )
         .bearer_auth(&token)
         .send()
         .await

@@ -288,13 +288,17 @@ mod biq {
         )
         .unwrap();
         let tenant = session.tenant_id().await.unwrap();
-        // The sandbox-only script route (no auth) emits the change.
+        // The sandbox-only script route (the sandbox key, no vendor auth) emits the change.
         let scripted = customer_data::runtime::http::default_client()
             .unwrap()
             .post(format!(
                 "{}/sandbox/tenants/{tenant}/script",
                 sandbox.url("biq_alert_changes")
             ))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                sandbox.sandbox_key(),
+            )
             .json(&serde_json::json!({"count": 1, "eventType": "customer-category-change"}))
             .send()
             .await

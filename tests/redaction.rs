@@ -72,10 +72,13 @@ async fn no_secret_reaches_debug_output_or_trace_logs() {
         }
         // A fresh token, revoked at once: the next call meets a 401 and replays.
         client.list_consumers().send().await.unwrap();
-        reqwest_post(&format!(
-            "{}/sandbox/tokens/revoke",
-            sandbox.url("consumer_intelligence")
-        ))
+        reqwest_post(
+            &format!(
+                "{}/sandbox/tokens/revoke",
+                sandbox.url("consumer_intelligence")
+            ),
+            sandbox.sandbox_key(),
+        )
         .await;
         client.list_consumers().send().await.unwrap();
         let bad = connect(
@@ -283,10 +286,11 @@ fn debug_line(client: &customer_data::accountsiq_v2_0::Client) {
     tracing::trace!(client = ?client, "v2.0 client with its AiqSoapHeader");
 }
 
-async fn reqwest_post(url: &str) {
+async fn reqwest_post(url: &str, sandbox_key: &str) {
     customer_data::runtime::http::default_client()
         .unwrap()
         .post(url)
+        .header(customer_data_sandbox::sandbox_only::KEY_HEADER, sandbox_key)
         .send()
         .await
         .unwrap();

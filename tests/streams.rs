@@ -89,6 +89,10 @@ mod consumer_intelligence {
                 "{}/sandbox/persons/{gedi}/change",
                 sandbox.url(SLUG)
             ))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                sandbox.sandbox_key(),
+            )
             .bearer_auth(&token)
             .send()
             .await
@@ -458,6 +462,10 @@ mod biq {
                 sandbox.url(SLUG),
                 credentials::BIQ_TENANT_ID
             ))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                sandbox.sandbox_key(),
+            )
             .json(&serde_json::json!({
                 "count": count, "shadowSourceId": source, "eventType": event_type
             }))

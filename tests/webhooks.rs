@@ -290,6 +290,39 @@ async fn racing_copies_of_one_delivery_hand_each_event_over_once() {
     assert!(handled.values().all(|n| *n == 1), "{handled:?}");
 }
 
+/// A handler slower than the de-duplication lease keeps its claim (the receiver renews it
+/// while the handler runs): a resend after the lease is answered busy, the event handled once.
+#[tokio::test]
+async fn a_handler_slower_than_the_lease_is_not_run_again_by_a_resend() {
+    use customer_data::runtime::dedup::InMemorySeen;
+    let lease = Duration::from_millis(300);
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let receiver = Receiver::new(Verifier::new(SECRET), move |_event: WebhookEvent| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(lease * 4).await;
+            Ok::<(), std::io::Error>(())
+        }
+    })
+    .with_store(InMemorySeen::with_limits(100, lease));
+    let url = format!(
+        "{}/hook",
+        serve(axum::Router::new().route("/hook", receiver.into_route())).await
+    );
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { post_signed(&url, SECRET, body_of(&["slow"])).await }
+    });
+    tokio::time::sleep(lease * 2).await;
+    let resend = post_signed(&url, SECRET, body_of(&["slow"])).await;
+    assert_eq!(resend.0, 503, "busy, not run again: {}", resend.1);
+    let first = first.await.expect("the first delivery");
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn an_oversized_delivery_is_refused_before_it_is_read_whole() {
     let receiver = Receiver::new(Verifier::new(SECRET), |_e: WebhookEvent| async {
@@ -334,6 +367,10 @@ mod sandbox_e2e {
                 "{}/sandbox/webhooks/{webhook}/deliveries",
                 sandbox.url(SLUG)
             ))
+            .header(
+                customer_data_sandbox::sandbox_only::KEY_HEADER,
+                sandbox.sandbox_key(),
+            )
             .send()
             .await
             .expect("status route")
@@ -508,6 +545,10 @@ mod sandbox_e2e {
                     "{}/sandbox/persons/{gedi}/change",
                     sandbox.url(SLUG)
                 ))
+                .header(
+                    customer_data_sandbox::sandbox_only::KEY_HEADER,
+                    sandbox.sandbox_key(),
+                )
                 .bearer_auth(&token)
                 .send()
                 .await
@@ -694,6 +735,10 @@ mod sandbox_e2e {
                     "{}/sandbox/tenants/{tenant}/script",
                     sandbox.url(SLUG)
                 ))
+                .header(
+                    customer_data_sandbox::sandbox_only::KEY_HEADER,
+                    sandbox.sandbox_key(),
+                )
                 .json(&serde_json::json!({"count": count, "shadowSourceId": source}))
                 .send()
                 .await
@@ -771,6 +816,10 @@ mod sandbox_e2e {
                     "{}/sandbox/tenants/{tenant}/callbacks",
                     sandbox.url(SLUG)
                 ))
+                .header(
+                    customer_data_sandbox::sandbox_only::KEY_HEADER,
+                    sandbox.sandbox_key(),
+                )
                 .json(&serde_json::json!({"url": url}))
                 .send()
                 .await
@@ -792,6 +841,10 @@ mod sandbox_e2e {
                         "{}/sandbox/tenants/{tenant}/callbacks/{callback}/calls",
                         sandbox.url(SLUG)
                     ))
+                    .header(
+                        customer_data_sandbox::sandbox_only::KEY_HEADER,
+                        sandbox.sandbox_key(),
+                    )
                     .send()
                     .await
                     .expect("calls")
@@ -817,6 +870,87 @@ mod sandbox_e2e {
             assert!(handled.values().all(|n| *n == 1), "{handled:?}");
             assert_eq!(*failures.lock().unwrap(), 1);
             assert_eq!(failed_drains.load(Ordering::SeqCst), 1, "one failed drain");
+        }
+
+        /// A flood of 10,000 callbacks over a real socket (64 at a time, one client) while a
+        /// drain is held in the handler: every call is answered 200 at once, and the flood
+        /// folds into one pending drain: two drains in all, never one per call.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_flood_of_callbacks_queues_at_most_one_pending_drain() {
+            use futures_util::StreamExt;
+            const CALLS: usize = 10_000;
+            const AT_ONCE: usize = 64;
+            let sandbox = Sandbox::start(SandboxConfig::default())
+                .await
+                .expect("sandbox");
+            let (session, tenant, source) = biq_setup(&sandbox).await;
+            // Five draws (not one): a draw may be a notification only, which no drain reads.
+            let scripted = script(&sandbox, &tenant, source, 5).await;
+            assert!(!scripted.is_empty(), "approved changes to drain");
+
+            let gate = Arc::new(tokio::sync::Semaphore::new(0));
+            let entered = Arc::new(tokio::sync::Notify::new());
+            let drains = Arc::new(AtomicUsize::new(0));
+            let (gate_in, entered_in, counted) = (gate.clone(), entered.clone(), drains.clone());
+            let receiver = CallbackReceiver::new(
+                connect(&session).expect("client"),
+                tenant.clone(),
+                source,
+                move |_change: biq_types::ApprovedChange| {
+                    let (gate, entered) = (gate_in.clone(), entered_in.clone());
+                    async move {
+                        // The first drain's handler is slow: it waits for the whole flood.
+                        entered.notify_one();
+                        gate.acquire().await.expect("gate open").forget();
+                        Ok::<(), std::io::Error>(())
+                    }
+                },
+            )
+            .on_drain(move |result| {
+                assert!(result.is_ok(), "{result:?}");
+                counted.fetch_add(1, Ordering::SeqCst);
+            });
+            let url = format!(
+                "{}/cb",
+                serve(axum::Router::new().route("/cb", receiver.clone().into_route())).await
+            );
+            let http = customer_data::runtime::http::default_client().expect("http");
+            let first = http.get(&url).send().await.expect("first call");
+            assert_eq!(first.text().await.expect("text"), "drain started");
+            tokio::time::timeout(Duration::from_secs(10), entered.notified())
+                .await
+                .expect("the drain reached the handler");
+
+            let answers: Vec<(u16, String)> = futures_util::stream::iter(0..CALLS)
+                .map(|_| {
+                    let (http, url) = (http.clone(), url.clone());
+                    async move {
+                        let answer = http.get(&url).send().await.expect("answered");
+                        (answer.status().as_u16(), answer.text().await.expect("text"))
+                    }
+                })
+                .buffer_unordered(AT_ONCE)
+                .collect()
+                .await;
+            assert_eq!(answers.len(), CALLS);
+            for (status, text) in &answers {
+                assert_eq!((*status, text.as_str()), (200, "drain already running"));
+            }
+            assert_eq!(
+                drains.load(Ordering::SeqCst),
+                0,
+                "the first drain is still held"
+            );
+
+            gate.add_permits(1_000);
+            tokio::time::timeout(Duration::from_secs(20), receiver.idle())
+                .await
+                .expect("drains settle");
+            assert_eq!(
+                drains.load(Ordering::SeqCst),
+                2,
+                "the held drain + one pending drain for 10,000 calls"
+            );
         }
 
         /// While a drain is stuck in the handler, 50 callbacks are each answered 200 at once

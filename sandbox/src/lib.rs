@@ -16,6 +16,7 @@ pub mod faults;
 pub(crate) mod outbound;
 pub mod record;
 pub mod requests;
+pub mod sandbox_only;
 pub mod synthetic;
 pub mod twins;
 pub mod validate;
@@ -144,6 +145,10 @@ pub struct SandboxConfig {
     /// [`record`]). Default: the directory named by `CUSTOMER_DATA_SANDBOX_RECORD`, else
     /// none (nothing recorded, no recording layer installed).
     pub record: Option<PathBuf>,
+    /// The key the sandbox-only routes (`/sandbox/...`) require in the `x-sandbox-key` header
+    /// (see [`sandbox_only`]). `None` (the default): a random key per [`Sandbox`], read with
+    /// [`Sandbox::sandbox_key`].
+    pub sandbox_key: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -162,6 +167,7 @@ impl Default for SandboxConfig {
             webhook_retry_delay: Duration::from_millis(100),
             webhook_max_attempts: 10,
             record: record::dir_from_env(),
+            sandbox_key: None,
         }
     }
 }
@@ -179,6 +185,7 @@ pub struct Sandbox {
     addr: SocketAddr,
     recorder: Option<Arc<record::Recorder>>,
     requests: Arc<requests::RequestCounts>,
+    sandbox_key: Arc<str>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -188,13 +195,18 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let sandbox_key: Arc<str> = config
+            .sandbox_key
+            .clone()
+            .unwrap_or_else(sandbox_only::new_key)
+            .into();
         let config = Arc::new(config);
         let requests = Arc::new(requests::RequestCounts::default());
         let recorder = match &config.record {
             Some(dir) => Some(Arc::new(record::Recorder::create(dir)?)),
             None => None,
         };
-        let app = twins::router(&config, &requests, recorder.as_ref());
+        let app = twins::router(&config, &requests, recorder.as_ref(), &sandbox_key);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -210,6 +222,7 @@ impl Sandbox {
             addr,
             recorder,
             requests,
+            sandbox_key,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -229,6 +242,12 @@ impl Sandbox {
     /// prefix, e.g. `/oauth/token`, or a SOAP operation, e.g. `Login`).
     pub fn requests(&self, slug: &str, route: &str) -> u64 {
         self.requests.get(slug, route)
+    }
+
+    /// The key this sandbox's own routes (`/sandbox/...`) require in the
+    /// [`sandbox_only::KEY_HEADER`] header.
+    pub fn sandbox_key(&self) -> &str {
+        &self.sandbox_key
     }
 
     /// The base URL of the twin of `slug`, e.g. `http://127.0.0.1:41234/carmachain`.

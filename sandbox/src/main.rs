@@ -1,5 +1,6 @@
 //! `customer-data-sandbox [--port N]`: every twin on 127.0.0.1:N (default 8480), each under
-//! `/<slug>`, until Ctrl-C. With `CUSTOMER_DATA_SANDBOX_RECORD=<dir>` set, every exchange is
+//! `/<slug>`, until Ctrl-C. Prints each twin's URL and the sandbox key its own routes
+//! (`/sandbox/...`) require in `x-sandbox-key` (random per start). With `CUSTOMER_DATA_SANDBOX_RECORD=<dir>` set, every exchange is
 //! recorded there (see `customer_data_sandbox::record`).
 
 use customer_data_sandbox::{SLUGS, Sandbox, SandboxConfig};
@@ -31,6 +32,12 @@ async fn main() -> std::process::ExitCode {
     for slug in SLUGS {
         println!("{slug:28} {}", sandbox.url(slug));
     }
+    // The sandbox-only routes (/sandbox/...) need it; it changes at every start.
+    println!(
+        "{:28} {}",
+        customer_data_sandbox::sandbox_only::KEY_HEADER,
+        sandbox.sandbox_key()
+    );
     println!("Ctrl-C stops the sandbox.");
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;

@@ -22,7 +22,8 @@
 //! * `sandbox_only` is true for the sandbox's own routes (`/sandbox/...`), which no vendor has.
 //! * Credentials are redacted where they stand, keeping the structure: the values of
 //!   `Authorization` (its scheme word kept: `Bearer <redacted>`), `Proxy-Authorization`,
-//!   cookies and any header naming a token, secret, password or api key; query and form
+//!   cookies, the sandbox key (`x-sandbox-key`) and any header naming a token, secret,
+//!   password or api key; query and form
 //!   parameters such as `client_secret`, `code`, `refresh_token`; JSON members such as
 //!   `access_token`, `token`, `secret`, `apikey` (and any string that is a JWT); the text of
 //!   SOAP elements such as `token`, `partnerKey`, `LoginResult`, `AccessToken`. A body is
@@ -171,7 +172,7 @@ pub async fn record(State(recording): State<Recording>, request: Request, next: 
     );
     exchange.insert(
         "sandbox_only".into(),
-        (path == "/sandbox" || path.starts_with("/sandbox/")).into(),
+        crate::sandbox_only::is_sandbox_only(&path).into(),
     );
     let content_type = content_type(response.headers()).map(str::to_string);
     let (parts, body) = response.into_parts();
@@ -315,7 +316,7 @@ fn is_secret_header(name: &str) -> bool {
     let name = folded(name);
     matches!(
         name.as_str(),
-        "authorization" | "proxyauthorization" | "cookie" | "setcookie"
+        "authorization" | "proxyauthorization" | "cookie" | "setcookie" | "xsandboxkey"
     ) || ["token", "secret", "password", "apikey"]
         .iter()
         .any(|word| name.contains(word))
@@ -587,6 +588,7 @@ mod tests {
                 "{}/sandbox/tokens/revoke",
                 sandbox.url("consumer_intelligence")
             ))
+            .header(crate::sandbox_only::KEY_HEADER, sandbox.sandbox_key())
             .send()
             .await
             .unwrap();
@@ -615,6 +617,12 @@ mod tests {
         let ci = by_slug("consumer_intelligence");
         assert_eq!(ci["sandbox_only"], true);
         assert_eq!(ci["injected"], false);
+        assert_eq!(ci["status"], 204, "the sandbox key was accepted");
+        assert_eq!(
+            ci["request_headers"][crate::sandbox_only::KEY_HEADER],
+            REDACTED,
+            "the sandbox key is a credential"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

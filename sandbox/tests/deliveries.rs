@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use customer_data::consumer_intelligence::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier};
+use customer_data_sandbox::sandbox_only::KEY_HEADER;
 use customer_data_sandbox::twins::consumer_intelligence::POPULATION;
 use customer_data_sandbox::{Faults, Sandbox, SandboxConfig, credentials, synthetic};
 use serde_json::{Value, json};
@@ -17,6 +18,9 @@ const CI: &str = "consumer_intelligence";
 const BIQ: &str = "biq_alert_changes";
 /// How long a test waits for the sandbox's calls before it fails.
 const PATIENCE: Duration = Duration::from_secs(4);
+
+/// The key of every sandbox these tests start (their sandbox-only routes need it).
+const SANDBOX_KEY: &str = "deliveries-test-key";
 
 fn http() -> reqwest::Client {
     customer_data::runtime::http::default_client().unwrap()
@@ -116,11 +120,27 @@ fn resending(slug: &str) -> SandboxConfig {
 }
 
 /// Polls `url` (a status route) until `done` holds for its JSON, at most [`PATIENCE`].
+/// `config` with the tests' sandbox key.
+fn keyed(config: SandboxConfig) -> SandboxConfig {
+    SandboxConfig {
+        sandbox_key: Some(SANDBOX_KEY.to_string()),
+        ..config
+    }
+}
+
 async fn poll(url: &str, done: impl Fn(&Value) -> bool) -> Value {
     let http = http();
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let status: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+        let status: Value = http
+            .get(url)
+            .header(KEY_HEADER, SANDBOX_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if done(&status) {
             return status;
         }
@@ -141,7 +161,7 @@ struct Ci {
 
 impl Ci {
     async fn start(config: SandboxConfig) -> Ci {
-        let sandbox = Sandbox::start(config).await.unwrap();
+        let sandbox = Sandbox::start(keyed(config)).await.unwrap();
         let http = http();
         let answer: Value = http
             .post(format!("{}/oauth/token", sandbox.url(CI)))
@@ -497,7 +517,13 @@ async fn a_deleted_webhook_gets_nothing_more() {
     assert_eq!(deleted.status().as_u16(), 200);
     let before = inbox.received().len();
     ci.upload(0..1).await;
-    let gone = ci.http.get(ci.status_url(&id)).send().await.unwrap();
+    let gone = ci
+        .http
+        .get(ci.status_url(&id))
+        .header(KEY_HEADER, SANDBOX_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status().as_u16(), 404);
     // Past the retries the PING would have had, and the upload's delivery.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -525,6 +551,7 @@ async fn the_delivery_status_of_an_unknown_webhook_is_a_404_problem() {
     let answer = ci
         .http
         .get(ci.status_url("no-such-webhook"))
+        .header(KEY_HEADER, SANDBOX_KEY)
         .send()
         .await
         .unwrap();
@@ -545,7 +572,7 @@ struct Biq {
 impl Biq {
     async fn start(config: SandboxConfig) -> Biq {
         Biq {
-            sandbox: Sandbox::start(config).await.unwrap(),
+            sandbox: Sandbox::start(keyed(config)).await.unwrap(),
             http: http(),
         }
     }
@@ -562,6 +589,7 @@ impl Biq {
         let answer = self
             .http
             .post(self.url("/callbacks"))
+            .header(KEY_HEADER, SANDBOX_KEY)
             .json(&json!({ "url": url }))
             .send()
             .await
@@ -576,6 +604,7 @@ impl Biq {
         let answer = self
             .http
             .post(self.url("/script"))
+            .header(KEY_HEADER, SANDBOX_KEY)
             .json(&script)
             .send()
             .await
@@ -675,6 +704,7 @@ async fn callbacks_are_registered_and_deleted_per_tenant() {
     let bad = biq
         .http
         .post(biq.url("/callbacks"))
+        .header(KEY_HEADER, SANDBOX_KEY)
         .json(&json!({"url": "ftp://example.invalid/"}))
         .send()
         .await
@@ -683,6 +713,8 @@ async fn callbacks_are_registered_and_deleted_per_tenant() {
     let garbled = biq
         .http
         .post(biq.url("/callbacks"))
+        .header(KEY_HEADER, SANDBOX_KEY)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body("{")
         .send()
         .await
@@ -694,11 +726,18 @@ async fn callbacks_are_registered_and_deleted_per_tenant() {
         "{}/sandbox/tenants/another-tenant/callbacks/{id}",
         biq.sandbox.url(BIQ)
     );
-    let refused = biq.http.delete(&other_tenant).send().await.unwrap();
+    let refused = biq
+        .http
+        .delete(&other_tenant)
+        .header(KEY_HEADER, SANDBOX_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status().as_u16(), 404);
     let deleted = biq
         .http
         .delete(biq.url(&format!("/callbacks/{id}")))
+        .header(KEY_HEADER, SANDBOX_KEY)
         .send()
         .await
         .unwrap();
@@ -706,6 +745,7 @@ async fn callbacks_are_registered_and_deleted_per_tenant() {
     let again = biq
         .http
         .delete(biq.url(&format!("/callbacks/{id}")))
+        .header(KEY_HEADER, SANDBOX_KEY)
         .send()
         .await
         .unwrap();
@@ -713,6 +753,7 @@ async fn callbacks_are_registered_and_deleted_per_tenant() {
     let calls = biq
         .http
         .get(biq.url(&format!("/callbacks/{id}/calls")))
+        .header(KEY_HEADER, SANDBOX_KEY)
         .send()
         .await
         .unwrap();

@@ -31,7 +31,7 @@ use super::{Client, Error, types};
 use crate::runtime::paginate::{self, Page};
 
 /// Where the list goes on: the next page number and how many customers were read before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Position {
     /// The page to ask for next (from 0).
     pub page: i32,

@@ -18,7 +18,20 @@
 //! untouched by the failure, so a new stream from it continues where the caller stood. An
 //! answer without the cursor the list needs is [`StreamError::MissingCursor`]; a server that
 //! announces more pages but hands back the cursor it was asked with is [`StreamError::Stalled`]
-//! rather than an endless loop.
+//! rather than an endless loop, and one that leads back to a cursor followed before (A -> B ->
+//! A) is [`StreamError::Cycle`], after the items of the page that led back (handed out without
+//! its cursor, so the resume cursor stays at the cursor that page was asked with).
+//!
+//! **Cycles.** Every stream remembers the cursors it followed, as 64-bit keyed hashes of the
+//! last [`MAX_REMEMBERED_CURSORS`] of them (oldest forgotten first), each with the page it was
+//! followed at: at most 16,384 map slots of 17 bytes and 16,384 queue slots of 8 bytes, about
+//! 410 KB per stream whatever its length, and nothing for a stream of one page. A cycle longer
+//! than that bound is not caught, and a page whose cursor shares its hash with one remembered
+//! (odds under 1 in 2^50 per page) would be taken for a cycle. The check applies to every
+//! kind of cursor: opaque tokens (Consumer Intelligence, bLink) can cycle whatever the client
+//! does; timestamps (BiQ, AccountsIQ) come from the server's items, so a server can lead them
+//! back too; page numbers and offsets that the client counts up itself cannot cycle, and for
+//! them the check only costs the bounded memory.
 //!
 //! ```
 //! use customer_data::runtime::paginate::{Page, StreamError, paginate};
@@ -131,6 +144,11 @@ pub enum StreamError<E> {
     /// The server announced more pages but handed back the cursor it was asked with; following
     /// it would ask for the same page forever.
     Stalled,
+    /// The server announced more pages at a cursor this stream already followed `length` pages
+    /// ago (A -> B -> A is a cycle of length 2): following it would hand out the same pages
+    /// forever. Only the last [`MAX_REMEMBERED_CURSORS`] cursors of a stream are remembered, so a
+    /// cycle longer than that is not caught.
+    Cycle { length: u64 },
 }
 
 impl<E> StreamError<E> {
@@ -160,6 +178,10 @@ impl<E: fmt::Display> fmt::Display for StreamError<E> {
             }
             StreamError::Stalled => f.write_str(
                 "the server announced more pages but repeated the cursor it was asked with",
+            ),
+            StreamError::Cycle { length } => write!(
+                f,
+                "the server announced more pages at a cursor already followed {length} pages ago"
             ),
         }
     }
@@ -434,27 +456,89 @@ impl<T, C: Clone, E> FusedStream for Items<T, C, E> {
     }
 }
 
+/// How many cursors a stream remembers to catch cycles (see the module docs).
+pub const MAX_REMEMBERED_CURSORS: usize = 10_000;
+
+/// The cursors a stream followed, as keyed hashes of the last `capacity` of them, each with the
+/// number of the page it was followed at.
+struct SeenCursors {
+    hasher: std::hash::RandomState,
+    /// Hash -> the page number it was last followed at.
+    pages: std::collections::HashMap<u64, u64>,
+    /// The hashes in the order followed, for forgetting the oldest.
+    order: std::collections::VecDeque<u64>,
+    capacity: usize,
+    /// Pages followed so far.
+    followed: u64,
+}
+
+impl SeenCursors {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            hasher: std::hash::RandomState::new(),
+            pages: std::collections::HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            capacity: capacity.max(1),
+            followed: 0,
+        }
+    }
+
+    /// Records that the stream follows `cursor` now; `Some(length)` when it followed it
+    /// `length` pages ago (and still remembers it).
+    fn insert<C: std::hash::Hash>(&mut self, cursor: &C) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(cursor);
+        self.followed += 1;
+        if let Some(&at) = self.pages.get(&hash) {
+            return Some(self.followed - at);
+        }
+        self.pages.insert(hash, self.followed);
+        self.order.push_back(hash);
+        if self.order.len() > self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.pages.remove(&oldest);
+        }
+        None
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
 /// The pages of a list, starting at `start` (`None`: the beginning), each fetched by
 /// `fetch(cursor)` when the caller asks for it. The stream ends after a page that says
-/// nothing follows ([`Page::last`]) or at the first error.
+/// nothing follows ([`Page::last`]) or at the first error; a page announcing more at a cursor
+/// followed before ends it with [`StreamError::Stalled`] or [`StreamError::Cycle`].
 pub fn paginate<T, C, E, F, Fut>(start: Option<C>, fetch: F) -> Pages<T, C, E>
 where
     T: Send + 'static,
-    C: Clone + PartialEq + Send + 'static,
+    C: Clone + PartialEq + std::hash::Hash + Send + 'static,
     E: Send + 'static,
     F: FnMut(Option<C>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Page<T, C>, StreamError<E>>> + Send + 'static,
 {
-    struct State<F, C> {
+    struct State<F, C, E> {
         fetch: F,
         /// The cursor of the next page to fetch; `None` once the list has ended.
         next: Option<Option<C>>,
+        /// The cursors followed so far (allocated only once a second page is asked for).
+        seen: Option<SeenCursors>,
+        /// The error that ends the stream after the page just handed out (a cycle).
+        failure: Option<StreamError<E>>,
     }
     let state = State {
         fetch,
         next: Some(start.clone()),
+        seen: None,
+        failure: None,
     };
     let inner = futures_util::stream::try_unfold(state, |mut state| async move {
+        if let Some(failure) = state.failure.take() {
+            return Err(failure);
+        }
         let Some(cursor) = state.next.take() else {
             return Ok(None);
         };
@@ -463,6 +547,27 @@ where
         if page.has_more {
             if page.cursor.is_none() || page.cursor == asked {
                 return Err(StreamError::Stalled);
+            }
+            let seen = state
+                .seen
+                .get_or_insert_with(|| SeenCursors::with_capacity(MAX_REMEMBERED_CURSORS));
+            // The start cursor counts as followed, so start -> B -> start is caught too.
+            if seen.followed == 0
+                && let Some(asked) = &asked
+            {
+                seen.insert(asked);
+            }
+            if let Some(length) = page.cursor.as_ref().and_then(|next| seen.insert(next)) {
+                // The page's items are new: hand them out, then end with the cycle. Without
+                // its cursor, so the resume cursor stays where this page was asked (resuming
+                // reads it again rather than entering the cycle).
+                state.failure = Some(StreamError::Cycle { length });
+                let page = Page {
+                    items: page.items,
+                    cursor: None,
+                    has_more: false,
+                };
+                return Ok(Some((page, state)));
             }
             state.next = Some(page.cursor.clone());
         }
@@ -615,6 +720,112 @@ mod tests {
         let result: Result<Vec<_>, _> = pages.try_collect().await;
         assert!(matches!(result, Err(StreamError::Stalled)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A server whose cursors follow `route` (the cursor asked with -> the next one), one item
+    /// per page (the item being the cursor asked with), always announcing more pages; after
+    /// 50 calls it says the list ended, so a stream that does not catch the cycle still ends
+    /// (with repeated items) instead of hanging the test.
+    fn cycling(route: &'static [(&'static str, &'static str)]) -> Pages<String, String, Boom> {
+        let calls = Arc::new(AtomicUsize::new(0));
+        paginate(None, move |cursor: Option<String>| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let asked = cursor.unwrap_or_else(|| "start".to_string());
+                let next = route
+                    .iter()
+                    .find(|(from, _)| *from == asked)
+                    .map(|(_, to)| to.to_string())
+                    .expect("the route covers every cursor");
+                Ok(if call < 50 {
+                    Page::more(vec![asked], next)
+                } else {
+                    Page::last(vec![asked], None)
+                })
+            }
+        })
+    }
+
+    async fn drain_text(
+        items: &mut Items<String, String, Boom>,
+    ) -> (Vec<String>, Option<StreamError<Boom>>) {
+        let mut seen = Vec::new();
+        loop {
+            match items.next().await {
+                Some(Ok(item)) => seen.push(item),
+                Some(Err(e)) => return (seen, Some(e)),
+                None => return (seen, None),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cycle_of_two_cursors_ends_with_a_typed_error_after_each_item_once() {
+        // start -> A -> B -> A: the page at B hands out A again.
+        let mut items = cycling(&[("start", "A"), ("A", "B"), ("B", "A")]).items();
+        let (seen, error) = drain_text(&mut items).await;
+        assert_eq!(seen, ["start", "A", "B"], "each page's item once");
+        assert!(
+            matches!(error, Some(StreamError::Cycle { length: 2 })),
+            "{error:?}"
+        );
+        assert_eq!(
+            items.resume_cursor().map(String::as_str),
+            Some("B"),
+            "the last good page's cursor is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cycle_after_a_lead_in_ends_with_a_typed_error_after_each_item_once() {
+        // start -> A -> B -> C -> B.
+        let mut items = cycling(&[("start", "A"), ("A", "B"), ("B", "C"), ("C", "B")]).items();
+        let (seen, error) = drain_text(&mut items).await;
+        assert_eq!(seen, ["start", "A", "B", "C"]);
+        assert!(
+            matches!(error, Some(StreamError::Cycle { length: 2 })),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cycle_back_to_the_cursor_a_stream_resumed_from_is_caught() {
+        let pages = paginate(Some("X"), |cursor: Option<&'static str>| async move {
+            Ok::<_, StreamError<Boom>>(match cursor {
+                Some("X") => Page::more(vec![1], "Y"),
+                _ => Page::more(vec![2], "X"),
+            })
+        });
+        let result: Result<Vec<_>, _> = pages.try_collect().await;
+        assert!(
+            matches!(result, Err(StreamError::Cycle { length: 2 })),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_stream_of_distinct_cursors_is_not_taken_for_a_cycle() {
+        const PAGES: usize = 100_000;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut items = numbers(PAGES, 1, None, calls.clone(), None).items();
+        let mut count = 0usize;
+        while let Some(item) = items.next().await {
+            assert_eq!(item.unwrap(), count);
+            count += 1;
+        }
+        assert_eq!(count, PAGES);
+        assert_eq!(calls.load(Ordering::SeqCst), PAGES);
+    }
+
+    #[test]
+    fn the_cursors_remembered_are_bounded() {
+        let mut seen = SeenCursors::with_capacity(3);
+        for cursor in 0..10u32 {
+            assert_eq!(seen.insert(&cursor), None);
+        }
+        assert_eq!(seen.len(), 3, "only the last three are kept");
+        assert_eq!(seen.insert(&9), Some(1), "a repeat of the last one");
+        assert_eq!(seen.insert(&0), None, "forgotten: past the bound");
     }
 
     #[tokio::test]

@@ -16,7 +16,8 @@
 //!   ignores it). An unknown shadow source is a 404 problem.
 //! * `GET /approvedchanges-bookmark/{tenantId}`: 404 problem until `PUT` (a Bookmark body,
 //!   answered 204) stores one; then the stored bookmark.
-//! * **Sandbox only** (no such route at BiQ, no auth): `POST /sandbox/tenants/{tenantId}/script`
+//! * **Sandbox only** (no such route at BiQ; no vendor auth, but the sandbox key and JSON
+//!   bodies, see [`crate::sandbox_only`]): `POST /sandbox/tenants/{tenantId}/script`
 //!   with `{"count": n, "eventType"?: "...", "customerNumber"?: "...", "shadowSourceId"?: n}`
 //!   (an empty body is `{"count": 1}`; `count` at most 1000; `"anonymized": true` emits the
 //!   items with `anonymized` true and a `null` payload, as the vendor's DTO allows, e.g. for an
@@ -28,10 +29,11 @@
 //!   (known only from the demo's README) registers a URL that BiQ calls with `GET` (no body)
 //!   when changes are approved; the receiver then reads `next-approved-changes` from its
 //!   bookmark. The vendor's path and body for the registration are unknown, so it is not
-//!   imitated; these sandbox routes (no auth, like `script`) stand in for it:
+//!   imitated; these sandbox routes (guarded like `script`) stand in for it:
 //!   - `POST /sandbox/tenants/{tenantId}/callbacks` with `{"url": "http(s)://..."}`: 201
 //!     `{"id": "<uuid>", "url": "..."}` (400 validation problem for a body without a valid
-//!     absolute http(s) `url`).
+//!     absolute http(s) `url`, or with one off this machine: only 127.0.0.0/8, `[::1]` and
+//!     `localhost` are called, [`crate::sandbox_only::loopback_url`]).
 //!   - `DELETE /sandbox/tenants/{tenantId}/callbacks/{id}`: 204; nothing more is called,
 //!     retries included (404 problem for an id the tenant does not have).
 //!   - `GET /sandbox/tenants/{tenantId}/callbacks/{id}/calls`: `{"pending": bool, "calls": n,
@@ -637,6 +639,10 @@ async fn register_callback(
     let http_url = request.url.starts_with("http://") || request.url.starts_with("https://");
     if !http_url || reqwest::Url::parse(&request.url).is_err() {
         return validation_problem("$.url", "Must be an absolute http(s) URL.");
+    }
+    // The sandbox calls only this machine (see crate::sandbox_only).
+    if let Err(reason) = crate::sandbox_only::loopback_url(&request.url) {
+        return validation_problem("$.url", &format!("The URL {reason}."));
     }
     let id = uuid::Uuid::new_v4().to_string();
     lock(&callbacks.world).callbacks.insert(

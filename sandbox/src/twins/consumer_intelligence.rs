@@ -15,7 +15,9 @@
 //! | `GET /webhooks`, `POST /webhooks`, `DELETE /webhooks/{id}` | webhook CRUD; deliveries: see below |
 //! | `POST /sandbox/persons/{gedi}/change` | **sandbox only, not in the vendor API**: see below |
 //! | `POST /sandbox/tokens/revoke` | **sandbox only**: see below |
-//! | `GET /sandbox/webhooks/{id}/deliveries` | **sandbox only**, no auth: a webhook's delivery status, see below |
+//! | `GET /sandbox/webhooks/{id}/deliveries` | **sandbox only**: a webhook's delivery status, see below |
+//!
+//! The sandbox-only routes need the sandbox key and JSON bodies ([`crate::sandbox_only`]).
 //!
 //! Documented behaviour followed: client credentials with HTTP Basic client authentication and
 //! `grant_type=client_credentials&scope=bci`, answered with `{access_token, expires_in, scope:
@@ -67,7 +69,8 @@
 //! - Delete consumers (`DELETE /consumers`, the vendor's migration guide) reads the ids from a
 //!   JSON body `{"consumerIds": [...]}` (the guide does not say body or query; the reference
 //!   documents this body) and answers 204 (the guide states no status); unknown consumerIds
-//!   in the batch are ignored. Create webhook answers 201; the url must be http(s). Webhooks
+//!   in the batch are ignored. Create webhook answers 201; the url must be http(s), and (the
+//!   sandbox's rule, not the vendor's) loopback: 127.0.0.0/8, `[::1]` or `localhost`. Webhooks
 //!   do not add audit events.
 //! - Injected faults (`Faults` of this twin) answer in the vendor's shape, as the real 429 and
 //!   5xx would: an RFC 7807 problem (`Too Many Requests` with `Retry-After`, `Internal Server
@@ -102,7 +105,7 @@
 //!     0-200 ms later, as a separate delivery with the same events (freshly signed; a resend
 //!     is not resent itself). Later deliveries do not wait for it, so the same events can
 //!     arrive again after newer ones: receivers de-duplicate by event id.
-//!   - Sandbox-only `GET /sandbox/webhooks/{id}/deliveries` (no auth): `{"queued": n,
+//!   - Sandbox-only `GET /sandbox/webhooks/{id}/deliveries` (no vendor auth): `{"queued": n,
 //!     "inFlight": bool, "delivered": n, "attempts": n, "resent": n, "failed": n,
 //!     "eventsDelivered": n}`: `queued` the events waiting for a delivery (queued, waiting
 //!     for a retry, or in a scheduled resend; not those in flight), `delivered` the
@@ -117,7 +120,7 @@
 //!   PERSON_CHANGED audit event (`jsonPointers: ["/addresses"]`) and moves the person to the
 //!   end of that client's subscribed feed. The vendor's own sandbox lets you add custom persons
 //!   (`PUT .../sandbox/v1/persons`); that API is not imitated.
-//! - Sandbox-only `POST /sandbox/tokens/revoke` (no auth, no body): every access token issued
+//! - Sandbox-only `POST /sandbox/tokens/revoke` (no vendor auth, no body): every access token issued
 //!   so far stops working (401 `invalid_token`), as a revocation on the vendor's side would;
 //!   answers 204. Tests use it to see clients renew and replay.
 //! - `config.send_unlisted_enum_values`: listConsumers answers every consumer with the `state`
@@ -1551,6 +1554,9 @@ async fn create_webhook(
     let mut violations = Vec::new();
     if !(body.url.starts_with("https://") || body.url.starts_with("http://")) {
         violations.push(violation("url", "must be an http(s) URL"));
+    } else if let Err(reason) = crate::sandbox_only::loopback_url(&body.url) {
+        // Not the vendor's rule: the sandbox calls only this machine (crate::sandbox_only).
+        violations.push(violation("url", &reason));
     }
     if body.events.is_empty() {
         violations.push(violation("events", "must not be empty"));

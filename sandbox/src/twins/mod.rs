@@ -10,6 +10,7 @@ use crate::SandboxConfig;
 use crate::faults::{FaultAnswer, FaultInjector, Faults, inject};
 use crate::record::{Recorder, Recording, record};
 use crate::requests::{Counter, RequestCounts, count};
+use crate::sandbox_only::{self, SandboxKey};
 
 // twin modules (one line each, keep sorted)
 pub mod accountsiq_shared;
@@ -24,11 +25,13 @@ pub mod carmachain;
 pub mod consumer_intelligence;
 
 /// Every twin under `/<slug>`, each behind its own fault injector, and, when recording, behind
-/// the recorder (outermost: it sees the answer as fault injection left it).
+/// the recorder (outermost: it sees the answer as fault injection left it). The sandbox-only
+/// routes of every twin are guarded by `sandbox_key` ([`crate::sandbox_only`], innermost).
 pub fn router(
     config: &Arc<SandboxConfig>,
     requests: &Arc<RequestCounts>,
     recorder: Option<&Arc<Recorder>>,
+    sandbox_key: &Arc<str>,
 ) -> Router {
     let twins: Vec<(&'static str, Router)> = vec![
         // twin routes (one line each, keep sorted)
@@ -60,6 +63,10 @@ pub fn router(
         };
         // Counted before faults are injected: a request the fault layer refuses still arrived.
         let mut twin = twin
+            .layer(axum::middleware::from_fn_with_state(
+                SandboxKey(sandbox_key.clone()),
+                sandbox_only::guard,
+            ))
             .layer(axum::middleware::from_fn_with_state(injector, inject))
             .layer(axum::middleware::from_fn_with_state(
                 Counter {
