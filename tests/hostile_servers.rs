@@ -460,3 +460,36 @@ fn blink_requires_a_client_certificate_for_https_in_any_case() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_page_of_a_stream_can_have_its_own_size_limit() {
+    use customer_data::consumer_intelligence::stream::{PageSize, subscribed_persons};
+    use customer_data::runtime::paginate::StreamError;
+    use futures_util::StreamExt;
+
+    let small = r#"{"data":[{"gedi":"g-1"}],"nextPageToken":"t-2"}"#;
+    let persons = (0..200)
+        .map(|n| format!(r#"{{"gedi":"g-{n}"}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let large = format!(r#"{{"data":[{persons}],"nextPageToken":"t-3"}}"#);
+    let (url, _server) = common::serve(vec![
+        common::http("200 OK", "application/json", small),
+        common::http("200 OK", "application/json", &large),
+    ])
+    .await;
+    let client = client_with(&url, layer());
+    let mut pages = subscribed_persons(&client, PageSize::try_from(500).unwrap(), None);
+    let page_limit = CallLimits::max_answer_bytes(1024);
+    let first = limits::within(page_limit, pages.next()).await.unwrap();
+    assert_eq!(first.unwrap().items().len(), 1, "a page under the limit");
+    let second = limits::within(page_limit, pages.next()).await.unwrap();
+    match second {
+        Err(StreamError::Call(Error::Transport {
+            source: TransportError::TooLarge { limit: 1024, .. },
+            ..
+        })) => {}
+        other => panic!("expected the page limit, got {other:?}"),
+    }
+    assert!(large.len() > 1024 && large.len() < limits::DEFAULT_MAX_ANSWER_BYTES as usize);
+}

@@ -13,6 +13,10 @@
 //! handed out before is lost (an [`Items`] stream interrupted in the middle of a page delivers
 //! the rest of that page again: at least once, never less).
 //!
+//! **Bounds.** Each page is one call under the client's limits (operation deadline, answer
+//! size: [`super::limits`]); a page can be held to a tighter bound by polling it inside
+//! [`super::limits::within`], e.g. `within(CallLimits::max_answer_bytes(n), pages.next())`.
+//!
 //! **Errors.** A failed call ends the stream with [`StreamError::Call`] carrying the call's
 //! own error (the runtime layer has already retried what it retries). The resume cursor is
 //! untouched by the failure, so a new stream from it continues where the caller stood. An

@@ -50,7 +50,12 @@ pub(crate) async fn whole(
         let chunk = match &mut pace {
             None => response.chunk().await,
             Some(pace) => loop {
-                // `chunk` is cancel-safe: a window's end only ends the wait, not the read.
+                // A chunk already buffered needs no timer (the common case: a small answer
+                // that came with its head). `chunk` is cancel-safe: dropping a pending read,
+                // or a window's end, only ends the wait, not the read.
+                if let Some(chunk) = futures_util::FutureExt::now_or_never(response.chunk()) {
+                    break chunk;
+                }
                 match tokio::time::timeout_at(pace.window_end, response.chunk()).await {
                     Ok(chunk) => break chunk,
                     Err(_) => pace.window_ended()?,
