@@ -246,6 +246,116 @@ fn remove_derive(attrs: &mut [syn::Attribute], name: &str) -> bool {
     removed
 }
 
+/// One generated struct that holds a secret: its module path and the Rust names of the
+/// secret members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedactedType {
+    pub path: String,
+    pub members: Vec<String>,
+}
+
+/// Reads generated code and finds every struct holding a secret member
+/// (`is_secret(type name, wire name)`, the wire name being the serde rename or the Rust
+/// name; a struct of the same name elsewhere, such as typify's builder, holds the same
+/// members by Rust name). Each must have no derived `Debug` and a written one, in the same
+/// module, that prints those members as `<redacted>`. Returns them all, or every problem.
+pub fn audit(
+    code: &str,
+    is_secret: &dyn Fn(&str, &str) -> bool,
+) -> Result<Vec<RedactedType>, Vec<String>> {
+    let file = syn::parse_file(code).map_err(|e| vec![format!("cannot read the code: {e}")])?;
+    let mut secret_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for_each_struct(&file.items, &mut |item| {
+        for field in &item.fields {
+            let Some(ident) = &field.ident else { continue };
+            let rust = ident.to_string();
+            let wire = serde_rename(&field.attrs).unwrap_or_else(|| rust.clone());
+            if is_secret(&item.ident.to_string(), &wire) {
+                secret_names
+                    .entry(item.ident.to_string())
+                    .or_default()
+                    .insert(rust);
+            }
+        }
+    });
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    audit_items(&file.items, "", &secret_names, &mut found, &mut problems);
+    if problems.is_empty() {
+        Ok(found)
+    } else {
+        Err(problems)
+    }
+}
+
+fn audit_items(
+    items: &[syn::Item],
+    module: &str,
+    secret_names: &BTreeMap<String, BTreeSet<String>>,
+    found: &mut Vec<RedactedType>,
+    problems: &mut Vec<String>,
+) {
+    use quote::ToTokens;
+    for item in items {
+        if let syn::Item::Mod(inner) = item
+            && let Some((_, content)) = &inner.content
+        {
+            let path = format!("{module}{}::", inner.ident);
+            audit_items(content, &path, secret_names, found, problems);
+            continue;
+        }
+        let syn::Item::Struct(item) = item else {
+            continue;
+        };
+        let name = item.ident.to_string();
+        let Some(names) = secret_names.get(&name) else {
+            continue;
+        };
+        let members: Vec<String> = item
+            .fields
+            .iter()
+            .filter_map(|f| f.ident.as_ref().map(ToString::to_string))
+            .filter(|rust| names.contains(rust))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let path = format!("{module}{name}");
+        let mut attrs = item.attrs.clone();
+        if remove_derive(&mut attrs, "Debug") {
+            problems.push(format!("{path} derives Debug, so it prints {members:?}"));
+            continue;
+        }
+        let debug = items.iter().find_map(|other| match other {
+            syn::Item::Impl(imp)
+                if imp
+                    .trait_
+                    .as_ref()
+                    .is_some_and(|(_, t, _)| t.segments.last().is_some_and(|s| s.ident == "Debug"))
+                    && matches!(imp.self_ty.as_ref(), syn::Type::Path(p) if p.path.is_ident(&name)) =>
+            {
+                // Without the trailing commas a formatter adds to long argument lists.
+                Some(imp.to_token_stream().to_string().replace(" ,)", ")"))
+            }
+            _ => None,
+        });
+        let Some(debug) = debug else {
+            problems.push(format!("{path} has no Debug written beside it"));
+            continue;
+        };
+        for member in &members {
+            let plain = format!(". field (\"{member}\" , & \"{REDACTED}\")");
+            let optional = format!(
+                ". field (\"{member}\" , & self . {member} . as_ref () . map (| _ | \"{REDACTED}\"))"
+            );
+            if !debug.contains(&plain) && !debug.contains(&optional) {
+                problems.push(format!("{path}'s Debug does not redact {member}"));
+            }
+        }
+        found.push(RedactedType { path, members });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
