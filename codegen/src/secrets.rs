@@ -420,6 +420,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_check_stage_refuses_a_misplaced_declaration() {
+        let document = json!({
+            "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "paths": {"/a": {"get": {
+                "parameters": [{"name": "key", "in": "query", "schema": {"type": "string"}, "x-secret": true}],
+                "responses": {"204": {"description": "none"}}
+            }}}
+        });
+        let findings = crate::check::findings(&document);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.pointer == "/paths/~1a/get/parameters/0/x-secret"
+                    && f.message.starts_with("x-secret can only mark a property")),
+            "{findings:?}"
+        );
+    }
+
     /// Two structs as typify 0.8 writes them, in progenitor's `types` module.
     fn typify_output() -> syn::File {
         syn::parse_quote! {
