@@ -300,3 +300,144 @@ fn base64_basic(id: &str, secret: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
 }
+
+/// The value every secret member is set to below.
+const KNOWN_SECRET: &str = "KNOWN-SECRET-4c1d";
+
+/// `Debug` of a value holding `KNOWN_SECRET`: must print `<redacted>` and not the value.
+fn assert_redacted(what: &str, debug: String) {
+    assert!(
+        !debug.contains(KNOWN_SECRET),
+        "{what} prints its secret: {debug}"
+    );
+    assert!(
+        debug.contains("<redacted>"),
+        "{what} does not say what it hides: {debug}"
+    );
+}
+
+/// A generated type read from JSON members (serde's names are the wire names, for OpenAPI and
+/// SOAP types alike).
+fn from_members<T: serde::de::DeserializeOwned>(members: serde_json::Value) -> T {
+    serde_json::from_value(members).unwrap()
+}
+
+/// Every generated OpenAPI type with a member the spec declares secret (`format: password` or
+/// `x-secret: true`), with typify's builder of it (which holds the same values) and the
+/// operation builder that carries it.
+#[test]
+fn generated_openapi_types_redact_their_declared_secrets() {
+    use serde_json::json;
+    {
+        use customer_data::biq_auth::types::{LoginRequest, LoginResponse, builder};
+        let request: LoginRequest = from_members(json!({"apikey": KNOWN_SECRET}));
+        assert_redacted("biq_auth LoginRequest", format!("{request:?}"));
+        assert_redacted(
+            "biq_auth builder::LoginRequest",
+            format!("{:?}", builder::LoginRequest::from(request.clone())),
+        );
+        let client = customer_data::biq_auth::Client::new(
+            "http://127.0.0.1:9",
+            customer_data::runtime::Layer::new(&customer_data::biq_auth::SERVICE_RULES),
+        );
+        assert_redacted(
+            "biq_auth login() operation builder",
+            format!("{:?}", client.login().body(request)),
+        );
+        let response: LoginResponse =
+            from_members(json!({"access_token": KNOWN_SECRET, "expires": 60}));
+        let debug = format!("{response:?}");
+        assert_redacted("biq_auth LoginResponse", debug.clone());
+        assert!(
+            debug.contains("expires"),
+            "other members still print: {debug}"
+        );
+        assert_redacted(
+            "biq_auth builder::LoginResponse",
+            format!("{:?}", builder::LoginResponse::from(response)),
+        );
+    }
+    {
+        use customer_data::carmachain::types::{TokenResponse, builder};
+        let response: TokenResponse = from_members(json!({"token": KNOWN_SECRET}));
+        assert_redacted("carmachain TokenResponse", format!("{response:?}"));
+        assert_redacted(
+            "carmachain builder::TokenResponse",
+            format!("{:?}", builder::TokenResponse::from(response)),
+        );
+    }
+    {
+        use customer_data::consumer_intelligence::types::{CreatedWebhook, builder};
+        let webhook: CreatedWebhook = from_members(json!({
+            "id": "wh-1", "url": "https://example.test/hook", "events": [],
+            "secret": KNOWN_SECRET
+        }));
+        let debug = format!("{webhook:?}");
+        assert_redacted("consumer_intelligence CreatedWebhook", debug.clone());
+        assert!(debug.contains("wh-1"), "other members still print: {debug}");
+        assert_redacted(
+            "consumer_intelligence builder::CreatedWebhook",
+            format!("{:?}", builder::CreatedWebhook::from(webhook)),
+        );
+    }
+}
+
+/// One generated SOAP type per secret element the registry declares
+/// (`codegen/src/services.rs`, `ACCOUNTSIQ_SECRET_ELEMENTS`), in both WSDLs. Every other type
+/// with such a member is checked by `every_generated_type_with_a_secret_member_redacts_it`.
+#[test]
+fn generated_soap_types_redact_their_declared_secrets() {
+    use serde_json::json;
+    {
+        use customer_data::accountsiq_v1_1::types::{GetCustomer, Login, LoginResponse};
+        let login: Login = from_members(json!({
+            "companyID": "C1", "partnerKey": KNOWN_SECRET, "userKey": KNOWN_SECRET
+        }));
+        assert_redacted("accountsiq_v1_1 Login", format!("{login:?}"));
+        let response: LoginResponse = from_members(json!({"LoginResult": KNOWN_SECRET}));
+        assert_redacted("accountsiq_v1_1 LoginResponse", format!("{response:?}"));
+        let request: GetCustomer =
+            from_members(json!({"token": KNOWN_SECRET, "customerCode": "K1"}));
+        assert_redacted("accountsiq_v1_1 GetCustomer", format!("{request:?}"));
+    }
+    {
+        use customer_data::accountsiq_v2_0::types::{
+            AiqSoapHeader, GetCustomer, TokenGet, TokenGetResponse, TokenRefresh,
+            TokenRefreshResponse,
+        };
+        let header: AiqSoapHeader =
+            from_members(json!({"Entity": "E1", "AccessToken": KNOWN_SECRET}));
+        assert_redacted("accountsiq_v2_0 AiqSoapHeader", format!("{header:?}"));
+        let get: TokenGet = from_members(json!({"clientId": "id", "clientSecret": KNOWN_SECRET}));
+        assert_redacted("accountsiq_v2_0 TokenGet", format!("{get:?}"));
+        let refresh: TokenRefresh = from_members(json!({
+            "clientId": "id", "clientSecret": KNOWN_SECRET, "refreshToken": KNOWN_SECRET
+        }));
+        assert_redacted("accountsiq_v2_0 TokenRefresh", format!("{refresh:?}"));
+        for (what, debug) in [
+            (
+                "accountsiq_v2_0 TokenGetResponse",
+                format!(
+                    "{:?}",
+                    from_members::<TokenGetResponse>(
+                        json!({"AccessToken": KNOWN_SECRET, "RefreshToken": KNOWN_SECRET})
+                    )
+                ),
+            ),
+            (
+                "accountsiq_v2_0 TokenRefreshResponse",
+                format!(
+                    "{:?}",
+                    from_members::<TokenRefreshResponse>(
+                        json!({"AccessToken": KNOWN_SECRET, "RefreshToken": KNOWN_SECRET})
+                    )
+                ),
+            ),
+        ] {
+            assert_redacted(what, debug);
+        }
+        let request: GetCustomer =
+            from_members(json!({"token": KNOWN_SECRET, "customerCode": "K1"}));
+        assert_redacted("accountsiq_v2_0 GetCustomer", format!("{request:?}"));
+    }
+}

@@ -43,6 +43,7 @@ pub fn findings(document: &Value) -> Vec<Finding> {
     check_operations(document, &mut out);
     out.extend(crate::rules::findings(document));
     out.extend(crate::type_names::findings(document));
+    out.extend(crate::secrets::findings(document));
     // A bad tolerant-decoding declaration is refused here, by pointer, not by the generate
     // stage that applies it. Its messages start with the pointer.
     if let Err(message) = crate::tolerant::Decoding::from_document(document) {

@@ -604,15 +604,20 @@ fn classify_field(name: &str, field: &str, old: &Field, new: &Field, out: &mut C
     );
 }
 
-/// A type description split into its base type, its `[constraints]` and whether it may be
-/// null (`| null`, SOAP's `| nil`).
+/// A type description split into its base type, its `[constraints]`, whether it may be
+/// null (`| null`, SOAP's `| nil`) and whether it is declared secret.
 struct Described<'a> {
     base: &'a str,
     constraints: Vec<&'a str>,
     nullable: bool,
+    redacted: bool,
 }
 
 fn described(text: &str) -> Described<'_> {
+    let (text, redacted) = match text.strip_suffix(crate::surface::REDACTED_MARK) {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    };
     let (text, nullable) = match text
         .strip_suffix(" | null")
         .or_else(|| text.strip_suffix(" | nil"))
@@ -626,7 +631,14 @@ fn described(text: &str) -> Described<'_> {
         base,
         constraints,
         nullable,
+        redacted,
     }
+}
+
+/// `string(password)` is a `String` like `string`: only the redaction differs.
+fn same_rust_type(before: &str, after: &str) -> bool {
+    let plain = |base: &str| base.strip_suffix("(password)").unwrap_or(base).to_string();
+    plain(before) == plain(after)
 }
 
 /// Compares two descriptions of one value (a field's, or a whole type's when `what` is
@@ -643,7 +655,18 @@ fn classify_description(
         return;
     }
     let (before, after) = (described(old), described(new));
-    if before.base != after.base {
+    match (before.redacted, after.redacted) {
+        (false, true) => out.docs(
+            subject,
+            format!("{what}now declared secret (redacted in Debug)"),
+        ),
+        (true, false) => out.docs(
+            subject,
+            format!("{what}no longer declared secret (printed in Debug)"),
+        ),
+        _ => {}
+    }
+    if before.base != after.base && !same_rust_type(before.base, after.base) {
         out.breaking(
             subject,
             format!("{what}type {} -> {}", before.base, after.base),
@@ -1110,6 +1133,25 @@ mod tests {
         assert_eq!(
             type_change("Person: { id: string }", "Person: { id: string(uuid) }"),
             ["BREAKING Person: field id: type string -> string(uuid)"]
+        );
+    }
+
+    #[test]
+    fn a_member_declared_secret_is_a_docs_change() {
+        // `format: password` keeps the Rust type (String); only Debug changes.
+        assert_eq!(
+            type_change(
+                "Login: { key: string }",
+                "Login: { key: string(password) (redacted in Debug) }"
+            ),
+            ["docs Login: field key: now declared secret (redacted in Debug)"]
+        );
+        assert_eq!(
+            type_change(
+                "Login: { key: string (redacted in Debug) }",
+                "Login: { key: string }"
+            ),
+            ["docs Login: field key: no longer declared secret (printed in Debug)"]
         );
     }
 

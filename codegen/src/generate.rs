@@ -318,6 +318,8 @@ fn stage_file(stage: &str) -> &'static str {
         "open_enums" => "open_enums.rs",
         "tolerant" => "tolerant.rs",
         "layer" => "layer.rs",
+        "path_segments" => "path_segments.rs",
+        "secrets" => "secrets.rs",
         _ => "generate.rs",
     }
 }
@@ -330,9 +332,11 @@ pub fn operation_count(openapi: &openapiv3::OpenAPI) -> usize {
 
 /// Generic rewrites of the generated syntax tree that progenitor and typify have no setting
 /// for: `x-enum-varnames`, open string enums (`open_enums.rs`), tolerant decoding when the spec
-/// declares it (`tolerant.rs`), dropping the `api-version`
-/// request header, a crypto provider before `Client::new` builds its HTTP client, and every
-/// call routed through the runtime layer (`layer.rs`). Each stage fails when it does not find
+/// declares it (`tolerant.rs`), a redacting `Debug` for types with secret members
+/// (`secrets.rs`), dropping the `api-version`
+/// request header, a crypto provider before `Client::new` builds its HTTP client, every
+/// call routed through the runtime layer (`layer.rs`), and every path parameter through the
+/// runtime's encoder, which refuses `.`, `..` and `""` (`path_segments.rs`). Each stage fails when it does not find
 /// what the spec says progenitor must have emitted, rather than silently doing nothing.
 fn postprocess(
     spec: &NormalisedSpec,
@@ -368,10 +372,18 @@ fn postprocess(
         )
         .map_err(generate_error)?;
     }
+    crate::secrets::redact_debug(&mut file, &crate::secrets::secret_members(&spec.document))
+        .map_err(generate_error)?;
     drop_api_version_header(&mut file, operations).map_err(generate_error)?;
     ensure_crypto_provider_in_new(&mut file, runtime_path).map_err(generate_error)?;
     crate::layer::route_through_layer(&mut file, runtime_path, operations)
         .map_err(generate_error)?;
+    crate::path_segments::route_path_encoding(
+        &mut file,
+        runtime_path,
+        crate::path_segments::path_parameter_count(&spec.openapi),
+    )
+    .map_err(generate_error)?;
     Ok(quote::quote!(#file))
 }
 

@@ -881,8 +881,15 @@ pub fn describe_type(schema: &Value) -> String {
     if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
         text.push_str(" | null");
     }
+    if crate::secrets::is_secret(schema) {
+        text.push_str(REDACTED_MARK);
+    }
     text
 }
+
+/// Ends the description of a member declared secret (`format: password` or `x-secret`):
+/// its type prints it as `<redacted>` in `Debug` (`secrets.rs`).
+pub const REDACTED_MARK: &str = " (redacted in Debug)";
 
 /// Whether the schema's `enum` lists strings only (what typify makes a string enum of).
 fn strings_only(schema: &Value) -> bool {

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod oauth2;
 mod open_enum;
 pub mod paginate;
+pub mod path;
 // Used by the services that receive pushes (Consumer Intelligence, BiQ).
 #[cfg_attr(
     not(any(feature = "consumer-intelligence", feature = "biq-alert-changes")),

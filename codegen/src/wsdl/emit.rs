@@ -2,7 +2,7 @@
 //! open enum per enumeration, and a `Client` with one async method per operation over the
 //! runtime's SOAP 1.1 call (`crate::runtime::soap`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::TokenStream;
@@ -122,6 +122,102 @@ fn reachable(wsdl: &Wsdl, start: &str) -> BTreeSet<String> {
     seen
 }
 
+/// Which ways a complex type crosses the wire, seen from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Direction {
+    /// Reached from a request body or the SOAP header sent: the client serialises it.
+    pub sent: bool,
+    /// Reached from a response body: the client deserialises it.
+    pub received: bool,
+}
+
+impl Direction {
+    /// A short word for docs and the surface: `sent`, `received`, `sent, received`, `unused`.
+    pub fn label(self) -> &'static str {
+        match (self.sent, self.received) {
+            (true, true) => "sent, received",
+            (true, false) => "sent",
+            (false, true) => "received",
+            (false, false) => "unused",
+        }
+    }
+}
+
+/// Complex types reachable from `roots` through any member (lists too; a base type's members
+/// count, as [`Wsdl::all_fields`] flattens them), the roots included.
+fn closure<'a>(wsdl: &Wsdl, roots: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<String> = roots.into_iter().map(str::to_string).collect();
+    while let Some(name) = stack.pop() {
+        let Some(TypeDef::Complex(c)) = wsdl.types.get(&name) else {
+            continue;
+        };
+        if !seen.insert(name) {
+            continue;
+        }
+        for field in wsdl.all_fields(c) {
+            if let TypeRef::Named(t) = &field.ty
+                && !seen.contains(t)
+            {
+                stack.push(t.clone());
+            }
+        }
+    }
+    seen
+}
+
+/// The direction of every complex type: sent when reachable from an operation's input element
+/// or the SOAP header it sends, received when reachable from its output element. The model has
+/// no output headers, and faults are read by the runtime (`SoapError`), not by generated types.
+pub fn directions(wsdl: &Wsdl) -> BTreeMap<String, Direction> {
+    let element_type = |element: &str| wsdl.elements.get(element).map(String::as_str);
+    let sent = closure(
+        wsdl,
+        wsdl.operations.iter().flat_map(|op| {
+            [Some(op.input.as_str()), op.input_header.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(element_type)
+        }),
+    );
+    let received = closure(
+        wsdl,
+        wsdl.operations
+            .iter()
+            .filter_map(|op| element_type(&op.output)),
+    );
+    wsdl.types
+        .values()
+        .filter_map(|def| match def {
+            TypeDef::Complex(c) => Some((
+                c.name.clone(),
+                Direction {
+                    sent: sent.contains(&c.name),
+                    received: received.contains(&c.name),
+                },
+            )),
+            TypeDef::Enum(_) => None,
+        })
+        .collect()
+}
+
+/// The serde traits a type derives: `(always, only with the `server-serde` feature)`. The
+/// client needs `Serialize` for what it sends and `Deserialize` for what it receives; a server
+/// (the sandbox twins) needs the mirror, so that comes with the feature.
+pub fn serde_derives(direction: Direction) -> (Vec<&'static str>, Vec<&'static str>) {
+    const SER: &str = "Serialize";
+    const DE: &str = "Deserialize";
+    match (direction.sent, direction.received) {
+        (true, true) => (vec![SER, DE], vec![]),
+        (true, false) => (vec![SER], vec![DE]),
+        (false, true) => (vec![DE], vec![SER]),
+        // No operation reaches it (in AccountsIQ: 8 of ~710, bases flattened into their
+        // extensions). Both, not neither: the `#[serde]` member attributes need a derive, and a
+        // user may still serialise these public types; they cost next to nothing.
+        (false, false) => (vec![SER, DE], vec![]),
+    }
+}
+
 /// Types whose every required member has a default (so `Default` can be derived).
 fn defaultable(wsdl: &Wsdl) -> BTreeSet<String> {
     let mut ok: BTreeSet<String> = BTreeSet::new();
@@ -163,6 +259,7 @@ pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStrea
     let header = header_types.into_iter().next().cloned();
     let defaults = defaultable(wsdl);
     let secrets: BTreeSet<&str> = options.secret_elements.iter().copied().collect();
+    let directions = directions(wsdl);
 
     let types: Vec<TokenStream> = wsdl
         .types
@@ -189,7 +286,10 @@ pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStrea
                     }
                 }
             }
-            TypeDef::Complex(c) => emit_struct(wsdl, c, &defaults, &secrets),
+            TypeDef::Complex(c) => {
+                let direction = directions.get(&c.name).copied().unwrap_or_default();
+                emit_struct(wsdl, c, direction, &defaults, &secrets)
+            }
         })
         .collect();
 
@@ -311,6 +411,7 @@ pub fn emit(wsdl: &Wsdl, slug: &str, options: &SoapOptions) -> Result<TokenStrea
 fn emit_struct(
     wsdl: &Wsdl,
     c: &ComplexType,
+    direction: Direction,
     defaults: &BTreeSet<String>,
     secrets: &BTreeSet<&str>,
 ) -> TokenStream {
@@ -344,12 +445,17 @@ fn emit_struct(
         }
     });
     let has_secret = fields.iter().any(|f| secrets.contains(f.name.as_str()));
-    let mut derives = vec![
-        quote!(Clone),
-        quote!(PartialEq),
-        quote!(::serde::Serialize),
-        quote!(::serde::Deserialize),
-    ];
+    let (serde_always, serde_server) = serde_derives(direction);
+    let serde_trait = |name: &str| {
+        let name = format_ident!("{name}");
+        quote!(::serde::#name)
+    };
+    let mut derives = vec![quote!(Clone), quote!(PartialEq)];
+    derives.extend(serde_always.iter().map(|t| serde_trait(t)));
+    let server_derives = serde_server.iter().map(|t| {
+        let t = serde_trait(t);
+        quote!(#[cfg_attr(feature = "server-serde", derive(#t))])
+    });
     if !has_secret {
         derives.insert(0, quote!(Debug));
     }
@@ -367,6 +473,7 @@ fn emit_struct(
         doc.push_str("; allows any attribute (attributes are not modelled)");
     }
     doc.push('.');
+    let direction_doc = format!(" Direction: {}.", direction_sentence(direction));
     let debug = has_secret.then(|| {
         let name_str = c.name.as_str();
         let entries = fields.iter().zip(&names).map(|(field, rust)| {
@@ -387,11 +494,24 @@ fn emit_struct(
     });
     quote! {
         #[doc = #doc]
+        #[doc = ""]
+        #[doc = #direction_doc]
         #[derive(#(#derives),*)]
+        #(#server_derives)*
         pub struct #name {
             #(#members,)*
         }
         #debug
+    }
+}
+
+/// The doc line's words for `direction`: which way the client uses the type.
+fn direction_sentence(direction: Direction) -> &'static str {
+    match (direction.sent, direction.received) {
+        (true, true) => "sent in requests and received in responses",
+        (true, false) => "sent in requests (`Deserialize` only with the `server-serde` feature)",
+        (false, true) => "received in responses (`Serialize` only with the `server-serde` feature)",
+        (false, false) => "used by no operation (both serde directions derived)",
     }
 }
 

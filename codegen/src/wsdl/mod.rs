@@ -75,6 +75,7 @@ pub fn surface_model(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptio
         ..Default::default()
     };
     let methods = emit::method_names(wsdl);
+    let directions = emit::directions(wsdl);
     for (op, method) in wsdl.operations.iter().zip(methods) {
         let params = wsdl
             .element_type(&op.input)
@@ -99,7 +100,10 @@ pub fn surface_model(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptio
                     open: true,
                 },
             ),
-            TypeDef::Complex(c) => (c.name.clone(), TypeShape::Object(object(c))),
+            TypeDef::Complex(c) => {
+                let direction = directions.get(&c.name).copied().unwrap_or_default();
+                (c.name.clone(), TypeShape::Object(object(c, direction)))
+            }
         };
         surface.types.insert(name, shape);
     }
@@ -126,7 +130,9 @@ fn returns(wsdl: &Wsdl, op: &model::Operation, options: &SoapOptions) -> String 
     }
 }
 
-fn object(c: &model::ComplexType) -> ObjectShape {
+/// A complex type as the surface shows it, its direction last (`[sent]`, `[received]`), so a
+/// reviewer sees a type that is now also sent or received.
+fn object(c: &model::ComplexType, direction: emit::Direction) -> ObjectShape {
     let mut prefix = String::new();
     if c.is_abstract {
         prefix.push_str("abstract ");
@@ -149,11 +155,15 @@ fn object(c: &model::ComplexType) -> ObjectShape {
             })
             .collect(),
         extra: Vec::new(),
-        suffix: if c.any_attribute {
-            " + any attribute".to_string()
-        } else {
-            String::new()
-        },
+        suffix: format!(
+            "{} [{}]",
+            if c.any_attribute {
+                " + any attribute"
+            } else {
+                ""
+            },
+            direction.label()
+        ),
     }
 }
 
@@ -428,6 +438,141 @@ mod tests {
         assert!(member("implicitly_required").contains(nil));
         assert!(member("optional_nil").contains(skip) && !member("optional_nil").contains(nil));
         assert!(!member("plain").contains(nil) && !member("plain").contains(skip));
+    }
+
+    /// The small WSDL plus `PutThing`, an operation sending a `Thing`, and a type no operation
+    /// reaches.
+    fn wsdl_sending_a_thing() -> Wsdl {
+        let extra = r#"<s:element name="PutThing"><s:complexType><s:sequence>
+            <s:element minOccurs="0" maxOccurs="1" name="thing" type="tns:Thing" />
+        </s:sequence></s:complexType></s:element>
+        <s:complexType name="Lonely"><s:sequence><s:element name="x" type="s:int"/></s:sequence></s:complexType>"#;
+        let mut model = parse::parse(&wsdl(extra)).unwrap();
+        model.operations.push(model::Operation {
+            name: "PutThing".into(),
+            soap_action: "urn:t/PutThing".into(),
+            input: "PutThing".into(),
+            output: "GetThingResponse".into(),
+            input_header: None,
+            documentation: None,
+        });
+        model
+    }
+
+    #[test]
+    fn directions_follow_requests_headers_and_responses_through_members_and_bases() {
+        use emit::Direction;
+        let directions = emit::directions(&wsdl_sending_a_thing());
+        let sent = Direction {
+            sent: true,
+            received: false,
+        };
+        let received = Direction {
+            sent: false,
+            received: true,
+        };
+        let both = Direction {
+            sent: true,
+            received: true,
+        };
+        for (ty, expected) in [
+            ("GetThing", sent),
+            ("PutThing", sent),
+            // The SOAP header the binding sends.
+            ("Hdr", sent),
+            ("GetThingResponse", received),
+            ("WSResultOfThing", received),
+            // Sent by PutThing, received inside GetThing's result; through a list member too.
+            ("Thing", both),
+            ("ArrayOfString", both),
+            // Only a base: its members are flattened into WSResultOfThing.
+            ("OperationResult", Direction::default()),
+            ("Lonely", Direction::default()),
+        ] {
+            assert_eq!(directions.get(ty), Some(&expected), "{ty}");
+        }
+        // Only complex types: enums are open enums with their own derives.
+        assert!(!directions.contains_key("OperationStatus"));
+    }
+
+    #[test]
+    fn serde_derives_are_the_clients_direction_and_the_server_gets_the_mirror() {
+        use emit::{Direction, serde_derives};
+        let direction = |sent, received| Direction { sent, received };
+        assert_eq!(
+            serde_derives(direction(true, false)),
+            (vec!["Serialize"], vec!["Deserialize"])
+        );
+        assert_eq!(
+            serde_derives(direction(false, true)),
+            (vec!["Deserialize"], vec!["Serialize"])
+        );
+        assert_eq!(
+            serde_derives(direction(true, true)),
+            (vec!["Serialize", "Deserialize"], vec![])
+        );
+        assert_eq!(
+            serde_derives(direction(false, false)),
+            (vec!["Serialize", "Deserialize"], vec![])
+        );
+    }
+
+    #[test]
+    fn emitted_structs_derive_their_direction_and_say_it() {
+        let model = wsdl_sending_a_thing();
+        let code = formatted(emit::emit(&model, "t", &OPTIONS).unwrap());
+        let item = |name: &str| {
+            let at = code.find(&format!("pub struct {name} {{")).unwrap();
+            let start = code[..at].rfind("/// XSD complex type").unwrap();
+            code[start..at].to_string()
+        };
+        // The always-derived serde traits of an item, in order.
+        let derived = |item: &str| -> Vec<String> {
+            let line = item
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("#[derive("))
+                .unwrap();
+            line.split([',', '(', ')'])
+                .map(str::trim)
+                .filter(|t| t.starts_with("::serde::"))
+                .map(str::to_string)
+                .collect()
+        };
+        let server_de = "#[cfg_attr(feature = \"server-serde\", derive(::serde::Deserialize))]";
+        let server_ser = "#[cfg_attr(feature = \"server-serde\", derive(::serde::Serialize))]";
+        let request = item("PutThing");
+        assert!(
+            request.contains("/// Direction: sent in requests")
+                && derived(&request) == ["::serde::Serialize"]
+                && request.contains(server_de)
+                && !request.contains(server_ser),
+            "{request}"
+        );
+        let response = item("WSResultOfThing");
+        assert!(
+            response.contains("/// Direction: received in responses")
+                && derived(&response) == ["::serde::Deserialize"]
+                && response.contains(server_ser)
+                && !response.contains(server_de),
+            "{response}"
+        );
+        let shared = item("Thing");
+        assert!(
+            derived(&shared) == ["::serde::Serialize", "::serde::Deserialize"]
+                && !shared.contains("cfg_attr"),
+            "{shared}"
+        );
+        let surface = surface("t", "specs/t.wsdl", &model, &OPTIONS);
+        for line in [
+            "PutThing: { thing?: Thing } [sent]",
+            "GetThingResponse: { GetThingResult?: WSResultOfThing } [received]",
+            "Thing: { Amount: decimal, Parent?: Thing, Tags?: ArrayOfString, When: dateTime | nil } [sent, received]",
+            "Hdr: { AccessToken?: string } + any attribute [sent]",
+            "Lonely: { x: int } [unused]",
+        ] {
+            assert!(surface.contains(line), "missing `{line}` in:\n{surface}");
+        }
     }
 
     #[test]
