@@ -514,12 +514,15 @@ fn classify_object(name: &str, old: &ObjectShape, new: &ObjectShape, out: &mut C
             ),
         );
     }
-    if old.suffix != new.suffix {
+    let (old_suffix, old_directions) = split_directions(&old.suffix);
+    let (new_suffix, new_directions) = split_directions(&new.suffix);
+    if old_suffix != new_suffix {
         out.breaking(
             name,
-            format!("ends `{}` (was `{}`)", new.suffix.trim(), old.suffix.trim()),
+            format!("ends `{}` (was `{}`)", new_suffix.trim(), old_suffix.trim()),
         );
     }
+    classify_directions(name, &old_directions, &new_directions, out);
     classify_extra_members(name, &old.extra, &new.extra, out);
     for (field, before) in &old.fields {
         match new.fields.get(field) {
@@ -548,6 +551,47 @@ fn classify_object(name: &str, old: &ObjectShape, new: &ObjectShape, out: &mut C
                 name,
                 format!("new optional field {field}: {}", after.description),
             );
+        }
+    }
+}
+
+/// A SOAP type's suffix without its serde directions (`[sent, received]`), and the directions.
+fn split_directions(suffix: &str) -> (&str, Vec<&str>) {
+    let trimmed = suffix.trim_end();
+    match trimmed.strip_suffix(']').and_then(|s| s.rsplit_once('[')) {
+        Some((rest, list))
+            if list
+                .split(", ")
+                .all(|d| matches!(d, "sent" | "received" | "unused")) =>
+        {
+            (rest, list.split(", ").collect())
+        }
+        _ => (suffix, Vec::new()),
+    }
+}
+
+/// A SOAP type derives `Serialize` when sent and `Deserialize` when received (the other only
+/// with `server-serde`): gaining a direction adds a derive, losing one removes it.
+fn classify_directions(name: &str, old: &[&str], new: &[&str], out: &mut Changes) {
+    let derive = |direction: &str| match direction {
+        "sent" => "Serialize",
+        _ => "Deserialize",
+    };
+    for direction in ["sent", "received"] {
+        match (old.contains(&direction), new.contains(&direction)) {
+            (true, false) if !new.contains(&"unused") => out.breaking(
+                name,
+                format!(
+                    "no longer {direction}: `{}` is only derived with the server-serde feature \
+                     (code using it without that feature no longer compiles)",
+                    derive(direction)
+                ),
+            ),
+            (false, true) if !old.contains(&"unused") => out.additive(
+                name,
+                format!("now also {direction}: derives `{}`", derive(direction)),
+            ),
+            _ => {}
         }
     }
 }
@@ -1354,5 +1398,32 @@ mod tests {
         let surface = parse_snapshot(Path::new("x.snap"), text).unwrap();
         assert_eq!(surface.title_line, "s");
         assert_eq!(surface.types["A"], TypeShape::Other("string".into()));
+    }
+
+    #[test]
+    fn a_soap_type_gaining_a_direction_is_additive_and_losing_one_breaking() {
+        let gained = type_change(
+            "Customer: { Name?: string } [received]",
+            "Customer: { Name?: string } [sent, received]",
+        );
+        assert_eq!(
+            gained,
+            ["additive Customer: now also sent: derives `Serialize`"],
+            "{gained:?}"
+        );
+        let lost = type_change(
+            "Customer: { Name?: string } [sent, received]",
+            "Customer: { Name?: string } [sent]",
+        );
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(
+            lost[0].starts_with("BREAKING Customer: no longer received"),
+            "{lost:?}"
+        );
+        let other = type_change(
+            "Customer: { Name?: string } + any attribute [sent]",
+            "Customer: { Name?: string } [sent]",
+        );
+        assert!(other[0].starts_with("BREAKING Customer: ends"), "{other:?}");
     }
 }
