@@ -16,7 +16,7 @@ use customer_data::runtime::limits::{self, CallLimits, Limits, MinThroughput};
 use customer_data::runtime::retry::RetryPolicy;
 use customer_data::runtime::transport::{CallPhase, DeadlineSource};
 use customer_data::runtime::{ConnectError, ConnectOptions, Layer, TransportError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// A server on 127.0.0.1 that hands every connection to `handle` after reading the request
@@ -41,24 +41,13 @@ where
             count.fetch_add(1, Ordering::SeqCst);
             let handle = handle.clone();
             tokio::spawn(async move {
-                read_head(&mut socket).await;
-                handle(socket).await;
+                if common::read_head(&mut socket).await.is_some() {
+                    handle(socket).await;
+                }
             });
         }
     });
     Server { url, connections }
-}
-
-/// Reads up to the end of the request head (bodies, if any, are left unread).
-async fn read_head(socket: &mut TcpStream) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 fn client_with(url: &str, layer: Layer) -> Client {

@@ -4,11 +4,13 @@
 //! with dots and reserved characters arrives encoded at the intended path.
 #![cfg(feature = "blink-customer-management")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use customer_data::blink_customer_management::{Client, Error, SERVICE_RULES};
 use customer_data::runtime::Layer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// A server that records the request line of every request and answers 404.
@@ -21,14 +23,9 @@ async fn recording_server() -> (String, Arc<Mutex<Vec<String>>>) {
         while let Ok((mut socket, _)) = listener.accept().await {
             let recorded = recorded.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
-                    }
-                }
+                let Some(head) = common::read_head(&mut socket).await else {
+                    return;
+                };
                 let text = String::from_utf8_lossy(&head);
                 let line = text.lines().next().unwrap_or_default().to_string();
                 recorded.lock().unwrap().push(line);

@@ -5,6 +5,8 @@
 
 #![allow(clippy::result_large_err)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +17,7 @@ use customer_data::runtime::retry::RetryPolicy;
 use customer_data::runtime::{ConnectOptions, Layer, TlsFailure, TransportError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 fn fixture(name: &str) -> PathBuf {
@@ -71,13 +73,8 @@ async fn mutual_tls(server: &str) -> MutualTls {
                 let Ok(mut tls) = acceptor.accept(socket).await else {
                     return;
                 };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if common::read_head(&mut tls).await.is_none() {
+                    return;
                 }
                 let body = r#"{"webhooks":[]}"#;
                 let answer = format!(

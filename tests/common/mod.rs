@@ -165,6 +165,20 @@ impl NoTraffic {
     }
 }
 
+/// Reads a request head, up to its blank line, from `socket` (a plain or TLS stream); the
+/// body, if any, is left unread. `None` when the peer closed or failed first.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(socket: &mut S) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// Serves `responses` in order, one per connection, and returns the raw requests it saw.
 pub async fn serve(responses: Vec<String>) -> (String, tokio::task::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
