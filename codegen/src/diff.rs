@@ -299,6 +299,7 @@ fn classify_operation(old: &Operation, new: &Operation, out: &mut Changes) {
         &new.error_statuses,
         out,
     );
+    classify_rules(old, new, out);
     if old.header != new.header {
         let show = |h: &Option<String>| h.clone().unwrap_or_else(|| "none".into());
         out.docs(
@@ -309,6 +310,35 @@ fn classify_operation(old: &Operation, new: &Operation, out: &mut Changes) {
                 show(&old.header)
             ),
         );
+    }
+}
+
+/// A rule changes what the runtime does with the call, not the code that makes it: docs, with
+/// the consequence spelled out.
+fn classify_rules(old: &Operation, new: &Operation, out: &mut Changes) {
+    use crate::surface::{ANONYMOUS_MARK, RETRY_SAFE_MARK};
+    let subject = new.method.as_str();
+    let had = |mark: &str| old.rules.iter().any(|m| m == mark);
+    let has = |mark: &str| new.rules.iter().any(|m| m == mark);
+    match (had(RETRY_SAFE_MARK), has(RETRY_SAFE_MARK)) {
+        (false, true) => out.docs(
+            subject,
+            "now declared retry-safe: repeated after a failure although its method is not \
+             idempotent"
+                .into(),
+        ),
+        (true, false) => out.docs(
+            subject,
+            "no longer declared retry-safe: not repeated after a failure unless its method is \
+             idempotent"
+                .into(),
+        ),
+        _ => {}
+    }
+    match (had(ANONYMOUS_MARK), has(ANONYMOUS_MARK)) {
+        (false, true) => out.docs(subject, "now sent without credentials".into()),
+        (true, false) => out.docs(subject, "now sent with credentials".into()),
+        _ => {}
     }
 }
 
@@ -1425,5 +1455,29 @@ mod tests {
             "Customer: { Name?: string } [sent]",
         );
         assert!(other[0].starts_with("BREAKING Customer: ends"), "{other:?}");
+    }
+
+    #[test]
+    fn a_declared_rule_is_a_behaviour_note() {
+        let before = "upload: POST /consumers (body: Vec<Consumer>) -> 202 () ! 400 Problem";
+        let after =
+            "upload: POST /consumers (body: Vec<Consumer>) -> 202 () ! 400 Problem {retry-safe}";
+        assert_eq!(
+            operation_change(before, after),
+            [
+                "docs upload: now declared retry-safe: repeated after a failure although its method is not idempotent"
+            ]
+        );
+        assert_eq!(
+            operation_change(after, before),
+            [
+                "docs upload: no longer declared retry-safe: not repeated after a failure unless its method is idempotent"
+            ]
+        );
+        let token = "get_token: POST /token () -> 200 Token";
+        assert_eq!(
+            operation_change(token, &format!("{token} {{anonymous}}")),
+            ["docs get_token: now sent without credentials"]
+        );
     }
 }

@@ -65,7 +65,28 @@ pub struct Operation {
     pub error_type: String,
     /// The SOAP header the operation sends, if any.
     pub header: Option<String>,
+    /// What the runtime does differently for this operation, as the service declares it
+    /// (`retry-safe`: repeated after a failure although not idempotent; `anonymous`: sent
+    /// without credentials), rendered ` {retry-safe, anonymous}`.
+    pub rules: Vec<String>,
 }
+
+/// The rule marks of an operation, as the surface shows them.
+pub fn rule_marks(rule: &crate::rules::OperationRule) -> Vec<String> {
+    let mut marks = Vec::new();
+    if rule.retry_safe.is_some() {
+        marks.push(RETRY_SAFE_MARK.to_string());
+    }
+    if rule.anonymous {
+        marks.push(ANONYMOUS_MARK.to_string());
+    }
+    marks
+}
+
+/// The mark of an operation the service declares retry-safe.
+pub const RETRY_SAFE_MARK: &str = "retry-safe";
+/// The mark of an operation sent without credentials.
+pub const ANONYMOUS_MARK: &str = "anonymous";
 
 impl Operation {
     /// Whether the client takes the parameters through a progenitor builder (HTTP operations),
@@ -314,6 +335,9 @@ impl Operation {
         if let Some(header) = &self.header {
             line.push_str(&format!(" [header {header}]"));
         }
+        if !self.rules.is_empty() {
+            line.push_str(&format!(" {{{}}}", self.rules.join(", ")));
+        }
         line
     }
 
@@ -350,9 +374,19 @@ impl Operation {
         Ok(op)
     }
 
-    /// Reads `200/201 T | 204 empty (...) ! 400/404 E [header H]` (every part but `T` optional).
+    /// Reads `200/201 T | 204 empty (...) ! 400/404 E [header H] {rules}` (every part but `T`
+    /// optional).
     fn parse_result(&mut self, result: &str) {
         let mut result = result;
+        if let Some(start) = result.rfind(" {")
+            && let Some(marks) = result[start + 2..].strip_suffix('}')
+            && marks
+                .split(", ")
+                .all(|m| m == RETRY_SAFE_MARK || m == ANONYMOUS_MARK)
+        {
+            self.rules = marks.split(", ").map(str::to_string).collect();
+            result = &result[..start];
+        }
         if let Some(start) = result.rfind(" [header ")
             && let Some(header) = result[start + 9..].strip_suffix(']')
         {
@@ -605,7 +639,11 @@ pub fn openapi_surface(
                 .to_string(),
         );
     }
-    for op in operations(doc, &builders) {
+    let rules = crate::rules::openapi_rules(doc);
+    for mut op in operations(doc, &builders) {
+        if let Some(rule) = rules.iter().find(|rule| rule.id == op.method) {
+            op.rules = rule_marks(rule);
+        }
         surface.operations.insert(op.method.clone(), op);
     }
     if let Some(schemas) = doc
@@ -1038,6 +1076,16 @@ mod tests {
                 std::fs::write(format!("/tmp/surface_{}.txt", service.slug), &text).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn rule_marks_read_back_after_the_header() {
+        let line = "login: Login (partnerKey: String) -> String [header AiqSoapHeader] {retry-safe, anonymous}";
+        let op = Operation::parse(line, &BTreeMap::new()).unwrap();
+        assert_eq!(op.rules, ["retry-safe", "anonymous"]);
+        assert_eq!(op.header.as_deref(), Some("AiqSoapHeader"));
+        assert_eq!(op.success_type, "String");
+        assert_eq!(op.render(&[]), line);
     }
 
     #[test]

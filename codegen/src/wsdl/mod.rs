@@ -76,6 +76,12 @@ pub fn surface_model(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptio
     };
     let methods = emit::method_names(wsdl);
     let directions = emit::directions(wsdl);
+    // A stale declaration is refused when the client is emitted; here it only shows nothing.
+    let rules = crate::rules::soap_rules(
+        wsdl.operations.iter().map(|op| op.name.as_str()),
+        options.retry_safe,
+    )
+    .unwrap_or_default();
     for (op, method) in wsdl.operations.iter().zip(methods) {
         let params = wsdl
             .element_type(&op.input)
@@ -87,6 +93,11 @@ pub fn surface_model(slug: &str, sources: &str, wsdl: &Wsdl, options: &SoapOptio
             params,
             success_type: returns(wsdl, op, options),
             header: op.input_header.clone(),
+            rules: rules
+                .iter()
+                .find(|rule| rule.id == op.name)
+                .map(crate::surface::rule_marks)
+                .unwrap_or_default(),
             ..Default::default()
         };
         surface.operations.insert(method, operation);
