@@ -9,20 +9,25 @@
 //!   approved changes onto our [`Customer`] table; a user with their own schema implements it
 //!   over the same transaction instead (for SQLite, [`sqlite::SqliteTx::connection`]).
 //! - [`sqlite::SqliteStore`]: the embedded default (a file path or `:memory:`).
+//! - `postgres::PostgresStore` (feature `postgres`): the same store on PostgreSQL, for several
+//!   instances, with the same migration files.
 //!
 //! # Driver
 //! `rusqlite` with SQLite compiled in (`bundled`): zero setup, no system library, and a small
 //! compile cost on a 2-core machine (the SQLite build script is ~11 s cold; `rusqlite` itself
 //! under 2 s), where `sqlx` brings its macro and async-driver stack for both databases. SQLite's
 //! API is blocking, so calls run on tokio's blocking pool. The migrations in `migrations/` are
-//! portable SQL (TEXT and INTEGER only) so that PostgreSQL (planned: `tokio-postgres` behind
-//! the same [`Store`] trait) runs the same files.
+//! portable SQL (TEXT and INTEGER only), so PostgreSQL runs the same files: with the `postgres`
+//! crate (the blocking client over `tokio-postgres`, on the same blocking pool), behind the same
+//! [`Store`] trait and opt-in, so SQLite users do not compile it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
 pub mod biq;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
 macro_rules! customer_columns {
