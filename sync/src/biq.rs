@@ -427,9 +427,9 @@ impl<Tx: CustomerTable + ?Sized> ChangeMapping<Tx> for BiqTableMapping {
 pub fn change_ref(change: &ApprovedChange) -> Result<ChangeRef, StoreError> {
     let change_id = change
         .id
-        .ok_or_else(|| StoreError::Mutation("approved change without an id".to_string()))?;
+        .ok_or_else(|| StoreError::InvalidChange("approved change without an id".to_string()))?;
     let committed = change.committed.ok_or_else(|| {
-        StoreError::Mutation(format!("approved change {change_id} without `committed`"))
+        StoreError::InvalidChange(format!("approved change {change_id} without `committed`"))
     })?;
     Ok(ChangeRef {
         flow: CHANGE_READER_FLOW.to_string(),

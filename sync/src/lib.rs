@@ -248,6 +248,9 @@ pub enum StoreError {
     Corrupt(String),
     /// The mutation failed; the transaction was rolled back.
     Mutation(String),
+    /// A vendor change that cannot be applied exactly once (e.g. no id or no `committed`
+    /// time to resume from); nothing was written.
+    InvalidChange(String),
     /// The blocking task running the database call did not finish.
     Task(String),
 }
@@ -258,6 +261,7 @@ impl fmt::Display for StoreError {
             StoreError::Database(e) => write!(f, "database error: {e}"),
             StoreError::Corrupt(e) => write!(f, "stored value cannot be read: {e}"),
             StoreError::Mutation(e) => write!(f, "change not applied (rolled back): {e}"),
+            StoreError::InvalidChange(e) => write!(f, "change refused: {e}"),
             StoreError::Task(e) => write!(f, "database task failed: {e}"),
         }
     }

@@ -194,3 +194,28 @@ async fn debug_output_shows_no_personal_data() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_change_without_committed_is_refused_with_a_typed_error_and_nothing_moves() {
+    let store = SqliteStore::open(":memory:").await.unwrap();
+    store.put_customer(customer("C-1", "Old")).await.unwrap();
+    let mut change = name_change(7, "C-1", "New", 7);
+    change.committed = None;
+    let refused = apply_approved_change(&store, BiqTableMapping, change).await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidChange(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.logged_change_count().await.unwrap(), 0);
+    assert_eq!(store.cursor(CHANGE_READER_FLOW).await.unwrap(), None);
+    assert_eq!(
+        store
+            .customer("C-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("Old")
+    );
+}
