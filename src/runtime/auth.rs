@@ -367,6 +367,28 @@ mod tests {
         (Arc::new(TokenCache::new(source, policy)), fetches)
     }
 
+    #[tokio::test]
+    async fn a_caller_dropped_during_its_fetch_leaves_the_next_waiter_to_fetch() {
+        // The fetch runs in the first caller's future: its deadline dropping it must neither
+        // strand the waiters nor hand them a failure that never happened.
+        let (cache, fetches) = cache(Duration::from_secs(60), false);
+        let first = tokio::time::timeout(Duration::from_millis(10), cache.token());
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.token().await })
+        };
+        assert!(
+            first.await.is_err(),
+            "the first caller was cut off mid-fetch"
+        );
+        let token = waiter
+            .await
+            .unwrap()
+            .expect("the waiter fetched for itself");
+        assert_eq!(token.value.expose_secret(), "token-2");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_concurrent_callers_on_a_cold_cache_cause_one_fetch() {
         let (cache, fetches) = cache(Duration::from_secs(60), false);
