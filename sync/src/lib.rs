@@ -28,6 +28,7 @@ use std::fmt;
 use std::future::Future;
 
 pub mod biq;
+pub mod flow;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
@@ -271,6 +272,74 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A customer whose local state the shadow writer has not sent yet (see
+/// [`Store::pending_uploads`]). Every write to the customer table (local, imported, or a vendor
+/// change applied) makes its customer pending again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The customer.
+    pub customer_number: String,
+    /// Counts the writes; [`Store::upload_done`] clears the entry only while it is unchanged.
+    pub version: i64,
+    /// The row to send; `None`: the customer was deleted locally (send a delete).
+    pub customer: Option<Customer>,
+}
+
+/// How one pass of a flow ended, for [`Store::record_pass`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// The pass read everything there was and handled `items` of it.
+    Succeeded {
+        /// Items handled (applied, recorded, sent).
+        items: u64,
+    },
+    /// The pass stopped at an error (already free of secrets and row data).
+    Failed {
+        /// The error, as `sync status` shows it.
+        error: String,
+    },
+}
+
+/// What `sync status` shows of one flow.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlowStatus {
+    /// The flow's name.
+    pub flow: String,
+    /// Passes run (succeeded and failed).
+    pub passes: u64,
+    /// Items handled over all passes.
+    pub items: u64,
+    /// Passes that failed.
+    pub failures: u64,
+    /// When the last pass succeeded (RFC 3339).
+    pub last_success_at: Option<String>,
+    /// The last error (kept after later successes; compare the times).
+    pub last_error: Option<String>,
+    /// When it happened (RFC 3339).
+    pub last_error_at: Option<String>,
+    /// Where the flow resumes.
+    pub cursor: Option<String>,
+    /// The instance holding the flow's lease, and until when (ms since the Unix epoch).
+    pub lease: Option<(String, i64)>,
+}
+
+/// A notification read from a vendor feed (e.g. BiQ's `deceased`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Where it comes from (e.g. `biq`).
+    pub source: String,
+    /// The vendor's id.
+    pub notification_id: String,
+    /// The vendor's event type.
+    pub event_type: Option<String>,
+    /// The customer it concerns.
+    pub customer_number: Option<String>,
+    /// When the vendor committed it (RFC 3339).
+    pub committed: Option<String>,
+    /// The vendor's payload, as JSON text.
+    pub payload: Option<String>,
+}
+
 /// Our customer table, as a mutation sees it inside a transaction.
 pub trait CustomerTable {
     /// The customer with this number, if any.
@@ -279,6 +348,9 @@ pub trait CustomerTable {
     fn put_customer(&mut self, customer: &Customer) -> Result<(), StoreError>;
     /// Deletes the row; `false` when there was none.
     fn delete_customer(&mut self, customer_number: &str) -> Result<bool, StoreError>;
+    /// Records a vendor notification (once per source and id: a second one with the same key
+    /// is ignored).
+    fn put_notification(&mut self, notification: &Notification) -> Result<(), StoreError>;
 }
 
 /// How one vendor change becomes writes inside the store's transaction. Implement it over the
@@ -305,11 +377,73 @@ pub trait Store: Send + Sync {
     /// Every customer, ordered by number.
     fn customers(&self) -> impl Future<Output = Result<Vec<Customer>, StoreError>> + Send;
 
-    /// Inserts or replaces a customer (outside any flow).
+    /// Inserts or replaces a customer (outside any flow); the shadow writer then sends it.
     fn put_customer(
         &self,
         customer: Customer,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Inserts or replaces many customers in one transaction (e.g. an import).
+    fn put_customers(
+        &self,
+        customers: Vec<Customer>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a customer (outside any flow); `false` when there was none. The shadow writer
+    /// then sends the delete.
+    fn delete_customer(
+        &self,
+        customer_number: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `limit` customers whose current state was not sent yet, oldest writes first
+    /// (by customer number within a version).
+    fn pending_uploads(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PendingUpload>, StoreError>> + Send;
+
+    /// How many customers wait to be sent.
+    fn pending_upload_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The customer's state at `version` was sent: clears its entry unless it was written again
+    /// since (then `false`, and it stays pending).
+    fn upload_done(
+        &self,
+        customer_number: &str,
+        version: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records how a pass of `flow` ended, `at` (RFC 3339).
+    fn record_pass(
+        &self,
+        flow: &str,
+        at: &str,
+        outcome: PassOutcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The status of every flow that has run or has a cursor, ordered by name.
+    fn flow_statuses(&self) -> impl Future<Output = Result<Vec<FlowStatus>, StoreError>> + Send;
+
+    /// Takes or renews the lease on `flow` for `holder` until `now_ms + ttl_ms`, if it is free,
+    /// expired or already `holder`'s (one statement: two instances cannot both get it).
+    fn try_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives the lease up if `holder` has it, so a standby takes over without waiting.
+    fn release_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every notification recorded, in the order the vendor committed them.
+    fn notifications(&self) -> impl Future<Output = Result<Vec<Notification>, StoreError>> + Send;
 
     /// The cursor of a flow, if it has moved yet.
     fn cursor(&self, flow: &str)

@@ -11,12 +11,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use rusqlite;
 
 use crate::{
-    Applied, ChangeOutcome, ChangeRef, Column, Customer, CustomerTable, LoggedChange, Store,
-    StoreError,
+    Applied, ChangeOutcome, ChangeRef, Column, Customer, CustomerTable, FlowStatus, LoggedChange,
+    Notification, PassOutcome, PendingUpload, Store, StoreError,
 };
 
 /// The migrations, in order (`PRAGMA user_version` counts those applied).
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_flows.sql"),
+];
 
 /// How long a call waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -192,7 +195,55 @@ fn put_customer(c: &Connection, customer: &Customer) -> Result<(), StoreError> {
     c.prepare_cached(&sql)
         .and_then(|mut statement| statement.execute(rusqlite::params_from_iter(values)))
         .map_err(db)?;
+    mark_pending(c, &customer.customer_number, false)
+}
+
+/// Makes the customer's current state pending for the shadow writer (`deleted`: send a delete).
+fn mark_pending(c: &Connection, number: &str, deleted: bool) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO pending_upload (customer_number, version, deleted) VALUES (?1, 1, ?2)
+         ON CONFLICT (customer_number) DO UPDATE
+         SET version = pending_upload.version + 1, deleted = excluded.deleted",
+    )
+    .and_then(|mut statement| statement.execute(params![number, i64::from(deleted)]))
+    .map_err(db)?;
     Ok(())
+}
+
+fn delete_customer(c: &Connection, number: &str) -> Result<bool, StoreError> {
+    let deleted = c
+        .execute(
+            "DELETE FROM customer WHERE customer_number = ?1",
+            params![number],
+        )
+        .map_err(db)?;
+    if deleted > 0 {
+        mark_pending(c, number, true)?;
+    }
+    Ok(deleted > 0)
+}
+
+fn put_notification(c: &Connection, n: &Notification) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO notification (source, notification_id, event_type, customer_number, committed, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, notification_id) DO NOTHING",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            n.source,
+            n.notification_id,
+            n.event_type,
+            n.customer_number,
+            n.committed,
+            n.payload
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 fn logged(
@@ -228,14 +279,11 @@ impl CustomerTable for SqliteTx<'_> {
     }
 
     fn delete_customer(&mut self, customer_number: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .connection
-            .execute(
-                "DELETE FROM customer WHERE customer_number = ?1",
-                params![customer_number],
-            )
-            .map_err(db)?;
-        Ok(deleted > 0)
+        delete_customer(self.connection, customer_number)
+    }
+
+    fn put_notification(&mut self, notification: &Notification) -> Result<(), StoreError> {
+        put_notification(self.connection, notification)
     }
 }
 
@@ -263,7 +311,227 @@ impl Store for SqliteStore {
     }
 
     async fn put_customer(&self, customer: Customer) -> Result<(), StoreError> {
-        self.run(move |c| put_customer(c, &customer)).await
+        self.run(move |c| {
+            // The row and its pending upload together.
+            let tx = c.transaction().map_err(db)?;
+            put_customer(&tx, &customer)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn put_customers(&self, customers: Vec<Customer>) -> Result<(), StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            for customer in &customers {
+                put_customer(&tx, customer)?;
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn delete_customer(&self, customer_number: &str) -> Result<bool, StoreError> {
+        let number = customer_number.to_string();
+        self.run(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            let deleted = delete_customer(&tx, &number)?;
+            tx.commit().map_err(db)?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn pending_uploads(&self, limit: u32) -> Result<Vec<PendingUpload>, StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            let pending = {
+                let mut statement = tx
+                    .prepare_cached(
+                        "SELECT customer_number, version, deleted FROM pending_upload
+                         ORDER BY version, customer_number LIMIT ?1",
+                    )
+                    .map_err(db)?;
+                statement
+                    .query_map(params![i64::from(limit)], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, i64>(2)? != 0,
+                        ))
+                    })
+                    .map_err(db)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db)?
+            };
+            let mut uploads = Vec::with_capacity(pending.len());
+            for (customer_number, version, deleted) in pending {
+                let customer = if deleted {
+                    None
+                } else {
+                    get_customer(&tx, &customer_number)?
+                };
+                uploads.push(PendingUpload {
+                    customer_number,
+                    version,
+                    customer,
+                });
+            }
+            Ok(uploads)
+        })
+        .await
+    }
+
+    async fn pending_upload_count(&self) -> Result<u64, StoreError> {
+        self.run(|c| {
+            c.query_row("SELECT COUNT(*) FROM pending_upload", [], |row| row.get(0))
+                .map(count)
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn upload_done(&self, customer_number: &str, version: i64) -> Result<bool, StoreError> {
+        let number = customer_number.to_string();
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM pending_upload WHERE customer_number = ?1 AND version = ?2",
+                params![number, version],
+            )
+            .map(|deleted| deleted > 0)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn record_pass(
+        &self,
+        flow: &str,
+        at: &str,
+        outcome: PassOutcome,
+    ) -> Result<(), StoreError> {
+        let (flow, at) = (flow.to_string(), at.to_string());
+        self.run(move |c| {
+            match outcome {
+                PassOutcome::Succeeded { items } => c.execute(
+                    "INSERT INTO flow_status (flow, passes, items, failures, last_success_at)
+                     VALUES (?1, 1, ?2, 0, ?3)
+                     ON CONFLICT (flow) DO UPDATE SET passes = flow_status.passes + 1,
+                     items = flow_status.items + excluded.items,
+                     last_success_at = excluded.last_success_at",
+                    params![flow, i64::try_from(items).unwrap_or(i64::MAX), at],
+                ),
+                PassOutcome::Failed { error } => c.execute(
+                    "INSERT INTO flow_status (flow, passes, items, failures, last_error, last_error_at)
+                     VALUES (?1, 1, 0, 1, ?2, ?3)
+                     ON CONFLICT (flow) DO UPDATE SET passes = flow_status.passes + 1,
+                     failures = flow_status.failures + 1,
+                     last_error = excluded.last_error, last_error_at = excluded.last_error_at",
+                    params![flow, error, at],
+                ),
+            }
+            .map(|_| ())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn flow_statuses(&self) -> Result<Vec<FlowStatus>, StoreError> {
+        self.run(|c| {
+            let mut statement = c
+                .prepare(
+                    "SELECT f.flow, s.passes, s.items, s.failures, s.last_success_at,
+                            s.last_error, s.last_error_at, k.cursor, l.holder, l.expires_at
+                     FROM (SELECT flow FROM flow_status UNION SELECT flow FROM flow_cursor
+                           UNION SELECT flow FROM flow_lease) f
+                     LEFT JOIN flow_status s ON s.flow = f.flow
+                     LEFT JOIN flow_cursor k ON k.flow = f.flow
+                     LEFT JOIN flow_lease l ON l.flow = f.flow
+                     ORDER BY f.flow",
+                )
+                .map_err(db)?;
+            statement
+                .query_map([], |row| {
+                    let holder: Option<String> = row.get(8)?;
+                    let expires: Option<i64> = row.get(9)?;
+                    Ok(FlowStatus {
+                        flow: row.get(0)?,
+                        passes: count(row.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+                        items: count(row.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                        failures: count(row.get::<_, Option<i64>>(3)?.unwrap_or(0)),
+                        last_success_at: row.get(4)?,
+                        last_error: row.get(5)?,
+                        last_error_at: row.get(6)?,
+                        cursor: row.get(7)?,
+                        lease: holder.zip(expires),
+                    })
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn try_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (flow, holder) = (flow.to_string(), holder.to_string());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO flow_lease (flow, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (flow) DO UPDATE SET holder = excluded.holder,
+                 expires_at = excluded.expires_at
+                 WHERE flow_lease.holder = excluded.holder OR flow_lease.expires_at <= ?4",
+                params![flow, holder, now_ms.saturating_add(ttl_ms), now_ms],
+            )
+            .map(|changed| changed > 0)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError> {
+        let (flow, holder) = (flow.to_string(), holder.to_string());
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM flow_lease WHERE flow = ?1 AND holder = ?2",
+                params![flow, holder],
+            )
+            .map(|_| ())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        self.run(|c| {
+            let mut statement = c
+                .prepare(
+                    "SELECT source, notification_id, event_type, customer_number, committed, payload
+                     FROM notification ORDER BY committed, source, notification_id",
+                )
+                .map_err(db)?;
+            statement
+                .query_map([], |row| {
+                    Ok(Notification {
+                        source: row.get(0)?,
+                        notification_id: row.get(1)?,
+                        event_type: row.get(2)?,
+                        customer_number: row.get(3)?,
+                        committed: row.get(4)?,
+                        payload: row.get(5)?,
+                    })
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)
+        })
+        .await
     }
 
     async fn cursor(&self, flow: &str) -> Result<Option<String>, StoreError> {
