@@ -1,14 +1,18 @@
 -- The flows (issue 18): what the shadow writer still has to send, each flow's status and
 -- lease, and the notifications read. Portable SQL (SQLite and PostgreSQL), as 0001.
 
--- Local edits not yet sent to the vendors' shadow copies (an outbox, one row per customer):
--- a write to `customer` sets it, the shadow writer deletes it once the customer's current state
--- is sent, but only while `version` is still the one it sent (a later edit stays pending).
+-- Local edits not yet sent to a vendor (an outbox per target, one row per customer): a write
+-- to `customer` sets it for every target, the target's writer deletes it once the customer's
+-- current state is sent, but only while `version` is still the one it sent (a later edit stays
+-- pending).
 CREATE TABLE pending_upload (
-    customer_number TEXT PRIMARY KEY NOT NULL,
+    -- Which writer sends it: 'biq-customer-shadow' or 'consumer-intelligence'.
+    target TEXT NOT NULL,
+    customer_number TEXT NOT NULL,
     version BIGINT NOT NULL,
     -- 1: the customer was deleted locally (send a delete); 0: send its row.
-    deleted INTEGER NOT NULL
+    deleted INTEGER NOT NULL,
+    PRIMARY KEY (target, customer_number)
 );
 
 -- One row per flow: what `sync status` shows.

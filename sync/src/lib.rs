@@ -272,7 +272,11 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// A customer whose local state the shadow writer has not sent yet (see
+/// The vendors a local write is sent to: each has its own outbox ([`Store::pending_uploads`]).
+/// A write to the customer table makes the customer pending for every one of them.
+pub const UPLOAD_TARGETS: &[&str] = &["biq-customer-shadow", "consumer-intelligence"];
+
+/// A customer whose local state a writer has not sent yet (see
 /// [`Store::pending_uploads`]). Every write to the customer table (local, imported, or a vendor
 /// change applied) makes its customer pending again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,20 +400,25 @@ pub trait Store: Send + Sync {
         customer_number: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Up to `limit` customers whose current state was not sent yet, oldest writes first
-    /// (by customer number within a version).
+    /// Up to `limit` customers whose current state was not sent to `target` (one of
+    /// [`UPLOAD_TARGETS`]) yet, by version, then customer number.
     fn pending_uploads(
         &self,
+        target: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PendingUpload>, StoreError>> + Send;
 
-    /// How many customers wait to be sent.
-    fn pending_upload_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// How many customers wait to be sent to `target`.
+    fn pending_upload_count(
+        &self,
+        target: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// The customer's state at `version` was sent: clears its entry unless it was written again
+    /// The customer's state at `version` was sent to `target`: clears its entry unless it was written again
     /// since (then `false`, and it stays pending).
     fn upload_done(
         &self,
+        target: &str,
         customer_number: &str,
         version: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -12,7 +12,7 @@ pub use rusqlite;
 
 use crate::{
     Applied, ChangeOutcome, ChangeRef, Column, Customer, CustomerTable, FlowStatus, LoggedChange,
-    Notification, PassOutcome, PendingUpload, Store, StoreError,
+    Notification, PassOutcome, PendingUpload, Store, StoreError, UPLOAD_TARGETS,
 };
 
 /// The migrations, in order (`PRAGMA user_version` counts those applied).
@@ -198,15 +198,21 @@ fn put_customer(c: &Connection, customer: &Customer) -> Result<(), StoreError> {
     mark_pending(c, &customer.customer_number, false)
 }
 
-/// Makes the customer's current state pending for the shadow writer (`deleted`: send a delete).
+/// Makes the customer's current state pending for every writer (`deleted`: send a delete).
 fn mark_pending(c: &Connection, number: &str, deleted: bool) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO pending_upload (customer_number, version, deleted) VALUES (?1, 1, ?2)
-         ON CONFLICT (customer_number) DO UPDATE
-         SET version = pending_upload.version + 1, deleted = excluded.deleted",
-    )
-    .and_then(|mut statement| statement.execute(params![number, i64::from(deleted)]))
-    .map_err(db)?;
+    let mut statement = c
+        .prepare_cached(
+            "INSERT INTO pending_upload (target, customer_number, version, deleted)
+             VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (target, customer_number) DO UPDATE
+             SET version = pending_upload.version + 1, deleted = excluded.deleted",
+        )
+        .map_err(db)?;
+    for target in UPLOAD_TARGETS {
+        statement
+            .execute(params![target, number, i64::from(deleted)])
+            .map_err(db)?;
+    }
     Ok(())
 }
 
@@ -342,18 +348,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pending_uploads(&self, limit: u32) -> Result<Vec<PendingUpload>, StoreError> {
+    async fn pending_uploads(
+        &self,
+        target: &str,
+        limit: u32,
+    ) -> Result<Vec<PendingUpload>, StoreError> {
+        let target = target.to_string();
         self.run(move |c| {
             let tx = c.transaction().map_err(db)?;
             let pending = {
                 let mut statement = tx
                     .prepare_cached(
                         "SELECT customer_number, version, deleted FROM pending_upload
-                         ORDER BY version, customer_number LIMIT ?1",
+                         WHERE target = ?1 ORDER BY version, customer_number LIMIT ?2",
                     )
                     .map_err(db)?;
                 statement
-                    .query_map(params![i64::from(limit)], |row| {
+                    .query_map(params![target, i64::from(limit)], |row| {
                         Ok((
                             row.get::<_, String>(0)?,
                             row.get::<_, i64>(1)?,
@@ -382,21 +393,32 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pending_upload_count(&self) -> Result<u64, StoreError> {
-        self.run(|c| {
-            c.query_row("SELECT COUNT(*) FROM pending_upload", [], |row| row.get(0))
-                .map(count)
-                .map_err(db)
+    async fn pending_upload_count(&self, target: &str) -> Result<u64, StoreError> {
+        let target = target.to_string();
+        self.run(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM pending_upload WHERE target = ?1",
+                params![target],
+                |row| row.get(0),
+            )
+            .map(count)
+            .map_err(db)
         })
         .await
     }
 
-    async fn upload_done(&self, customer_number: &str, version: i64) -> Result<bool, StoreError> {
-        let number = customer_number.to_string();
+    async fn upload_done(
+        &self,
+        target: &str,
+        customer_number: &str,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let (target, number) = (target.to_string(), customer_number.to_string());
         self.run(move |c| {
             c.execute(
-                "DELETE FROM pending_upload WHERE customer_number = ?1 AND version = ?2",
-                params![number, version],
+                "DELETE FROM pending_upload
+                 WHERE target = ?1 AND customer_number = ?2 AND version = ?3",
+                params![target, number, version],
             )
             .map(|deleted| deleted > 0)
             .map_err(db)
