@@ -418,8 +418,12 @@ async fn the_token_endpoint_layer_timeout_bounds_each_attempt_at_a_hanging_endpo
     let server = Server::start(|_| None).await;
     // The default HTTP client waits far longer than this test runs.
     let http = customer_data::runtime::http::default_client().unwrap();
-    let endpoint = TokenEndpoint::new(http, format!("{}/token", server.url))
-        .with_timeout(Duration::from_millis(100));
+    let endpoint = TokenEndpoint::new(http, format!("{}/token", server.url)).with_options(
+        &customer_data::runtime::ConnectOptions {
+            timeout: Some(Duration::from_millis(100)),
+            ..Default::default()
+        },
+    );
     let source = ClientCredentials::new(endpoint, "client", SecretString::from("secret"), None);
     let started = Instant::now();
     let error = TokenCache::new(source, RefreshPolicy::default())

@@ -32,21 +32,7 @@ pub fn authed(sandbox: &Sandbox) -> Client {
 
 /// An access token fetched by hand, for baselines without the runtime.
 pub async fn raw_token(sandbox: &Sandbox) -> String {
-    let token: serde_json::Value = customer_data::runtime::http::default_client()
-        .unwrap()
-        .post(format!("{}/oauth/token", sandbox.url(SLUG)))
-        .basic_auth(
-            credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-            Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
-        )
-        .form(&[("grant_type", "client_credentials"), ("scope", "bci")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["access_token"].as_str().unwrap().to_string()
+    sandbox.consumer_intelligence_token().await.unwrap()
 }
 
 /// Calls per second for `calls` calls of `call`, `concurrency` at a time.

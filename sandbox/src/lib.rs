@@ -255,6 +255,34 @@ impl Sandbox {
         format!("http://{}/{slug}", self.addr)
     }
 
+    /// A Consumer Intelligence access token from the twin, fetched with the sandbox
+    /// credentials (client credentials, scope `bci`), for tests and benchmarks that call the
+    /// twin without the runtime (its sandbox-only routes, raw baselines).
+    pub async fn consumer_intelligence_token(&self) -> Result<String, String> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("scope", "bci")
+            .finish();
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/oauth/token", self.url("consumer_intelligence")))
+            .basic_auth(
+                credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+                Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("token request failed: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("token answer is not JSON: {e}"))?;
+        answer["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "the token answer has no access_token".to_string())
+    }
+
     /// Stops the sandbox and waits for it.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -16,20 +16,7 @@ fn http() -> reqwest::Client {
 
 /// A Consumer Intelligence access token from the twin.
 async fn ci_token(sandbox: &Sandbox) -> String {
-    let answer: Value = http()
-        .post(format!("{}/oauth/token", sandbox.url(CI)))
-        .basic_auth(
-            credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-            Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
-        )
-        .form(&[("grant_type", "client_credentials"), ("scope", "bci")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_string()
+    sandbox.consumer_intelligence_token().await.unwrap()
 }
 
 fn biq_url(sandbox: &Sandbox, path: &str) -> String {

@@ -113,14 +113,6 @@ impl TokenEndpoint {
         self
     }
 
-    /// Gives every token request attempt at most `timeout` (connecting, sending, reading the
-    /// answer), so a hanging token endpoint fails one fetch in bounded time; without it the
-    /// HTTP client's own timeout applies.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.layer = self.layer.with_timeout(timeout);
-        self
-    }
-
     /// The endpoint URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -248,26 +248,8 @@ pub fn ci_client(
 
 /// A bearer token from the Consumer Intelligence twin (for its sandbox-only routes).
 pub async fn ci_token(sandbox: &customer_data_sandbox::Sandbox) -> String {
-    use customer_data_sandbox::credentials;
-    let token: Value = customer_data::runtime::http::default_client()
-        .expect("the HTTP client builds")
-        .post(format!(
-            "{}/oauth/token",
-            sandbox.url(customer_data::consumer_intelligence::SLUG)
-        ))
-        .basic_auth(
-            credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
-            Some(credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
+    sandbox
+        .consumer_intelligence_token()
         .await
-        .expect("the token endpoint answers")
-        .json()
-        .await
-        .expect("a token answer");
-    token["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_string()
+        .expect("a token from the twin")
 }
