@@ -320,38 +320,42 @@ impl<'a> Shadow<'a> {
         status_of("createCustomer", answer.map(|_| ()))
     }
 
-    /// Creates or replaces the customer on the shadow.
+    /// Creates or replaces the customer on the shadow: PUT, and POST if the shadow does not
+    /// have it (404); with `post_first` (the reconciler knows it is missing) POST, and PUT if
+    /// it arrived meanwhile (409). A POST answered 409 after a PUT answered 404 means it was
+    /// created in between: PUT once more.
     async fn send(&self, customer: &Customer, post_first: bool) -> Result<Sent, FlowError> {
         let number = customer.customer_number.as_str();
         let body = to_shadow(customer);
-        let mut posted = false;
         if post_first {
-            posted = true;
             match self.post(&body).await? {
                 None => return Ok(Sent::Done),
-                Some(409) => {}
+                Some(409) => return self.replace(number, &body).await,
                 Some(status) => return self.refused_or_fatal("createCustomer", status),
             }
         }
-        // At most: PUT, POST (404), PUT (409): a customer deleted and created again meanwhile
-        // by someone else would loop; the next pass takes it up.
-        for _ in 0..2 {
-            match self.put(number, &body).await? {
-                None => return Ok(Sent::Done),
-                Some(404) if !posted => {
-                    posted = true;
-                    match self.post(&body).await? {
-                        None => return Ok(Sent::Done),
-                        Some(409) => continue,
-                        Some(status) => return self.refused_or_fatal("createCustomer", status),
-                    }
-                }
-                Some(status) => return self.refused_or_fatal("updateCustomer", status),
-            }
+        match self.put(number, &body).await? {
+            None => return Ok(Sent::Done),
+            Some(404) => {}
+            Some(status) => return self.refused_or_fatal("updateCustomer", status),
         }
-        Err(FlowError::Call(format!(
-            "customer {number}: the shadow answered 404 to PUT and 409 to POST in turn"
-        )))
+        match self.post(&body).await? {
+            None => Ok(Sent::Done),
+            Some(409) => self.replace(number, &body).await,
+            Some(status) => self.refused_or_fatal("createCustomer", status),
+        }
+    }
+
+    /// PUT after a POST answered 409 (the shadow has it).
+    async fn replace(&self, number: &str, body: &types::Customer) -> Result<Sent, FlowError> {
+        match self.put(number, body).await? {
+            None => Ok(Sent::Done),
+            // Deleted again in between (by someone else): the next pass sends it.
+            Some(404) => Err(FlowError::Call(format!(
+                "customer {number}: the shadow answered 409 to POST, then 404 to PUT"
+            ))),
+            Some(status) => self.refused_or_fatal("updateCustomer", status),
+        }
     }
 
     fn refused_or_fatal(&self, operation: &str, status: u16) -> Result<Sent, FlowError> {
@@ -359,7 +363,8 @@ impl<'a> Shadow<'a> {
             return Ok(Sent::Refused(status));
         }
         if status == 404 {
-            // POST answered 404: the tenant or shadow source is unknown (a setting).
+            // Only a POST gets here with 404 (PUT and DELETE handle theirs): the tenant or
+            // the shadow source is unknown, a setting.
             return Err(FlowError::Fatal(format!(
                 "{operation}: HTTP 404, shadow source {} not found for the tenant",
                 self.settings.shadow_source_id

@@ -266,6 +266,30 @@ async fn a_refused_customer_is_reported_by_number_and_does_not_block_the_others(
     env.sandbox.shutdown().await;
 }
 
+/// A shadow source the tenant does not have is a setting to fix: fatal, and the row stays
+/// pending.
+#[tokio::test]
+async fn an_unknown_shadow_source_is_fatal() {
+    let env = Env::start(SandboxConfig::default()).await;
+    env.store.put_customer(person("L-1", "Ada")).await.unwrap();
+    let settings = BiqSettings {
+        shadow_source_id: 99_999,
+        ..env.settings(10)
+    };
+    let error = Flow::<SqliteStore>::pass(&ShadowWriter::new(settings), &env.store, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, FlowError::Fatal(text) if text.contains("shadow source 99999")),
+        "{error:?}"
+    );
+    assert_eq!(
+        env.store.pending_upload_count(UPLOAD_TARGET).await.unwrap(),
+        1
+    );
+    env.sandbox.shutdown().await;
+}
+
 /// A refused api key stops the flow (fatal), it is not retried as a failed call.
 #[tokio::test]
 async fn a_refused_key_is_fatal() {
