@@ -425,7 +425,9 @@ impl ShadowWriter {
         store: &S,
         progress: &dyn Progress,
     ) -> Result<u64, FlowError> {
-        let shadow = Shadow::connect(&self.settings).await?;
+        // Connected (logged in) only when there is something to send: an idle pass calls
+        // nobody, so it does not fail while the vendor is away.
+        let mut shadow = None;
         let mut sent = 0u64;
         let mut refused: BTreeMap<String, u16> = BTreeMap::new();
         // Entries whose upload_done lost to a newer edit are pending again at a higher
@@ -437,6 +439,10 @@ impl ShadowWriter {
             if batch.is_empty() {
                 break;
             }
+            let shadow = match &mut shadow {
+                Some(shadow) => shadow,
+                None => shadow.insert(Shadow::connect(&self.settings).await?),
+            };
             for PendingUpload {
                 customer_number,
                 version,

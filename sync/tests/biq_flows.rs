@@ -290,6 +290,25 @@ async fn an_unknown_shadow_source_is_fatal() {
     env.sandbox.shutdown().await;
 }
 
+/// With nothing to send, a writer pass calls nobody (not even the login): an idle writer
+/// does not fail while the vendor is away.
+#[tokio::test]
+async fn an_idle_writer_pass_calls_nobody() {
+    let session = Session::new(
+        Environment::Custom {
+            // Nothing listens on port 9 (discard): any call would fail.
+            auth: "http://127.0.0.1:9/auth".into(),
+            customer_shadow: "http://127.0.0.1:9/shadow".into(),
+            alert_changes: "http://127.0.0.1:9/changes".into(),
+        },
+        "key",
+    )
+    .unwrap();
+    let store = SqliteStore::open(":memory:").await.unwrap();
+    let writer = ShadowWriter::new(BiqSettings::new(session, 1));
+    assert_eq!(pass(&writer, &store).await, 0);
+}
+
 /// A refused api key stops the flow (fatal), it is not retried as a failed call.
 #[tokio::test]
 async fn a_refused_key_is_fatal() {
