@@ -597,6 +597,40 @@ async fn the_change_reader_applies_each_change_once_and_resumes_after_a_cut() {
     env.sandbox.shutdown().await;
 }
 
+/// A feed of 1,000 synthetic changes (20 batches of the twin's 50) is followed to its end in
+/// one pass, each change applied once, and the next pass finds nothing. Prints the rate.
+#[tokio::test]
+async fn a_long_feed_is_followed_to_its_end_once() {
+    const CHANGES_IN_FEED: u64 = 1_000;
+    let config = SandboxConfig {
+        biq_synthetic_changes: Some(CHANGES_IN_FEED),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(config).await;
+    seed_rows(&env).await;
+    let reader = ChangeReader::new(env.settings(10));
+    let started = std::time::Instant::now();
+    let counts = reader.pass_counts(&env.store, &NoProgress).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(
+        counts,
+        ChangeCounts {
+            applied: CHANGES_IN_FEED,
+            ..ChangeCounts::default()
+        }
+    );
+    assert_eq!(
+        env.store.logged_change_count().await.unwrap(),
+        CHANGES_IN_FEED
+    );
+    assert_eq!(pass(&reader, &env.store).await, 0);
+    println!(
+        "figure biq_change_reader_changes_per_s_sqlite_memory_debug {:.0}",
+        CHANGES_IN_FEED as f64 / seconds
+    );
+    env.sandbox.shutdown().await;
+}
+
 /// Serves one canned next-approved-changes batch to every request (a stand-in for the feed
 /// with an event type the twin cannot emit). Returns its base URL.
 fn canned_feed(batch: Value) -> String {
