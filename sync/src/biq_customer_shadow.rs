@@ -619,13 +619,14 @@ impl ShadowReconciler {
             added += 1;
             progress.advanced(RECONCILER_FLOW, 1);
         }
-        if !refused.is_empty() {
-            // Not recorded as done: the next pass reconciles again (and fails the same way
-            // until the rows are edited, which `sync status` shows).
-            return Err(FlowError::Call(refused_text(&refused)));
-        }
+        // The run counts even with refused customers (the pass then fails, naming them):
+        // running again at once would list the whole shadow every backoff until someone
+        // edits the rows, and be refused the same way.
         let at = rfc3339(started);
-        let detail = format!("reconciliation: {deleted} deleted, {added} sent");
+        let detail = format!(
+            "reconciliation: {deleted} deleted, {added} sent, {} refused",
+            refused.len()
+        );
         tracing::info!(
             flow = RECONCILER_FLOW,
             deleted,
@@ -644,6 +645,9 @@ impl ShadowReconciler {
                 move |_tx| Ok(ChangeOutcome::NotApplied { reason: detail }),
             )
             .await?;
+        if !refused.is_empty() {
+            return Err(FlowError::Call(refused_text(&refused)));
+        }
         Ok(deleted + added)
     }
 }

@@ -436,6 +436,27 @@ async fn the_reconciler_deletes_strangers_adds_the_missing_and_waits_its_interva
     env.sandbox.shutdown().await;
 }
 
+/// A customer the shadow refuses fails the reconciliation's pass (naming it), but the run
+/// counts: the next is due after the interval, not at once (no listing the shadow every
+/// backoff until someone edits the row).
+#[tokio::test]
+async fn a_refused_customer_fails_the_reconciliation_but_the_run_counts() {
+    let env = Env::start(SandboxConfig::default()).await;
+    env.store.put_customer(person(" ", "Blank")).await.unwrap();
+    let clock = TestClock(Arc::new(Mutex::new(SystemTime::now())));
+    let reconciler = ShadowReconciler::new(env.settings(10)).with_clock(Box::new(clock.clone()));
+    let error = Flow::<SqliteStore>::pass(&reconciler, &env.store, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, FlowError::Call(text) if text.ends_with("customer(s):   (HTTP 400)")),
+        "{error:?}"
+    );
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(pass(&reconciler, &env.store).await, 0);
+    env.sandbox.shutdown().await;
+}
+
 /// Counts items, and fires once when `after` were handled (to stop a pass mid-way).
 struct StopAfter {
     handled: AtomicU64,
