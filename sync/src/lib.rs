@@ -28,6 +28,8 @@ use std::fmt;
 use std::future::Future;
 
 pub mod biq;
+pub mod biq_alert_changes;
+pub mod biq_customer_shadow;
 pub mod flow;
 #[cfg(feature = "postgres")]
 pub mod postgres;
