@@ -28,6 +28,7 @@ use std::fmt;
 use std::future::Future;
 
 pub mod biq;
+pub mod consumer_intelligence;
 pub mod flow;
 #[cfg(feature = "postgres")]
 pub mod postgres;
