@@ -11,8 +11,9 @@ use std::time::Duration;
 use customer_data::consumer_intelligence::stream::{self, PageSize};
 use customer_data::consumer_intelligence::webhook::{Receiver, Verifier};
 use customer_data::consumer_intelligence::{
-    Client, Credentials, Environment, SLUG, connect, types,
+    Client, Credentials, Environment, SLUG, connect, connect_with, types,
 };
+use customer_data::runtime::ConnectOptions;
 use customer_data::runtime::retry::RetryPolicy;
 use customer_data_sandbox::synthetic::{Person, population};
 use customer_data_sandbox::{Faults, Sandbox, SandboxConfig, credentials};
@@ -293,6 +294,86 @@ async fn a_customer_that_cannot_be_a_consumer_is_skipped_reported_and_not_tried_
         .unwrap();
     let report = uploader.upload_pass(&store, &NoProgress).await.unwrap();
     assert_eq!((report.uploaded, report.skipped.len()), (1, 0));
+}
+
+/// A stand-in for the vendor that refuses (400 Constraint Violation) every upload batch holding
+/// a consumer id with `bad` in it, and records the ids of the batches it accepts.
+async fn picky_vendor() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let accepted: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = accepted.clone();
+    let token = axum::routing::post(|| async {
+        axum::Json(
+            json!({"access_token": "t", "expires_in": 3600, "token_type": "bearer", "scope": "bci"}),
+        )
+    });
+    let upload = axum::routing::post(move |body: axum::Json<Vec<types::UploadConsumerDto>>| {
+        let seen = seen.clone();
+        async move {
+            let ids: Vec<String> = body.0.iter().map(|c| c.consumer_id.to_string()).collect();
+            match ids.iter().position(|id| id.contains("bad")) {
+                Some(i) => (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+                    json!({"type": "about:blank", "title": "Constraint Violation", "status": 400,
+                        "detail": "Request body contains one or more errors",
+                        "violations": [{"field": format!("[{i}].consumerId"), "message": "refused"}]})
+                    .to_string(),
+                ),
+                None => {
+                    seen.lock().unwrap().extend(ids);
+                    (
+                        axum::http::StatusCode::ACCEPTED,
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        String::new(),
+                    )
+                }
+            }
+        }
+    });
+    let base = serve(
+        axum::Router::new()
+            .route("/oauth/token", token)
+            .route("/consumers", upload),
+    )
+    .await;
+    (base, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_is_sent_again_one_by_one_and_only_the_refused_consumer_is_skipped() {
+    let (base_url, accepted) = picky_vendor().await;
+    let client = connect(
+        Environment::Custom {
+            token_url: format!("{base_url}/oauth/token"),
+            base_url,
+        },
+        Credentials::new("id", "secret"),
+    )
+    .unwrap();
+    let store = memory_store().await;
+    let person = &population(SEED, 1)[0];
+    store
+        .put_customers(
+            ["C-1", "bad-2", "C-3"]
+                .iter()
+                .map(|n| customer_of_person(n, person))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let uploader = ConsumerUploader::new(ConsumerIntelligenceSettings::new(client, "DK").unwrap());
+    let report = uploader.upload_pass(&store, &NoProgress).await.unwrap();
+    assert_eq!(report.uploaded, 2, "{report:?}");
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert_eq!(report.skipped[0].customer_number, "bad-2");
+    assert_eq!(
+        report.skipped[0].reason,
+        "uploadConsumers: HTTP 400 Constraint Violation (violations: [0].consumerId)"
+    );
+    let mut sent = accepted.lock().unwrap().clone();
+    sent.sort();
+    assert_eq!(sent, ["C-1", "C-3"]);
+    assert_eq!(store.pending_upload_count(UPLOAD_TARGET).await.unwrap(), 0);
 }
 
 #[test]
@@ -656,17 +737,18 @@ fn fast_run() -> RunOptions {
 async fn with_faults_run_once_uploads_and_applies_everything_exactly_once() {
     let faults = Faults {
         seed: 11,
-        rate_limited: 0.1,
+        // 20% of the calls, as in the crash test: 429, 5xx, resets, cut bodies.
+        rate_limited: 0.05,
         retry_after_secs: 0,
-        server_error: 0.2,
-        reset: 0.05,
-        truncated: 0.05,
+        server_error: 0.1,
+        reset: 0.03,
+        truncated: 0.02,
         ..Faults::none()
     };
     let sandbox = Sandbox::start(
         SandboxConfig {
             consumer_intelligence_identify_delay: Duration::from_millis(50),
-            ..synthetic_sandbox_config(40)
+            ..synthetic_sandbox_config(100)
         }
         .with_faults(SLUG, faults),
     )
@@ -674,7 +756,7 @@ async fn with_faults_run_once_uploads_and_applies_everything_exactly_once() {
     .unwrap();
     let store = memory_store().await;
     let people = population(SEED, 5);
-    let mut customers: Vec<Customer> = (1..=40).map(|k| bare(&format!("synthetic-{k}"))).collect();
+    let mut customers: Vec<Customer> = (1..=100).map(|k| bare(&format!("synthetic-{k}"))).collect();
     customers.extend(
         people
             .iter()
@@ -682,7 +764,29 @@ async fn with_faults_run_once_uploads_and_applies_everything_exactly_once() {
             .map(|(i, p)| customer_of_person(&format!("C-{i}"), p)),
     );
     store.put_customers(customers).await.unwrap();
-    let settings = settings(&sandbox, 7);
+    // A client that does not retry by itself: every injected fault fails the call, so passes
+    // fail and `run` resumes them from the store.
+    let base_url = sandbox.url(SLUG);
+    let no_retries = connect_with(
+        Environment::Custom {
+            token_url: format!("{base_url}/oauth/token"),
+            base_url,
+        },
+        Credentials::new(
+            credentials::CONSUMER_INTELLIGENCE_CLIENT_ID,
+            credentials::CONSUMER_INTELLIGENCE_CLIENT_SECRET,
+        ),
+        &ConnectOptions {
+            retry: RetryPolicy::none(),
+            ..ConnectOptions::default()
+        },
+    )
+    .unwrap();
+    let settings = ConsumerIntelligenceSettings::new(no_retries, "DK")
+        .unwrap()
+        .with_page_size(2)
+        .unwrap();
+    let reading = client(&sandbox);
     let uploader: Box<dyn Flow<SqliteStore>> = Box::new(ConsumerUploader::new(settings.clone()));
     let end = flow::run(
         &store,
@@ -696,10 +800,10 @@ async fn with_faults_run_once_uploads_and_applies_everything_exactly_once() {
     assert!(matches!(end, RunEnd::Done { .. }), "{end:?}");
     // The synthetic customers are not consumers; the five persons are.
     assert_eq!(store.pending_upload_count(UPLOAD_TARGET).await.unwrap(), 0);
-    let twin = consumers_on_twin(&settings.client).await;
+    let twin = consumers_on_twin(&reading).await;
     // The bare synthetic rows have nothing to identify them by: skipped, not consumers.
     assert_eq!(twin.len(), 5, "{:?}", twin.keys());
-    wait_identified(&settings.client, 5).await;
+    wait_identified(&reading, 5).await;
 
     let reader: Box<dyn Flow<SqliteStore>> = Box::new(PersonFeedReader::new(settings.clone()));
     let end = flow::run(
@@ -712,7 +816,7 @@ async fn with_faults_run_once_uploads_and_applies_everything_exactly_once() {
     .await
     .unwrap();
     assert!(matches!(end, RunEnd::Done { .. }), "{end:?}");
-    assert_eq!(store.logged_change_count().await.unwrap(), 45);
+    assert_eq!(store.logged_change_count().await.unwrap(), 105);
     for row in store.customers().await.unwrap() {
         assert_eq!(
             row.changed_by.as_deref(),
@@ -722,8 +826,17 @@ async fn with_faults_run_once_uploads_and_applies_everything_exactly_once() {
         );
     }
     let status = store.flow_statuses().await.unwrap();
-    assert!(status.iter().any(|s| s.flow == PERSON_FEED_FLOW));
-    assert!(status.iter().any(|s| s.flow == UPLOADER_FLOW));
+    assert_eq!(status.len(), 2, "{status:?}");
+    // Passes did fail and were resumed (the faults reached the flows: with ~60 calls at 20%,
+    // none failing is about a one-in-100,000 draw).
+    assert!(
+        status.iter().map(|s| s.failures).sum::<u64>() > 0,
+        "{status:?}"
+    );
+    assert!(
+        status.iter().all(|s| s.last_success_at.is_some()),
+        "{status:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
