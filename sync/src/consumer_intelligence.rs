@@ -163,15 +163,18 @@ fn describe(operation: &str, error: &CallError) -> String {
                 }
             }
         }
-        None => match (error.auth(), error.transport()) {
-            (Some(auth), _) => {
-                let _ = write!(text, ": {auth}");
-            }
-            (None, Some(transport)) => {
-                let _ = write!(text, ": no answer ({transport})");
-            }
-            (None, None) => text.push_str(": no answer"),
-        },
+        None => {
+            let _ = match error {
+                Error::Auth(auth) => write!(text, ": {auth}"),
+                Error::Transport { source, .. } => write!(text, ": no answer ({source})"),
+                // The builder's text may quote what it refused: not repeated here.
+                Error::InvalidRequest(_) => write!(text, ": the request could not be built"),
+                Error::InvalidResponsePayload(..) => {
+                    write!(text, ": an answer that does not decode")
+                }
+                _ => write!(text, ": no answer"),
+            };
+        }
     }
     text
 }
