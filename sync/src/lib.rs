@@ -30,6 +30,7 @@ use std::future::Future;
 pub mod biq;
 pub mod biq_alert_changes;
 pub mod biq_customer_shadow;
+pub mod consumer_intelligence;
 pub mod flow;
 #[cfg(feature = "postgres")]
 pub mod postgres;
