@@ -239,10 +239,15 @@ impl Records {
                 Err(e) => return Some(Err(CliError::Input(format!("cannot read the file: {e}")))),
             }
             *line += 1;
-            if buffer.iter().all(u8::is_ascii_whitespace) {
+            // Editors on Windows start a UTF-8 file with a byte order mark.
+            let text = match buffer.strip_prefix(b"\xef\xbb\xbf") {
+                Some(rest) if *line == 1 => rest,
+                _ => buffer.as_slice(),
+            };
+            if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(Ok(json_customer(*line, buffer)));
+            return Some(Ok(json_customer(*line, text)));
         }
     }
 }
@@ -530,6 +535,14 @@ mod tests {
             error.to_string(),
             "line 4, column customer_number: missing (required)"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_json_line_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("excel.jsonl");
+        std::fs::write(&path, b"\xef\xbb\xbf{\"customer_number\":\"C-1\"}\r\n").unwrap();
+        assert_eq!(check(&path, Format::Jsonl).unwrap(), 1);
     }
 
     #[test]
