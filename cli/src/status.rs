@@ -40,6 +40,12 @@ pub async fn read<S: Store>(store: &S) -> Result<Status, CliError> {
     })
 }
 
+/// A lease past its time: its holder died or stopped without releasing it; the next instance
+/// takes it.
+fn expired(until_ms: i64) -> bool {
+    until_ms < chrono::Utc::now().timestamp_millis()
+}
+
 fn lease_until(until_ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(until_ms)
         .map_or_else(|| until_ms.to_string(), |t| t.to_rfc3339())
@@ -47,7 +53,8 @@ fn lease_until(until_ms: i64) -> String {
 
 impl Status {
     /// The status as JSON (`--json`): `{"flows": [...], "pending_uploads": {target: n},
-    /// "change_log": n}`; absent values are `null`.
+    /// "change_log": n}`; absent values are `null`; a flow's `lease` is `{"holder", "until"
+    /// (RFC 3339), "until_ms", "expired"}`.
     pub fn to_json(&self) -> Value {
         let flows: Vec<Value> = self
             .flows
@@ -66,6 +73,7 @@ impl Status {
                         "holder": holder,
                         "until": lease_until(*until),
                         "until_ms": until,
+                        "expired": expired(*until),
                     })),
                 })
             })
@@ -113,7 +121,11 @@ impl Status {
             }
             match &f.lease {
                 Some((holder, until)) => {
-                    lines.push(format!("    lease: {holder} until {}", lease_until(*until)))
+                    let mark = if expired(*until) { " (expired)" } else { "" };
+                    lines.push(format!(
+                        "    lease: {holder} until {}{mark}",
+                        lease_until(*until)
+                    ))
                 }
                 None => lines.push("    lease: free".to_string()),
             }
@@ -126,5 +138,40 @@ impl Status {
         lines.push(format!("pending uploads: {}", pending.join(", ")));
         lines.push(format!("change log: {} change(s)", self.change_log));
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with_lease(until_ms: i64) -> Status {
+        Status {
+            flows: vec![FlowStatus {
+                flow: "biq-change-reader".into(),
+                lease: Some(("pid-1-dead".into(), until_ms)),
+                ..FlowStatus::default()
+            }],
+            pending_uploads: vec![],
+            change_log: 0,
+        }
+    }
+
+    #[test]
+    fn a_lease_past_its_time_is_shown_as_expired() {
+        // 2001: long past.
+        let past = status_with_lease(1_000_000_000_000);
+        assert!(
+            past.to_lines().contains(
+                &"    lease: pid-1-dead until 2001-09-09T01:46:40+00:00 (expired)".into()
+            ),
+            "{:?}",
+            past.to_lines()
+        );
+        assert_eq!(past.to_json()["flows"][0]["lease"]["expired"], true);
+        // 2100: still held.
+        let held = status_with_lease(4_102_444_800_000);
+        assert!(!held.to_lines().iter().any(|l| l.contains("expired")));
+        assert_eq!(held.to_json()["flows"][0]["lease"]["expired"], false);
     }
 }
