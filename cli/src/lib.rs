@@ -38,9 +38,13 @@ pub async fn execute(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), CliError> {
     let target = DbTarget::parse(&cli.db)?;
-    // A wrong flow name costs nothing: no database, no sandbox.
-    if let Command::Sync(SyncCommand::Run { flows, .. }) = &cli.command {
-        flows::check_names(flows)?;
+    // Usage errors cost nothing: no database is created, no sandbox started.
+    match &cli.command {
+        Command::Sync(SyncCommand::Run { flows, .. }) => flows::check_names(flows)?,
+        Command::Customers(CustomersCommand::Import { file, format }) => {
+            customers::Format::of(file, *format)?;
+        }
+        _ => {}
     }
     let database = db::open(&target).await?;
     with_store!(&database, store => command(store, cli, ui, shutdown).await)

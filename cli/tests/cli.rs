@@ -190,6 +190,10 @@ fn a_file_of_unknown_format_or_missing_is_refused_with_its_code() {
     let txt = scratch.write("in.txt", "customer_number\nC-1\n");
     let unknown = scratch.run(&["customers", "import", path_str(&txt)]);
     assert_eq!(code(&unknown), 2, "{}", stderr(&unknown));
+    assert!(
+        !scratch.path("customer-data.sqlite").exists(),
+        "a usage error opens no database"
+    );
     let forced = scratch.run(&["customers", "import", "--format", "csv", path_str(&txt)]);
     assert_eq!(code(&forced), 0, "{}", stderr(&forced));
     let missing = scratch.run(&["customers", "import", "nowhere.csv"]);
