@@ -315,6 +315,21 @@ mod tests {
         assert!(error.to_string().contains("BIQ_API_KEY"), "{error}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sandbox_gives_every_flow_its_connection() {
+        let sandbox = Sandbox::start(customer_data_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        let connections = Connections::sandbox(&sandbox).await.expect("connections");
+        assert_eq!(connections.available_flows(), KNOWN_FLOWS);
+        assert!(connections.biq.is_some_and(|biq| biq.shadow_source_id > 0));
+        assert_eq!(
+            connections.consumer_intelligence.map(|ci| ci.market),
+            Some(SANDBOX_MARKET.to_string())
+        );
+        sandbox.shutdown().await;
+    }
+
     #[test]
     fn a_known_flow_not_wired_yet_says_so() {
         let error = build_flows::<customer_data_sync::sqlite::SqliteStore>(

@@ -404,6 +404,56 @@ fn running_with_no_credentials_and_no_sandbox_is_a_configuration_error() {
 }
 
 #[test]
+fn credentials_that_are_set_but_incomplete_are_configuration_errors_naming_the_variable() {
+    let scratch = Scratch::new();
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(["sync", "run", "--once"])
+            .current_dir(scratch.dir.path())
+            .env_remove("CUSTOMER_DATA_DB");
+        for name in [
+            "BIQ_API_KEY",
+            "BIQ_SHADOW_SOURCE_ID",
+            "CI_CLIENT_ID",
+            "CI_CLIENT_SECRET",
+            "CI_MARKET",
+            "CI_BASE_URL",
+            "CI_ENVIRONMENT",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(vars.iter().copied());
+        command.output().expect("run")
+    };
+    let biq = run(&[
+        ("BIQ_API_KEY", "key-do-not-print"),
+        ("BIQ_SHADOW_SOURCE_ID", "first"),
+    ]);
+    assert_eq!(code(&biq), 3, "{}", stderr(&biq));
+    assert!(
+        stderr(&biq).contains("BIQ_SHADOW_SOURCE_ID is not a number"),
+        "{}",
+        stderr(&biq)
+    );
+    assert!(!stderr(&biq).contains("key-do-not-print"));
+    let ci = run(&[("CI_CLIENT_ID", "client")]);
+    assert_eq!(code(&ci), 3, "{}", stderr(&ci));
+    assert!(stderr(&ci).contains("CI_CLIENT_SECRET"), "{}", stderr(&ci));
+    let no_market = run(&[
+        ("CI_CLIENT_ID", "client"),
+        ("CI_CLIENT_SECRET", "secret-do-not-print"),
+    ]);
+    assert_eq!(code(&no_market), 3, "{}", stderr(&no_market));
+    assert!(
+        stderr(&no_market).contains("CI_MARKET"),
+        "{}",
+        stderr(&no_market)
+    );
+    assert!(!stderr(&no_market).contains("secret-do-not-print"));
+}
+
+#[test]
 fn help_lists_the_commands_and_the_exit_codes() {
     let help = Command::new(BIN).arg("--help").output().expect("run");
     assert_eq!(code(&help), 0);
