@@ -84,8 +84,13 @@ fn csv_imports_and_exports_as_json_lines_and_back_to_the_same_table() {
         "{}",
         stdout(&import)
     );
-    // Not a terminal: no progress bar, no escape codes.
+    // Not a terminal: no progress bar, no escape codes, plain log lines.
     assert!(!stderr(&import).contains('\u{1b}'), "{:?}", stderr(&import));
+    assert!(
+        stderr(&import).contains("INFO customer_data_cli::customers: import done customers=3"),
+        "{}",
+        stderr(&import)
+    );
 
     let export = scratch.run(&["--db", &first, "customers", "export"]);
     assert_eq!(code(&export), 0, "{}", stderr(&export));
