@@ -355,7 +355,8 @@ fn json_customer(line: u64, bytes: &[u8]) -> Result<Customer, LineProblem> {
 /// What [`check`] found: the number of good records, or why the file is refused.
 fn check(path: &Path, format: Format) -> Result<u64, CliError> {
     let (records, mut problems) = Records::open(path, format)?;
-    let mut bad_lines = problems.len() as u64;
+    // The header is one line, however many problems it has.
+    let mut bad_lines = u64::from(!problems.is_empty());
     let mut good = 0u64;
     if problems.is_empty() {
         for record in records {
@@ -543,6 +544,30 @@ mod tests {
         let path = dir.path().join("excel.jsonl");
         std::fs::write(&path, b"\xef\xbb\xbf{\"customer_number\":\"C-1\"}\r\n").unwrap();
         assert_eq!(check(&path, Format::Jsonl).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_header_with_several_problems_is_one_bad_line_with_each_problem_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, "customer_number,nmae,emial\nC-1,a,b\n").unwrap();
+        let Err(CliError::Rejected {
+            problems,
+            bad_lines,
+            ..
+        }) = check(&path, Format::Csv)
+        else {
+            panic!("refused");
+        };
+        assert_eq!(bad_lines, 1);
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 1, column nmae: unknown column",
+                "line 1, column emial: unknown column"
+            ]
+        );
     }
 
     #[test]
