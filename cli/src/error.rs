@@ -55,8 +55,7 @@ impl fmt::Display for LineProblem {
 pub enum CliError {
     /// The command line is wrong.
     Usage(String),
-    /// A flow name this build cannot run: not a known flow, or a known one whose constructor is
-    /// not wired into [`crate::flows::build_flows`] yet.
+    /// A flow name that is not one of [`crate::flows::KNOWN_FLOWS`].
     UnknownFlow {
         /// The name asked for.
         name: String,
@@ -137,14 +136,7 @@ impl fmt::Display for CliError {
             CliError::Usage(e) => write!(f, "{e}"),
             CliError::UnknownFlow { name } => {
                 let known = crate::flows::KNOWN_FLOWS.join(", ");
-                if crate::flows::KNOWN_FLOWS.contains(&name.as_str()) {
-                    write!(
-                        f,
-                        "flow {name} is not available in this build yet (known flows: {known})"
-                    )
-                } else {
-                    write!(f, "unknown flow {name} (known flows: {known})")
-                }
+                write!(f, "unknown flow {name} (known flows: {known})")
             }
             CliError::Config(e) => write!(f, "configuration: {e}"),
             CliError::Store(e) => write!(f, "store: {e}"),

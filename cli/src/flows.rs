@@ -8,22 +8,27 @@ use customer_data::consumer_intelligence::{
 };
 use customer_data_sandbox::{Sandbox, credentials};
 use customer_data_sync::Store;
+use customer_data_sync::biq_alert_changes::{self, ChangeReader, NotificationReader};
+use customer_data_sync::biq_customer_shadow::{self, BiqSettings, ShadowReconciler, ShadowWriter};
+use customer_data_sync::consumer_intelligence::{
+    self, ConsumerIntelligenceSettings, ConsumerUploader, PersonFeedReader,
+};
 use customer_data_sync::flow::Flow;
 
 use crate::error::CliError;
 
 /// BiQ shadow writer: local changes -> CustomerShadow.
-pub const BIQ_SHADOW_WRITER: &str = "biq-shadow-writer";
+pub const BIQ_SHADOW_WRITER: &str = biq_customer_shadow::WRITER_FLOW;
 /// BiQ shadow reconciler: adds what the shadow misses, deletes what is gone.
-pub const BIQ_SHADOW_RECONCILER: &str = "biq-shadow-reconciler";
+pub const BIQ_SHADOW_RECONCILER: &str = biq_customer_shadow::RECONCILER_FLOW;
 /// BiQ change reader: approved changes -> the local table.
-pub const BIQ_CHANGE_READER: &str = "biq-change-reader";
+pub const BIQ_CHANGE_READER: &str = customer_data_sync::biq::CHANGE_READER_FLOW;
 /// BiQ notification reader: notifications recorded.
-pub const BIQ_NOTIFICATION_READER: &str = "biq-notification-reader";
+pub const BIQ_NOTIFICATION_READER: &str = biq_alert_changes::NOTIFICATION_READER_FLOW;
 /// Consumer Intelligence uploader: local customers -> consumers, in bulk.
-pub const CI_UPLOADER: &str = "consumer-intelligence-uploader";
+pub const CI_UPLOADER: &str = consumer_intelligence::UPLOADER_FLOW;
 /// Consumer Intelligence person feed: person changes -> the local table.
-pub const CI_PERSON_FEED: &str = "consumer-intelligence-person-feed";
+pub const CI_PERSON_FEED: &str = consumer_intelligence::PERSON_FEED_FLOW;
 
 /// The BiQ flows (they need [`Connections::biq`]).
 pub const BIQ_FLOWS: &[&str] = &[
@@ -263,27 +268,40 @@ pub fn select(requested: &[String], connections: &Connections) -> Result<Vec<Str
     Ok(names)
 }
 
-/// THE wiring from flow names to flow constructors, over any store.
-///
-/// The constructors (`biq_customer_shadow::{ShadowWriter, ShadowReconciler}`,
-/// `biq_alert_changes::{ChangeReader, NotificationReader}`,
-/// `consumer_intelligence::{ConsumerUploader, PersonFeedReader}` of `customer-data-sync`) are
-/// not on main yet: until they are wired here, every name is [`CliError::UnknownFlow`] (its
-/// message says the flow is known but not available in this build).
+/// THE wiring from flow names to flow constructors, over any store. A flow whose vendor has
+/// no connection is a configuration error ([`select`] has normally refused it already).
 pub fn build_flows<S: Store + 'static>(
     names: &[String],
     connections: &Connections,
 ) -> Result<Vec<Box<dyn Flow<S>>>, CliError> {
-    let _ = connections;
+    let biq = || {
+        connections
+            .biq
+            .as_ref()
+            .map(|biq| BiqSettings::new(biq.session.clone(), biq.shadow_source_id))
+            .ok_or_else(|| CliError::Config("the BiQ flows need BIQ_API_KEY (or --sandbox)".into()))
+    };
+    let consumer_intelligence = || {
+        let ci = connections.consumer_intelligence.as_ref().ok_or_else(|| {
+            CliError::Config(
+                "the Consumer Intelligence flows need CI_CLIENT_ID (or --sandbox)".into(),
+            )
+        })?;
+        ConsumerIntelligenceSettings::new(ci.client.clone(), &ci.market)
+            .map_err(|e| config("Consumer Intelligence", e))
+    };
     names
         .iter()
         .map(|name| -> Result<Box<dyn Flow<S>>, CliError> {
-            // One arm per flow name once its constructor is on main.
-            #[allow(clippy::match_single_binding)]
-            match name.as_str() {
-                // e.g. BIQ_CHANGE_READER => Ok(Box::new(ChangeReader::new(settings(connections)?))),
-                _ => Err(CliError::UnknownFlow { name: name.clone() }),
-            }
+            Ok(match name.as_str() {
+                BIQ_SHADOW_WRITER => Box::new(ShadowWriter::new(biq()?)),
+                BIQ_SHADOW_RECONCILER => Box::new(ShadowReconciler::new(biq()?)),
+                BIQ_CHANGE_READER => Box::new(ChangeReader::new(biq()?)),
+                BIQ_NOTIFICATION_READER => Box::new(NotificationReader::new(biq()?)),
+                CI_UPLOADER => Box::new(ConsumerUploader::new(consumer_intelligence()?)),
+                CI_PERSON_FEED => Box::new(PersonFeedReader::new(consumer_intelligence()?)),
+                _ => return Err(CliError::UnknownFlow { name: name.clone() }),
+            })
         })
         .collect()
 }
@@ -322,6 +340,13 @@ mod tests {
             .expect("sandbox");
         let connections = Connections::sandbox(&sandbox).await.expect("connections");
         assert_eq!(connections.available_flows(), KNOWN_FLOWS);
+        let built = build_flows::<customer_data_sync::sqlite::SqliteStore>(
+            &names(KNOWN_FLOWS),
+            &connections,
+        )
+        .expect("every flow builds with the sandbox's connections");
+        let built: Vec<&str> = built.iter().map(|flow| flow.name()).collect();
+        assert_eq!(built, KNOWN_FLOWS);
         assert!(connections.biq.is_some_and(|biq| biq.shadow_source_id > 0));
         assert_eq!(
             connections.consumer_intelligence.map(|ci| ci.market),
@@ -331,16 +356,16 @@ mod tests {
     }
 
     #[test]
-    fn a_known_flow_not_wired_yet_says_so() {
-        let error = build_flows::<customer_data_sync::sqlite::SqliteStore>(
-            &names(&[CI_UPLOADER]),
-            &Connections::default(),
-        )
-        .err()
-        .expect("not wired yet");
-        assert!(
-            error.to_string().contains("not available in this build"),
-            "{error}"
-        );
+    fn every_known_flow_is_built_under_its_own_name_and_needs_its_vendor() {
+        let connections = Connections::default();
+        for name in KNOWN_FLOWS {
+            let error = build_flows::<customer_data_sync::sqlite::SqliteStore>(
+                &names(&[name]),
+                &connections,
+            )
+            .err()
+            .expect("no connection: refused");
+            assert!(matches!(error, CliError::Config(_)), "{name}: {error}");
+        }
     }
 }
