@@ -104,7 +104,8 @@ pub enum SyncCommand {
         /// present, or all with --sandbox.
         #[arg(long = "flow", value_name = "NAME", value_parser = PossibleValuesParser::new(KNOWN_FLOWS))]
         flows: Vec<String>,
-        /// One pass per flow, then exit.
+        /// One pass per flow, then exit: the senders (shadow writer, reconciler, uploader)
+        /// first, then the readers.
         #[arg(long)]
         once: bool,
     },

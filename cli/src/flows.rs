@@ -37,6 +37,8 @@ pub const BIQ_FLOWS: &[&str] = &[
     BIQ_CHANGE_READER,
     BIQ_NOTIFICATION_READER,
 ];
+/// The flows that send local state to the vendors: with `--once` they run before the others.
+pub const SENDER_FLOWS: &[&str] = &[BIQ_SHADOW_WRITER, BIQ_SHADOW_RECONCILER, CI_UPLOADER];
 /// The Consumer Intelligence flows (they need [`Connections::consumer_intelligence`]).
 pub const CI_FLOWS: &[&str] = &[CI_UPLOADER, CI_PERSON_FEED];
 /// Every flow name `sync run --flow` accepts.

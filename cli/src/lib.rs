@@ -91,6 +91,12 @@ async fn command<S: Store + 'static>(
     }
 }
 
+/// With `--sandbox`: approved changes in each shadow source's feed (once it has customers).
+const SANDBOX_APPROVED_CHANGES: u64 = 500;
+/// With `--sandbox`: synthetic persons in the subscribed-person feed (consumer ids
+/// `synthetic-1`...; only those of your customers apply).
+const SANDBOX_PERSONS: u64 = 100;
+
 async fn sync_run<S: Store + 'static>(
     store: &S,
     requested: &[String],
@@ -101,9 +107,15 @@ async fn sync_run<S: Store + 'static>(
 ) -> Result<(), CliError> {
     let sandbox = match sandbox {
         true => Some(
-            Sandbox::start(SandboxConfig::default())
-                .await
-                .map_err(|e| CliError::Failed(format!("cannot start the sandbox: {e}")))?,
+            Sandbox::start(SandboxConfig {
+                // Something for the readers to read: approved changes about the customers the
+                // writer sends, and persons in the subscribed-person feed.
+                biq_synthetic_changes: Some(SANDBOX_APPROVED_CHANGES),
+                consumer_intelligence_synthetic_persons: Some(SANDBOX_PERSONS),
+                ..SandboxConfig::default()
+            })
+            .await
+            .map_err(|e| CliError::Failed(format!("cannot start the sandbox: {e}")))?,
         ),
         false => None,
     };
@@ -112,18 +124,44 @@ async fn sync_run<S: Store + 'static>(
         None => Connections::from_env().await?,
     };
     let names = flows::select(requested, &connections)?;
-    let flows = flows::build_flows::<S>(&names, &connections)?;
     tracing::info!(flows = ?names, once, "running");
     let progress = ui.flow_progress(&names, PROGRESS_LINE_INTERVAL);
-    let report = run::run_flows(
-        store,
-        &flows,
-        once,
-        &RunOptions::default,
-        &progress,
-        shutdown,
-    )
-    .await;
+    // One pass each: what goes to the vendors first, then what comes back (a reader after the
+    // writers sees the vendors' answers to this run's uploads). Looping, all run at once.
+    let phases: Vec<Vec<String>> = if once {
+        let (senders, readers): (Vec<String>, Vec<String>) = names
+            .iter()
+            .cloned()
+            .partition(|name| flows::SENDER_FLOWS.contains(&name.as_str()));
+        [senders, readers]
+            .into_iter()
+            .filter(|phase| !phase.is_empty())
+            .collect()
+    } else {
+        vec![names.clone()]
+    };
+    let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
+    let mut report = run::RunReport {
+        ends: Vec::new(),
+        interrupted: false,
+    };
+    for phase in phases {
+        let flows = flows::build_flows::<S>(&phase, &connections)?;
+        let ended = run::run_flows(
+            store,
+            &flows,
+            once,
+            &RunOptions::default,
+            &progress,
+            shutdown.clone(),
+        )
+        .await;
+        report.ends.extend(ended.ends);
+        report.interrupted |= ended.interrupted;
+        if report.interrupted || report.ends.iter().any(|end| end.end.is_err()) {
+            break;
+        }
+    }
     progress.finish();
     for line in report.summary() {
         println!("{line}");
