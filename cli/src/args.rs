@@ -16,7 +16,7 @@ Commands in full:
                                                a file with a bad line is refused whole
   customers export [--format jsonl|csv]        every customer to stdout, by number
   sync status [--json]                         flows, pending uploads, change log
-  sync run [--flow NAME]... [--once]           run flows until Ctrl-C (or one pass each)
+  sync run [--flow NAME]... [--once] [--lease-ttl S]  run flows until Ctrl-C (or one pass each)
 
 Credentials come from the environment (BIQ_API_KEY..., CI_CLIENT_ID..., see the README);
 --sandbox runs against the local twins instead, with no account.";
@@ -108,6 +108,10 @@ pub enum SyncCommand {
         /// first, then the readers.
         #[arg(long)]
         once: bool,
+        /// Seconds a flow's lease lasts unless renewed: how long a standby instance waits
+        /// after the running one died before it takes over.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        lease_ttl: u64,
     },
 }
 

@@ -85,8 +85,16 @@ async fn command<S: Store + 'static>(
             }
             Ok(())
         }
-        Command::Sync(SyncCommand::Run { flows, once }) => {
-            sync_run(store, &flows, once, cli.sandbox, ui, shutdown).await
+        Command::Sync(SyncCommand::Run {
+            flows,
+            once,
+            lease_ttl,
+        }) => {
+            let options = move || RunOptions {
+                lease_ttl: std::time::Duration::from_secs(lease_ttl),
+                ..RunOptions::default()
+            };
+            sync_run(store, &flows, once, &options, cli.sandbox, ui, shutdown).await
         }
     }
 }
@@ -101,6 +109,7 @@ async fn sync_run<S: Store + 'static>(
     store: &S,
     requested: &[String],
     once: bool,
+    options: &(dyn Fn() -> RunOptions + Sync),
     sandbox: bool,
     ui: &Ui,
     shutdown: impl Future<Output = ()>,
@@ -147,15 +156,7 @@ async fn sync_run<S: Store + 'static>(
     };
     for phase in phases {
         let flows = flows::build_flows::<S>(&phase, &connections)?;
-        let ended = run::run_flows(
-            store,
-            &flows,
-            once,
-            &RunOptions::default,
-            &progress,
-            shutdown.clone(),
-        )
-        .await;
+        let ended = run::run_flows(store, &flows, once, options, &progress, shutdown.clone()).await;
         report.ends.extend(ended.ends);
         report.interrupted |= ended.interrupted;
         if report.interrupted || report.ends.iter().any(|end| end.end.is_err()) {
