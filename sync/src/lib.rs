@@ -31,6 +31,7 @@ pub mod biq;
 pub mod flow;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 macro_rules! customer_columns {
