@@ -439,3 +439,52 @@ async fn one_runner_at_a_time_and_the_standby_takes_over_after_the_holder_died()
     let end = runners.remove(standby).unwrap().await.unwrap().unwrap();
     assert_eq!(end, RunEnd::Stopped);
 }
+
+/// Records, inside each change's transaction, the names of the statements the connection has
+/// prepared (`pg_prepared_statements`), then applies the change to our table.
+struct PreparedStatementNames(Arc<Mutex<Vec<Vec<String>>>>);
+
+impl<'t> ChangeMapping<PostgresTx<'t>> for PreparedStatementNames {
+    type Change = ApprovedChange;
+    fn apply(
+        &self,
+        tx: &mut PostgresTx<'t>,
+        change: &ApprovedChange,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let names = tx
+            .transaction()
+            .query(
+                // Not this query's own statement (prepared anew each time).
+                "SELECT name FROM pg_prepared_statements
+                 WHERE NOT from_sql AND statement NOT LIKE '%pg_prepared_statements%'
+                 ORDER BY name",
+                &[],
+            )
+            .map_err(|e| StoreError::Mutation(e.to_string()))?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        self.0.lock().unwrap().push(names);
+        BiqTableMapping.apply(tx, change)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_are_prepared_once_per_connection_and_kept() {
+    let Some(url) = fresh_database("prepared").await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..4 {
+        let mapping = PreparedStatementNames(Arc::clone(&seen));
+        apply_approved_change(&store, mapping, change(i))
+            .await
+            .unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    // From the third change on, every statement of an apply has been used before: the same
+    // prepared statements, none prepared again (a new preparation gets a new name).
+    assert!(!seen[2].is_empty(), "{seen:?}");
+    assert_eq!(seen[2], seen[3], "statements prepared again");
+}
