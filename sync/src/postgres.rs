@@ -1,6 +1,6 @@
 //! The PostgreSQL store (feature `postgres`): the same migrations, statements and guarantees
 //! as SQLite (the logic is shared, `sql.rs`), for several instances sharing one database. Calls
-//! run on tokio's blocking pool; each statement is prepared once per connection and kept.
+//! block as SQLite's do (see `sqlite`); each statement is prepared once per connection and kept.
 //!
 //! Exactly once across instances: [`Store::apply`](crate::Store::apply) takes a
 //! transaction-scoped advisory lock on the change's key before reading the log, so a second

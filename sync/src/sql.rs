@@ -113,7 +113,7 @@ pub enum Lock<'a> {
     },
 }
 
-/// A driver's connection, shared by a store's clones and used on tokio's blocking pool.
+/// A driver's connection, shared by a store's clones, used by blocking calls ([`run`]).
 /// `Debug` shows nothing of it (a connection string may hold a password).
 pub struct Handle<C>(Arc<Mutex<C>>);
 

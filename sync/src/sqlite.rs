@@ -1,7 +1,8 @@
 //! The embedded SQLite store: a file path (or `:memory:`), WAL journal, foreign keys on, a
-//! busy timeout. One connection behind a mutex; every call runs on tokio's blocking pool. The
-//! store's logic is shared with PostgreSQL (`sql.rs`); here are the connection, the migrations'
-//! bookkeeping (`PRAGMA user_version`) and the lock (an IMMEDIATE transaction).
+//! busy timeout. One connection behind a mutex; every call blocks in place on a multi-threaded
+//! runtime (`block_in_place`) and runs on tokio's blocking pool on a current-thread one. The
+//! store's logic is shared with PostgreSQL (`sql.rs`); here are the connection, the
+//! migrations' bookkeeping (`PRAGMA user_version`) and the lock (an IMMEDIATE transaction).
 
 use std::path::Path;
 use std::time::Duration;
