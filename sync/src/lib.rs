@@ -18,9 +18,10 @@
 //! both databases. Measured cold (`cargo build --timings`, shared 2-core machine, load 4-6):
 //! the whole crate with `customer-data` 83 s, of which SQLite's build script 13.6 s, `rusqlite`
 //! 2.1 s and this crate 1.3 s; the `postgres` feature adds 49 s on top. SQLite's
-//! API is blocking, so calls run on tokio's blocking pool. The migrations in `migrations/` are
+//! API is blocking, so calls block in place on a multi-threaded runtime (`block_in_place`) and
+//! run on tokio's blocking pool otherwise. The migrations in `migrations/` are
 //! portable SQL (TEXT and INTEGER only), so PostgreSQL runs the same files: with the `postgres`
-//! crate (the blocking client over `tokio-postgres`, on the same blocking pool), behind the same
+//! crate (the blocking client over `tokio-postgres`, run the same way), behind the same
 //! [`Store`] trait and opt-in, so SQLite users do not compile it.
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ pub mod consumer_intelligence;
 pub mod flow;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 macro_rules! customer_columns {

@@ -1,24 +1,22 @@
-//! The PostgreSQL store (feature `postgres`): the same migrations and guarantees as SQLite, for
-//! several instances sharing one database. Calls run on tokio's blocking pool.
+//! The PostgreSQL store (feature `postgres`): the same migrations, statements and guarantees
+//! as SQLite (the logic is shared, `sql.rs`), for several instances sharing one database. Calls
+//! block as SQLite's do (see `sqlite`); each statement is prepared once per connection and kept.
 //!
-//! Exactly once across instances: [`Store::apply`] takes a transaction-scoped advisory lock on
-//! the change's key before reading the log, so a second instance applying the same change waits
-//! for the first and then finds it logged.
+//! Exactly once across instances: [`Store::apply`](crate::Store::apply) takes a
+//! transaction-scoped advisory lock on the change's key before reading the log, so a second
+//! instance applying the same change waits for the first and then finds it logged.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
 /// The driver, for mappings onto your own schema ([`PostgresTx::transaction`]).
 pub use postgres;
-use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::types::{ToSql, Type};
+use postgres::{Client, GenericClient, NoTls, Statement};
 
-use crate::{
-    Applied, ChangeOutcome, ChangeRef, Column, Customer, CustomerTable, LoggedChange, Store,
-    StoreError,
-};
+use crate::StoreError;
+use crate::sql::{self, Cells, Handle, Lock, OnRow, Params, Sql, Value};
 
-/// The migrations, in order (shared with SQLite).
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+use session::Session;
 
 /// Key of the advisory lock held while migrating (any constant unique to this crate).
 const MIGRATION_LOCK: i64 = 0x0c05_7d47_a000_0001;
@@ -37,33 +35,35 @@ fn db(error: postgres::Error) -> StoreError {
     }
 }
 
-/// Owns the blocking client. The client's drop blocks on its own runtime, which panics inside
-/// an async context, so it is dropped on a plain thread there.
-struct ClientCell(Option<Client>);
+mod session {
+    use super::*;
 
-impl Drop for ClientCell {
-    fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                std::thread::spawn(move || drop(client));
-            } else {
-                drop(client);
+    /// The connection and its prepared statements (by their portable SQL text).
+    pub struct Session {
+        pub(super) client: Option<Client>,
+        pub(super) statements: HashMap<String, Statement>,
+    }
+
+    /// The blocking client's drop blocks on its own runtime, which panics inside an async
+    /// context, so there it is dropped on a plain thread.
+    impl Drop for Session {
+        fn drop(&mut self) {
+            if let Some(client) = self.client.take() {
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    std::thread::spawn(move || drop(client));
+                } else {
+                    drop(client);
+                }
             }
         }
     }
 }
 
-/// A [`Store`] in one PostgreSQL database.
-#[derive(Clone)]
+/// A [`Store`](crate::Store) in one PostgreSQL database. `Debug` shows nothing of the
+/// connection (its string may hold a password).
+#[derive(Clone, Debug)]
 pub struct PostgresStore {
-    client: Arc<Mutex<ClientCell>>,
-}
-
-impl std::fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The connection string may hold a password: never shown.
-        f.debug_struct("PostgresStore").finish_non_exhaustive()
-    }
+    session: Handle<Session>,
 }
 
 impl PostgresStore {
@@ -79,26 +79,11 @@ impl PostgresStore {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(PostgresStore {
-            client: Arc::new(Mutex::new(ClientCell(Some(client)))),
+            session: Handle::new(Session {
+                client: Some(client),
+                statements: HashMap::new(),
+            }),
         })
-    }
-
-    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
-    {
-        let client = Arc::clone(&self.client);
-        tokio::task::spawn_blocking(move || {
-            // An open transaction is rolled back when dropped, so a poisoned client is usable.
-            let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
-            match guard.0.as_mut() {
-                Some(client) => work(client),
-                None => Err(StoreError::Database("the connection is closed".to_string())),
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
     }
 }
 
@@ -118,16 +103,8 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         )
         .map_err(db)?
         .get(0);
-    let applied = usize::try_from(applied).unwrap_or(0);
-    if applied > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "database schema version {applied} is newer than this library's {}",
-            MIGRATIONS.len()
-        )));
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        tx.batch_execute(sql).map_err(db)?;
-        let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+    for (version, migration) in sql::migrations_after(applied.into())? {
+        tx.batch_execute(migration).map_err(db)?;
         tx.execute(
             "INSERT INTO schema_migrations (version) VALUES ($1)",
             &[&version],
@@ -137,10 +114,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.commit().map_err(db)
 }
 
-/// A mutation's view of the open PostgreSQL transaction: our table through [`CustomerTable`],
-/// and the transaction itself for a user's own schema.
+/// A mutation's view of the open PostgreSQL transaction: our table through
+/// [`CustomerTable`](crate::CustomerTable), and the transaction itself for a user's own schema.
 pub struct PostgresTx<'t> {
     tx: postgres::Transaction<'t>,
+    statements: &'t mut HashMap<String, Statement>,
 }
 
 impl<'t> PostgresTx<'t> {
@@ -148,233 +126,130 @@ impl<'t> PostgresTx<'t> {
     pub fn transaction(&mut self) -> &mut postgres::Transaction<'t> {
         &mut self.tx
     }
-}
 
-fn select_sql() -> String {
-    let columns: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-    format!(
-        "SELECT customer_number, extra_data, {} FROM customer",
-        columns.join(", ")
-    )
-}
-
-fn read_customer(row: &Row) -> Result<Customer, StoreError> {
-    let mut customer = Customer {
-        customer_number: row.try_get(0).map_err(db)?,
-        ..Customer::default()
-    };
-    for (index, column) in Column::ALL.iter().enumerate() {
-        customer.set(*column, row.try_get(index + 2).map_err(db)?);
-    }
-    let extra: Option<String> = row.try_get(1).map_err(db)?;
-    if let Some(extra) = extra {
-        customer.extra_data = serde_json::from_str(&extra).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "extra_data of customer {} is not a JSON object of strings: {e}",
-                customer.customer_number
-            ))
-        })?;
-    }
-    Ok(customer)
-}
-
-fn get_customer(
-    tx: &mut impl postgres::GenericClient,
-    number: &str,
-) -> Result<Option<Customer>, StoreError> {
-    let sql = format!("{} WHERE customer_number = $1", select_sql());
-    tx.query_opt(&sql, &[&number])
-        .map_err(db)?
-        .as_ref()
-        .map(read_customer)
-        .transpose()
-}
-
-fn put_customer(
-    tx: &mut impl postgres::GenericClient,
-    customer: &Customer,
-) -> Result<(), StoreError> {
-    let names: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-    let placeholders: Vec<String> = (3..names.len() + 3).map(|i| format!("${i}")).collect();
-    let updates: Vec<String> = std::iter::once("extra_data")
-        .chain(names.iter().copied())
-        .map(|name| format!("{name} = excluded.{name}"))
-        .collect();
-    let sql = format!(
-        "INSERT INTO customer (customer_number, extra_data, {}) VALUES ($1, $2, {})
-         ON CONFLICT (customer_number) DO UPDATE SET {}",
-        names.join(", "),
-        placeholders.join(", "),
-        updates.join(", ")
-    );
-    let extra = if customer.extra_data.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::to_string(&customer.extra_data)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        )
-    };
-    let mut values: Vec<Option<&str>> = vec![Some(&customer.customer_number), extra.as_deref()];
-    values.extend(Column::ALL.iter().map(|column| customer.get(*column)));
-    let params: Vec<&(dyn ToSql + Sync)> =
-        values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-    tx.execute(&sql, &params).map_err(db)?;
-    Ok(())
-}
-
-fn logged(
-    tx: &mut impl postgres::GenericClient,
-    source: &str,
-    change_id: &str,
-) -> Result<Option<LoggedChange>, StoreError> {
-    let row = tx
-        .query_opt(
-            "SELECT flow, event_type, outcome, detail, customer_number FROM change_log
-             WHERE source = $1 AND change_id = $2",
-            &[&source, &change_id],
-        )
-        .map_err(db)?;
-    row.map(|row| {
-        Ok(LoggedChange {
-            flow: row.try_get(0).map_err(db)?,
-            event_type: row.try_get(1).map_err(db)?,
-            outcome: row.try_get(2).map_err(db)?,
-            detail: row.try_get(3).map_err(db)?,
-            customer_number: row.try_get(4).map_err(db)?,
-        })
-    })
-    .transpose()
-}
-
-impl CustomerTable for PostgresTx<'_> {
-    fn customer(&mut self, customer_number: &str) -> Result<Option<Customer>, StoreError> {
-        get_customer(&mut self.tx, customer_number)
-    }
-
-    fn put_customer(&mut self, customer: &Customer) -> Result<(), StoreError> {
-        put_customer(&mut self.tx, customer)
-    }
-
-    fn delete_customer(&mut self, customer_number: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .tx
-            .execute(
-                "DELETE FROM customer WHERE customer_number = $1",
-                &[&customer_number],
-            )
-            .map_err(db)?;
-        Ok(deleted > 0)
-    }
-}
-
-impl Store for PostgresStore {
-    type Tx<'t> = PostgresTx<'t>;
-
-    async fn customer(&self, customer_number: &str) -> Result<Option<Customer>, StoreError> {
-        let number = customer_number.to_string();
-        self.run(move |c| get_customer(c, &number)).await
-    }
-
-    async fn customers(&self) -> Result<Vec<Customer>, StoreError> {
-        self.run(|c| {
-            c.query(&format!("{} ORDER BY customer_number", select_sql()), &[])
-                .map_err(db)?
-                .iter()
-                .map(read_customer)
-                .collect()
-        })
-        .await
-    }
-
-    async fn put_customer(&self, customer: Customer) -> Result<(), StoreError> {
-        self.run(move |c| put_customer(c, &customer)).await
-    }
-
-    async fn cursor(&self, flow: &str) -> Result<Option<String>, StoreError> {
-        let flow = flow.to_string();
-        self.run(move |c| {
-            c.query_opt("SELECT cursor FROM flow_cursor WHERE flow = $1", &[&flow])
-                .map_err(db)?
-                .map(|row| row.try_get(0).map_err(db))
-                .transpose()
-        })
-        .await
-    }
-
-    async fn logged_change(
-        &self,
-        source: &str,
-        change_id: &str,
-    ) -> Result<Option<LoggedChange>, StoreError> {
-        let (source, change_id) = (source.to_string(), change_id.to_string());
-        self.run(move |c| logged(c, &source, &change_id)).await
-    }
-
-    async fn logged_change_count(&self) -> Result<u64, StoreError> {
-        self.run(|c| {
-            let count: i64 = c
-                .query_one("SELECT COUNT(*) FROM change_log", &[])
-                .map_err(db)?
-                .get(0);
-            Ok(u64::try_from(count).unwrap_or(0))
-        })
-        .await
-    }
-
-    async fn apply<M>(&self, change: ChangeRef, mutation: M) -> Result<Applied, StoreError>
-    where
-        M: for<'t> FnOnce(&mut PostgresTx<'t>) -> Result<ChangeOutcome, StoreError>
-            + Send
-            + 'static,
-    {
-        self.run(move |c| {
-            let mut tx = c.transaction().map_err(db)?;
-            // Serialise instances on this change's key; the log read below then sees the
-            // other's commit (READ COMMITTED takes a new snapshot per statement).
-            // (A hash collision only makes two different changes wait for each other.)
+    /// Begins a transaction; for a change, takes a transaction-scoped advisory lock on its key
+    /// first: a second instance applying it waits, then its log read sees this one's commit
+    /// (READ COMMITTED takes a new snapshot per statement). A hash collision only makes two
+    /// different changes wait for each other.
+    fn begin(session: &'t mut Session, lock: Lock<'_>) -> Result<Self, StoreError> {
+        let client = session.client.as_mut().ok_or_else(closed)?;
+        let mut tx = PostgresTx {
+            tx: client.transaction().map_err(db)?,
+            statements: &mut session.statements,
+        };
+        if let Lock::Change { source, change_id } = lock {
             tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
-                &[&change.source, &change.change_id],
-            )
-            .map_err(db)?;
-            if let Some(entry) = logged(&mut tx, &change.source, &change.change_id)? {
-                return Ok(Applied::AlreadyLogged(entry));
-            }
-            // Dropping the transaction on any error below rolls everything back.
-            let mut view = PostgresTx { tx };
-            let outcome = mutation(&mut view)?;
-            let mut tx = view.tx;
-            let (detail, customer_number) = match &outcome {
-                ChangeOutcome::Applied { customer_number } => {
-                    (None, Some(customer_number.as_str()))
+                "SELECT pg_advisory_xact_lock(hashtext(?1), hashtext(?2))",
+                &[source.into(), change_id.into()],
+            )?;
+        }
+        Ok(tx)
+    }
+}
+
+/// `?N` placeholders as PostgreSQL's `$N` (the store's statements hold no `?` elsewhere).
+fn dollar_placeholders(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+/// The statement for `sql`, prepared on first use (one round trip) and kept.
+fn prepared(
+    client: &mut impl GenericClient,
+    statements: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement, StoreError> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(&dollar_placeholders(sql)).map_err(db)?;
+    statements.insert(sql.to_string(), statement.clone());
+    Ok(statement)
+}
+
+/// A parameter typed as the server expects it (an `INTEGER` column takes 32 bits).
+enum Param<'a> {
+    Text(Option<&'a str>),
+    Int4(Option<i32>),
+    Int8(Option<i64>),
+}
+
+fn typed_params<'a>(values: &[Value<'a>], types: &[Type]) -> Result<Vec<Param<'a>>, StoreError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let int4 = types.get(index) == Some(&Type::INT4);
+            Ok(match *value {
+                Value::Text(text) => Param::Text(Some(text)),
+                Value::Int(number) if int4 => {
+                    Param::Int4(Some(i32::try_from(number).map_err(|_| {
+                        StoreError::Database(format!(
+                            "parameter {} is out of range for an INTEGER column",
+                            index + 1
+                        ))
+                    })?))
                 }
-                ChangeOutcome::NotApplied { reason } => (Some(reason.as_str()), None),
-                ChangeOutcome::Unknown { event_type } => (Some(event_type.as_str()), None),
-            };
-            tx.execute(
-                "INSERT INTO change_log (source, change_id, flow, event_type, outcome, detail, customer_number)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &change.source,
-                    &change.change_id,
-                    &change.flow,
-                    &change.event_type,
-                    &outcome.as_str(),
-                    &detail,
-                    &customer_number,
-                ],
-            )
-            .map_err(db)?;
-            tx.execute(
-                "INSERT INTO flow_cursor (flow, cursor) VALUES ($1, $2)
-                 ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor",
-                &[&change.flow, &change.cursor],
-            )
-            .map_err(db)?;
-            tx.commit().map_err(db)?;
-            Ok(Applied::Now(outcome))
+                Value::Int(number) => Param::Int8(Some(number)),
+                Value::Null if int4 => Param::Int4(None),
+                Value::Null if types.get(index) == Some(&Type::INT8) => Param::Int8(None),
+                Value::Null => Param::Text(None),
+            })
         })
-        .await
+        .collect()
+}
+
+fn as_sql<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| match param {
+            Param::Text(text) => text as &(dyn ToSql + Sync),
+            Param::Int4(number) => number as &(dyn ToSql + Sync),
+            Param::Int8(number) => number as &(dyn ToSql + Sync),
+        })
+        .collect()
+}
+
+impl Cells for postgres::Row {
+    fn text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(index).map_err(db)
+    }
+
+    fn int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        match self.columns().get(index).map(|column| column.type_()) {
+            Some(&Type::INT4) => Ok(self
+                .try_get::<_, Option<i32>>(index)
+                .map_err(db)?
+                .map(i64::from)),
+            Some(&Type::INT2) => Ok(self
+                .try_get::<_, Option<i16>>(index)
+                .map_err(db)?
+                .map(i64::from)),
+            _ => self.try_get(index).map_err(db),
+        }
     }
 }
+
+fn closed() -> StoreError {
+    StoreError::Database("the connection is closed".to_string())
+}
+
+impl Sql for PostgresTx<'_> {
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        let statement = prepared(&mut self.tx, self.statements, sql)?;
+        let params = typed_params(params, statement.params())?;
+        self.tx.execute(&statement, &as_sql(&params)).map_err(db)
+    }
+
+    fn query(&mut self, sql: &str, params: Params<'_>, each: OnRow<'_>) -> Result<(), StoreError> {
+        let statement = prepared(&mut self.tx, self.statements, sql)?;
+        let params = typed_params(params, statement.params())?;
+        let rows = self.tx.query(&statement, &as_sql(&params)).map_err(db)?;
+        rows.iter().try_for_each(|row| each(row))
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().map_err(db)
+    }
+}
+
+sql::store_impl!(PostgresStore, PostgresTx, Session, session);

@@ -1,9 +1,16 @@
-//! The store's parts the flows rely on: the per-writer outbox of local writes, the lease, the
-//! pass status and the notifications (SQLite; the same bodies run on PostgreSQL in
-//! `tests/postgres.rs` when a server is reachable).
+//! The store's parts the flows rely on: the per-writer outbox of local writes, the lease and
+//! the pass status, on SQLite and, when a server is reachable, on PostgreSQL
+//! (`on_both_stores!`, tests/common).
 
-use customer_data_sync::sqlite::SqliteStore;
+mod common;
+
 use customer_data_sync::{Customer, PassOutcome, Store, UPLOAD_TARGETS};
+
+on_both_stores!(
+    a_write_is_pending_for_every_writer_until_each_sent_that_version,
+    one_holder_at_a_time_until_the_lease_expires_or_is_released,
+    status_counts_passes_items_and_keeps_the_last_error,
+);
 
 fn customer(number: &str, name: &str) -> Customer {
     Customer {
@@ -15,9 +22,7 @@ fn customer(number: &str, name: &str) -> Customer {
 
 const SHADOW: &str = "biq-customer-shadow";
 
-#[tokio::test]
-async fn a_write_is_pending_for_every_writer_until_each_sent_that_version() {
-    let store = SqliteStore::open(":memory:").await.unwrap();
+async fn a_write_is_pending_for_every_writer_until_each_sent_that_version<S: Store>(store: S) {
     store.put_customer(customer("C-1", "One")).await.unwrap();
     store.put_customer(customer("C-2", "Two")).await.unwrap();
     for target in UPLOAD_TARGETS {
@@ -72,9 +77,7 @@ async fn a_write_is_pending_for_every_writer_until_each_sent_that_version() {
     assert_eq!(deleted[0].customer_number, "C-2");
 }
 
-#[tokio::test]
-async fn one_holder_at_a_time_until_the_lease_expires_or_is_released() {
-    let store = SqliteStore::open(":memory:").await.unwrap();
+async fn one_holder_at_a_time_until_the_lease_expires_or_is_released<S: Store>(store: S) {
     let flow = "biq-change-reader";
     assert!(store.try_lease(flow, "a", 1_000, 500).await.unwrap());
     assert!(!store.try_lease(flow, "b", 1_200, 500).await.unwrap());
@@ -92,9 +95,7 @@ async fn one_holder_at_a_time_until_the_lease_expires_or_is_released() {
     assert!(!store.try_lease(flow, "b", 2_100, 500).await.unwrap());
 }
 
-#[tokio::test]
-async fn status_counts_passes_items_and_keeps_the_last_error() {
-    let store = SqliteStore::open(":memory:").await.unwrap();
+async fn status_counts_passes_items_and_keeps_the_last_error<S: Store>(store: S) {
     let flow = "biq-change-reader";
     store
         .record_pass(

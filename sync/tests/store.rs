@@ -1,11 +1,15 @@
 //! The store's guarantees: a change applies exactly once, and a failing mutation leaves the
-//! row, the log and the cursor as they were.
+//! row, the log and the cursor as they were. The generic bodies run on SQLite and, when a
+//! server is reachable, on PostgreSQL (`on_both_stores!`, tests/common).
+
+mod common;
 
 use customer_data::biq_alert_changes::types::ApprovedChange;
 use customer_data_sync::biq::{BiqTableMapping, CHANGE_READER_FLOW, apply_approved_change};
-use customer_data_sync::sqlite::SqliteStore;
+use customer_data_sync::sqlite::{SqliteStore, SqliteTx};
 use customer_data_sync::{
-    Applied, ChangeMapping, ChangeOutcome, ChangeRef, Customer, CustomerTable, Store, StoreError,
+    Applied, ChangeMapping, ChangeOutcome, ChangeRef, Customer, CustomerTable, Notification, Store,
+    StoreError,
 };
 use serde_json::json;
 
@@ -29,9 +33,15 @@ fn name_change(id: u32, customer: &str, name: &str, committed_second: u32) -> Ap
     .unwrap()
 }
 
-#[tokio::test]
-async fn the_same_change_applied_twice_changes_the_row_once_and_logs_it_once() {
-    let store = SqliteStore::open(":memory:").await.unwrap();
+on_both_stores!(
+    the_same_change_applied_twice_changes_the_row_once_and_logs_it_once,
+    a_mutation_failing_after_writing_leaves_row_log_and_cursor_as_they_were,
+    a_change_without_committed_is_refused_with_a_typed_error_and_nothing_moves,
+    a_notification_is_recorded_once_and_listed_in_committed_order,
+    put_customers_writes_all_rows_in_one_go_and_reads_back_every_member,
+);
+
+async fn the_same_change_applied_twice_changes_the_row_once_and_logs_it_once<S: Store>(store: S) {
     store.put_customer(customer("C-1", "Old")).await.unwrap();
     let first = apply_approved_change(&store, BiqTableMapping, name_change(1, "C-1", "New", 1))
         .await
@@ -69,9 +79,9 @@ impl<Tx: CustomerTable + ?Sized> ChangeMapping<Tx> for FailsAfterWriting {
     }
 }
 
-#[tokio::test]
-async fn a_mutation_failing_after_writing_leaves_row_log_and_cursor_as_they_were() {
-    let store = SqliteStore::open(":memory:").await.unwrap();
+async fn a_mutation_failing_after_writing_leaves_row_log_and_cursor_as_they_were<S: Store>(
+    store: S,
+) {
     store.put_customer(customer("C-1", "Old")).await.unwrap();
     apply_approved_change(&store, BiqTableMapping, name_change(1, "C-1", "First", 1))
         .await
@@ -129,37 +139,17 @@ async fn a_mutation_failing_after_writing_leaves_row_log_and_cursor_as_they_were
     );
 }
 
+fn rename_the_log_table(tx: &mut SqliteTx<'_>) -> Result<(), StoreError> {
+    tx.connection()
+        .execute_batch("ALTER TABLE change_log RENAME TO change_log_gone")
+        .map_err(|e| StoreError::Mutation(e.to_string()))
+}
+
 #[tokio::test]
 async fn a_failing_log_write_rolls_back_the_mutation_too() {
-    // A user mapping (own schema, same transaction) that drops the log table: the log insert
-    // then fails after the mutation wrote, and nothing may remain.
+    // (On PostgreSQL in tests/postgres.rs, with a user table written too.)
     let store = SqliteStore::open(":memory:").await.unwrap();
-    let change = ChangeRef {
-        flow: "own".to_string(),
-        source: "test".to_string(),
-        change_id: "1".to_string(),
-        event_type: None,
-        cursor: "c1".to_string(),
-    };
-    let result = store
-        .apply(change, |tx| {
-            tx.put_customer(&customer("C-9", "x"))?;
-            tx.connection()
-                .execute_batch("ALTER TABLE change_log RENAME TO change_log_gone")
-                .map_err(|e| StoreError::Mutation(e.to_string()))?;
-            Ok(ChangeOutcome::Applied {
-                customer_number: "C-9".to_string(),
-            })
-        })
-        .await;
-    assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
-    assert!(store.customers().await.unwrap().is_empty());
-    assert_eq!(store.cursor("own").await.unwrap(), None);
-    assert_eq!(
-        store.logged_change_count().await.unwrap(),
-        0,
-        "log table restored by rollback"
-    );
+    common::a_failing_log_write_rolls_back_the_mutation_too(&store, rename_the_log_table).await;
 }
 
 #[tokio::test]
@@ -195,9 +185,9 @@ async fn debug_output_shows_no_personal_data() {
     );
 }
 
-#[tokio::test]
-async fn a_change_without_committed_is_refused_with_a_typed_error_and_nothing_moves() {
-    let store = SqliteStore::open(":memory:").await.unwrap();
+async fn a_change_without_committed_is_refused_with_a_typed_error_and_nothing_moves<S: Store>(
+    store: S,
+) {
     store.put_customer(customer("C-1", "Old")).await.unwrap();
     let mut change = name_change(7, "C-1", "New", 7);
     change.committed = None;
@@ -218,4 +208,77 @@ async fn a_change_without_committed_is_refused_with_a_typed_error_and_nothing_mo
             .as_deref(),
         Some("Old")
     );
+}
+
+fn notification(id: &str, committed: &str) -> Notification {
+    Notification {
+        source: "biq".to_string(),
+        notification_id: id.to_string(),
+        event_type: Some("deceased".to_string()),
+        customer_number: Some("C-1".to_string()),
+        committed: Some(committed.to_string()),
+        payload: Some(format!(r#"{{"id":"{id}"}}"#)),
+    }
+}
+
+async fn a_notification_is_recorded_once_and_listed_in_committed_order<S: Store>(store: S) {
+    let change = |id: &str| ChangeRef {
+        flow: "biq-notification-reader".to_string(),
+        source: "biq".to_string(),
+        change_id: id.to_string(),
+        event_type: Some("deceased".to_string()),
+        cursor: id.to_string(),
+    };
+    for (id, committed) in [
+        ("n-2", "2024-06-02T10:00:02+00:00"),
+        ("n-1", "2024-06-02T10:00:01+00:00"),
+    ] {
+        let recorded = notification(id, committed);
+        store
+            .apply(change(id), move |tx| {
+                tx.put_notification(&recorded)?;
+                Ok(ChangeOutcome::NotApplied {
+                    reason: "recorded".to_string(),
+                })
+            })
+            .await
+            .unwrap();
+    }
+    // The same notification through another change id: recorded once.
+    let again = notification("n-1", "2024-06-02T10:00:01+00:00");
+    store
+        .apply(change("n-1-again"), move |tx| {
+            tx.put_notification(&again)?;
+            Ok(ChangeOutcome::NotApplied {
+                reason: "recorded".to_string(),
+            })
+        })
+        .await
+        .unwrap();
+    let listed = store.notifications().await.unwrap();
+    assert_eq!(
+        listed,
+        [
+            notification("n-1", "2024-06-02T10:00:01+00:00"),
+            notification("n-2", "2024-06-02T10:00:02+00:00")
+        ]
+    );
+}
+
+async fn put_customers_writes_all_rows_in_one_go_and_reads_back_every_member<S: Store>(store: S) {
+    let mut full = customer("C-2", "Full");
+    for (index, column) in customer_data_sync::Column::ALL.iter().enumerate() {
+        full.set(*column, Some(format!("value {index}")));
+    }
+    full.extra_data
+        .insert("segment".to_string(), "retail".to_string());
+    let rows = vec![
+        customer("C-1", "One"),
+        full.clone(),
+        customer("C-3", "Three"),
+    ];
+    store.put_customers(rows.clone()).await.unwrap();
+    assert!(store.customers().await.unwrap() == rows, "rows differ");
+    assert!(store.customer("C-2").await.unwrap() == Some(full));
+    assert!(store.customer("C-4").await.unwrap().is_none());
 }
