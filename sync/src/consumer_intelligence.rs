@@ -55,9 +55,6 @@ pub const CHANGED_BY: &str = "consumer-intelligence";
 pub const GEDI_MEMBER: &str = "consumer_intelligence_gedi";
 /// The log's event type of a person applied from the feed.
 pub const PERSON_EVENT: &str = "subscribed-person";
-/// The log's event type of a feed position recorded without a person (see
-/// [`PersonFeedReader`]).
-pub const POSITION_EVENT: &str = "feed-position";
 /// The stored cursor meaning "the start of the feed" (a page token is never empty).
 pub const START_CURSOR: &str = "";
 
@@ -877,8 +874,7 @@ pub struct FeedReport {
 /// mid-page reads that page again; the log skips what was applied); the last one moves the
 /// cursor to the next page's token. The token of the empty page that ends the feed is stored
 /// too: when it differs from the stored cursor (e.g. an empty feed read from the start) it is
-/// logged as a [`POSITION_EVENT`] with the change id `feed-position@<token>`, since the
-/// [`Store`] moves a cursor only with a logged change.
+/// set with [`Store::set_cursor`], with no change-log entry (it is no change).
 #[derive(Debug, Clone)]
 pub struct PersonFeedReader {
     settings: Arc<ConsumerIntelligenceSettings>,
@@ -978,23 +974,9 @@ impl PersonFeedReader {
     }
 }
 
-/// Moves the feed's cursor to `token` with a [`POSITION_EVENT`] log entry (see
-/// [`PersonFeedReader`]).
+/// Moves the feed's cursor to `token`, a position with no change (see [`PersonFeedReader`]).
 async fn record_position<S: Store>(store: &S, token: &str) -> Result<(), FlowError> {
-    let change = ChangeRef {
-        flow: PERSON_FEED_FLOW.to_string(),
-        source: SOURCE.to_string(),
-        change_id: format!("feed-position@{token}"),
-        event_type: Some(POSITION_EVENT.to_string()),
-        cursor: token.to_string(),
-    };
-    store
-        .apply(change, |_| {
-            Ok(ChangeOutcome::NotApplied {
-                reason: "the feed's position after a page with nothing new".to_string(),
-            })
-        })
-        .await?;
+    store.set_cursor(PERSON_FEED_FLOW, token).await?;
     Ok(())
 }
 

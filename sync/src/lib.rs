@@ -1,6 +1,6 @@
-//! Keep your own customer table in step with the vendors (issue 18, first slice): a
-//! transactional store and the BiQ approved-change mapping, built on the public API of
-//! `customer-data` only.
+//! Keep your own customer table in step with the vendors (issue 18): a transactional store,
+//! the flows that fill it and send it, and the runner that keeps them going, built on the
+//! public API of `customer-data` only.
 //!
 //! - [`Store`]: read/write customers, and [`Store::apply`], which in ONE transaction skips a
 //!   change already in the log, runs the mutation, logs the change and moves the flow's cursor
@@ -11,6 +11,10 @@
 //! - [`sqlite::SqliteStore`]: the embedded default (a file path or `:memory:`).
 //! - `postgres::PostgresStore` (feature `postgres`): the same store on PostgreSQL, for several
 //!   instances, with the same migration files.
+//! - [`flow`]: the [`flow::Flow`] trait and [`flow::run`] (passes under a lease in the store,
+//!   backoff on errors, status), and the flows: [`biq_customer_shadow`] (shadow writer and
+//!   reconciler), [`biq_alert_changes`] (change reader, notification reader),
+//!   [`consumer_intelligence`] (consumer uploader, person-feed reader, webhook trigger).
 //!
 //! # Driver
 //! `rusqlite` with SQLite compiled in (`bundled`): zero setup, no system library, and a small
@@ -20,7 +24,7 @@
 //! 2.1 s and this crate 1.3 s; the `postgres` feature adds 49 s on top. SQLite's
 //! API is blocking, so calls block in place on a multi-threaded runtime (`block_in_place`) and
 //! run on tokio's blocking pool otherwise. The migrations in `migrations/` are
-//! portable SQL (TEXT and INTEGER only), so PostgreSQL runs the same files: with the `postgres`
+//! portable SQL (TEXT, INTEGER and BIGINT), so PostgreSQL runs the same files: with the `postgres`
 //! crate (the blocking client over `tokio-postgres`, run the same way), behind the same
 //! [`Store`] trait and opt-in, so SQLite users do not compile it.
 
@@ -458,6 +462,14 @@ pub trait Store: Send + Sync {
 
     /// Every notification recorded, in the order the vendor committed them.
     fn notifications(&self) -> impl Future<Output = Result<Vec<Notification>, StoreError>> + Send;
+
+    /// Moves a flow's cursor where no change goes with it (e.g. a feed's position after a
+    /// page with nothing new). A change's own cursor moves with it, in [`Store::apply`].
+    fn set_cursor(
+        &self,
+        flow: &str,
+        cursor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The cursor of a flow, if it has moved yet.
     fn cursor(&self, flow: &str)

@@ -460,12 +460,22 @@ pub fn apply<X: Sql + ?Sized>(
             customer_number.into(),
         ],
     )?;
+    set_cursor(tx, &change.flow, &change.cursor)?;
+    Ok(crate::Applied::Now(outcome))
+}
+
+/// Sets the cursor of a flow.
+pub fn set_cursor(
+    tx: &mut (impl Sql + ?Sized),
+    flow: &str,
+    cursor: &str,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO flow_cursor (flow, cursor) VALUES (?1, ?2)
          ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor",
-        &[change.flow.as_str().into(), change.cursor.as_str().into()],
+        &[flow.into(), cursor.into()],
     )?;
-    Ok(crate::Applied::Now(outcome))
+    Ok(())
 }
 
 /// Up to `limit` pending uploads of `target` (run in a transaction: the list and the rows
@@ -819,6 +829,12 @@ macro_rules! store_impl {
 
             async fn notifications(&self) -> Result<Vec<$crate::Notification>, $crate::StoreError> {
                 $crate::sql::read(self, |tx| $crate::sql::notifications(tx)).await
+            }
+
+            async fn set_cursor(&self, flow: &str, cursor: &str) -> Result<(), $crate::StoreError> {
+                let (flow, cursor) = (flow.to_string(), cursor.to_string());
+                $crate::sql::write(self, move |tx| $crate::sql::set_cursor(tx, &flow, &cursor))
+                    .await
             }
 
             async fn cursor(&self, flow: &str) -> Result<Option<String>, $crate::StoreError> {

@@ -10,6 +10,7 @@ on_both_stores!(
     a_write_is_pending_for_every_writer_until_each_sent_that_version,
     one_holder_at_a_time_until_the_lease_expires_or_is_released,
     status_counts_passes_items_and_keeps_the_last_error,
+    a_cursor_set_without_a_change_moves_and_logs_nothing,
 );
 
 fn customer(number: &str, name: &str) -> Customer {
@@ -145,4 +146,22 @@ async fn status_counts_passes_items_and_keeps_the_last_error<S: Store>(store: S)
         Some("2026-12-05T10:01:00Z")
     );
     assert_eq!(status.lease, Some(("me".to_string(), 60_000)));
+}
+
+async fn a_cursor_set_without_a_change_moves_and_logs_nothing<S: Store>(store: S) {
+    let flow = "consumer-intelligence-person-feed";
+    assert_eq!(store.cursor(flow).await.unwrap(), None);
+    store.set_cursor(flow, "token-1").await.unwrap();
+    store.set_cursor(flow, "token-2").await.unwrap();
+    assert_eq!(
+        store.cursor(flow).await.unwrap().as_deref(),
+        Some("token-2")
+    );
+    // Back to an earlier token too: a cursor is where the feed says to go on, not a maximum.
+    store.set_cursor(flow, "token-1").await.unwrap();
+    assert_eq!(
+        store.cursor(flow).await.unwrap().as_deref(),
+        Some("token-1")
+    );
+    assert_eq!(store.logged_change_count().await.unwrap(), 0);
 }
